@@ -1,0 +1,52 @@
+import type { RoutedGateway, Service, TopologyDocument } from '../openapi/index.js';
+
+/** Inputs to ordering, beyond the document. */
+export interface CandidateOptions {
+  /** The caller's region: its gateways come first. */
+  region?: string;
+  /** Measured round-trip time per region (ms); orders the regions after the failover list. */
+  latencyMs?: ReadonlyMap<string, number>;
+}
+
+/**
+ * Whether a service's traffic may pass through a region. A `pinned` service may only go through
+ * regions whose jurisdiction it allows (data residency); the others may go anywhere they are served.
+ */
+export function regionAllowed(doc: TopologyDocument, service: Service, regionName: string): boolean {
+  if (service.placement !== 'pinned') return true;
+  const region = doc.regions.find((r) => r.name === regionName);
+  return region !== undefined && (service.jurisdictions ?? []).includes(region.jurisdiction);
+}
+
+/**
+ * Regions that serve a service, best first for a caller: its own region, then the service's
+ * `failover` order, then the others by measured latency (unmeasured last, by name). Regions a
+ * pinned service may not use are never returned.
+ */
+export function orderRegions(doc: TopologyDocument, service: Service, options: CandidateOptions = {}): string[] {
+  const serving = service.regions.filter((r) => regionAllowed(doc, service, r));
+  const out: string[] = [];
+  const take = (name: string | undefined) => {
+    if (name !== undefined && serving.includes(name) && !out.includes(name)) out.push(name);
+  };
+  take(options.region);
+  for (const name of service.failover ?? []) take(name);
+  const latency = (name: string) => options.latencyMs?.get(name) ?? Number.POSITIVE_INFINITY;
+  const rest = serving
+    .filter((name) => !out.includes(name))
+    .sort((a, b) => latency(a) - latency(b) || (a < b ? -1 : a > b ? 1 : 0));
+  for (const name of rest) take(name);
+  return out;
+}
+
+/** Gateways (status `up`) that can take a call to the service, best first. */
+export function candidateGateways(doc: TopologyDocument, service: Service, options: CandidateOptions = {}): RoutedGateway[] {
+  const out: RoutedGateway[] = [];
+  for (const name of orderRegions(doc, service, options)) {
+    const region = doc.regions.find((r) => r.name === name);
+    for (const g of region?.gateways ?? []) {
+      if (g.status === 'up') out.push({ id: g.id, region: name, url: g.url, status: g.status });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,135 @@
+import { assertName, isValidName } from './names.js';
+
+/** Default root of every key Waymark writes. */
+export const DEFAULT_KEY_PREFIX = '/waymark/v1';
+
+/**
+ * Where each record lives in etcd. Every name is validated as a DNS label before it becomes part
+ * of a key, so no input can reach outside its environment's prefix.
+ *
+ * ```
+ * <prefix>/<env>/environment              Environment spec (variables); never public
+ * <prefix>/<env>/regions/<region>         RegionDefinition
+ * <prefix>/<env>/services/<service>       ServiceDefinition (upstreams resolved)
+ * <prefix>/<env>/gateways/<region>/<id>   GatewayRegistration, under the gateway's lease
+ * <prefix>/<env>/source/<nnnnnn>         applied manifests (before substitution), in chunks
+ * <prefix>/<env>/commit                   CommitRecord of the last apply
+ * <prefix>/<env>/pending                  marker of a multi-transaction apply in progress
+ * <prefix>/_status/<env>/<region>/<id>    GatewayReport, under the gateway's lease
+ * ```
+ * `_status` cannot collide with an environment (names never start with '_') and sits outside
+ * every environment's prefix, so a gateway's report never wakes the gateways that watch it.
+ */
+export class KeyLayout {
+  readonly prefix: string;
+
+  constructor(prefix: string = DEFAULT_KEY_PREFIX) {
+    if (!prefix.startsWith('/') || prefix.endsWith('/')) {
+      throw new TypeError(`key prefix ${JSON.stringify(prefix)} must start with '/' and not end with '/'`);
+    }
+    this.prefix = prefix;
+  }
+
+  /** Prefix of everything that belongs to an environment (what a gateway watches). */
+  environment(env: string): string {
+    assertName('environment', env);
+    return `${this.prefix}/${env}/`;
+  }
+
+  environmentSpec(env: string): string {
+    return `${this.environment(env)}environment`;
+  }
+
+  regions(env: string): string {
+    return `${this.environment(env)}regions/`;
+  }
+
+  region(env: string, name: string): string {
+    assertName('region', name);
+    return `${this.regions(env)}${name}`;
+  }
+
+  services(env: string): string {
+    return `${this.environment(env)}services/`;
+  }
+
+  service(env: string, name: string): string {
+    assertName('service', name);
+    return `${this.services(env)}${name}`;
+  }
+
+  gateways(env: string): string {
+    return `${this.environment(env)}gateways/`;
+  }
+
+  gateway(env: string, region: string, id: string): string {
+    assertName('region', region);
+    assertName('gateway id', id);
+    return `${this.gateways(env)}${region}/${id}`;
+  }
+
+  sources(env: string): string {
+    return `${this.environment(env)}source/`;
+  }
+
+  source(env: string, index: number): string {
+    return `${this.sources(env)}${String(index).padStart(6, '0')}`;
+  }
+
+  commit(env: string): string {
+    return `${this.environment(env)}commit`;
+  }
+
+  pending(env: string): string {
+    return `${this.environment(env)}pending`;
+  }
+
+  /** Prefix of all gateway reports of an environment. */
+  reports(env: string): string {
+    assertName('environment', env);
+    return `${this.prefix}/_status/${env}/`;
+  }
+
+  report(env: string, region: string, id: string): string {
+    assertName('region', region);
+    assertName('gateway id', id);
+    return `${this.reports(env)}${region}/${id}`;
+  }
+
+  /** Environments are the first path segment under the prefix that is a valid name. */
+  environmentOf(key: string): string | undefined {
+    if (!key.startsWith(`${this.prefix}/`)) return undefined;
+    const env = key.slice(this.prefix.length + 1).split('/', 1)[0];
+    return isValidName(env) ? env : undefined;
+  }
+
+  /** Classifies a key below `environment(env)`; undefined for keys Waymark does not know. */
+  parse(env: string, key: string): ParsedKey | undefined {
+    const base = this.environment(env);
+    if (!key.startsWith(base)) return undefined;
+    const parts = key.slice(base.length).split('/');
+    switch (parts[0]) {
+      case 'regions':
+        return parts.length === 2 && isValidName(parts[1]) ? { kind: 'region', name: parts[1] } : undefined;
+      case 'services':
+        return parts.length === 2 && isValidName(parts[1]) ? { kind: 'service', name: parts[1] } : undefined;
+      case 'gateways':
+        return parts.length === 3 && isValidName(parts[1]) && isValidName(parts[2])
+          ? { kind: 'gateway', region: parts[1], name: parts[2] }
+          : undefined;
+      case 'environment':
+      case 'commit':
+      case 'pending':
+        return parts.length === 1 ? { kind: parts[0] } : undefined;
+      case 'source':
+        return parts.length === 2 ? { kind: 'source', name: parts[1] } : undefined;
+      default:
+        return undefined;
+    }
+  }
+}
+
+export type ParsedKey =
+  | { kind: 'region' | 'service' | 'source'; name: string }
+  | { kind: 'gateway'; region: string; name: string }
+  | { kind: 'environment' | 'commit' | 'pending' };

@@ -1,0 +1,287 @@
+import { EventEmitter } from 'node:events';
+import type { IWatchResponse, Watcher } from 'etcd3';
+import type { EtcdConnection } from './etcd.js';
+import type { KeyLayout } from './keys.js';
+import { readEnvironment, topologyRange } from './reader.js';
+import { TopologyRecords, type InvalidRecord } from './records.js';
+import type { TopologySnapshot } from './snapshot.js';
+
+export interface TopologyWatcherOptions {
+  /** First delay before re-reading after a failure, in ms; doubles up to `maxRetryDelayMs`. Default 100. */
+  retryDelayMs?: number;
+  /** Ceiling of the retry delay, in ms. Default 2000. */
+  maxRetryDelayMs?: number;
+  /**
+   * Interval of the liveness probe, in ms: a linearizable read that fails when etcd is down or
+   * has no quorum, which a quiet watch stream would not reveal. Default 1000.
+   */
+  probeIntervalMs?: number;
+  /** A snapshot to serve until etcd answers (a gateway's cold start from its snapshot file). */
+  initial?: TopologySnapshot;
+}
+
+export const TOPOLOGY_WATCHER_DEFAULTS = {
+  retryDelayMs: 100,
+  maxRetryDelayMs: 2000,
+  probeIntervalMs: 1000,
+} as const;
+
+export interface TopologyWatcherEvents {
+  /** The content changed; `snapshot.revision` is greater than `previous.revision`. */
+  snapshot: [snapshot: TopologySnapshot, previous: TopologySnapshot | undefined];
+  /** etcd stopped answering; the last snapshot stays in use. */
+  stale: [since: Date, error: Error];
+  /** etcd answers again and the snapshot is current. */
+  fresh: [revision: number];
+  /** A full re-read is starting (start, compaction, reconnection, a committed multi-part apply). */
+  resync: [reason: string];
+  /** A key holds a value Waymark cannot use; it is skipped. */
+  invalid: [record: InvalidRecord];
+}
+
+/**
+ * Keeps an in-memory snapshot of one environment current from an etcd watch.
+ *
+ * The snapshot's revision is the etcd revision up to which it is complete: a full read's header
+ * revision, then the revision of each watch event that changed content. It never goes back:
+ * every watcher error (compaction included, which etcd3 reports as a bare cancellation) leads
+ * to a full re-read that replaces the snapshot only with newer content, then a new watch.
+ * While a multi-transaction apply is in progress (a `pending` marker), events for the records it
+ * writes are held back; when the marker is cleared the environment is re-read whole.
+ */
+export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
+  private readonly options: Required<Omit<TopologyWatcherOptions, 'initial'>>;
+  private snapshot: TopologySnapshot | undefined;
+  private records: TopologyRecords | undefined;
+  private watcher: Watcher | undefined;
+  private pending = false;
+  private syncing: Promise<void> | undefined;
+  private resyncAgain = false;
+  private closed = false;
+  private staleSinceAt: Date | undefined;
+  private fromEtcd = false;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private readonly sleepers = new Set<() => void>();
+  private readonly readyWaiters = new Set<() => void>();
+
+  constructor(
+    private readonly conn: EtcdConnection,
+    private readonly layout: KeyLayout,
+    readonly environment: string,
+    options: TopologyWatcherOptions = {},
+  ) {
+    super();
+    this.options = {
+      retryDelayMs: options.retryDelayMs ?? TOPOLOGY_WATCHER_DEFAULTS.retryDelayMs,
+      maxRetryDelayMs: options.maxRetryDelayMs ?? TOPOLOGY_WATCHER_DEFAULTS.maxRetryDelayMs,
+      probeIntervalMs: options.probeIntervalMs ?? TOPOLOGY_WATCHER_DEFAULTS.probeIntervalMs,
+    };
+    layout.environment(environment);
+    if (options.initial) {
+      this.snapshot = options.initial;
+      this.staleSinceAt = new Date();
+    }
+  }
+
+  /** The current snapshot: from etcd, or the initial one until etcd answers. */
+  current(): TopologySnapshot | undefined {
+    return this.snapshot;
+  }
+
+  /** True while etcd does not answer (or has not answered yet since an initial snapshot). */
+  get stale(): boolean {
+    return this.staleSinceAt !== undefined;
+  }
+
+  get staleSince(): Date | undefined {
+    return this.staleSinceAt;
+  }
+
+  /** Starts reading and watching; returns at once. Use `ready()` to wait for etcd's first answer. */
+  start(): this {
+    if (this.closed) throw new Error('TopologyWatcher is closed');
+    if (!this.syncing) this.resync('start');
+    this.probeTimer ??= setInterval(() => void this.probe(), this.options.probeIntervalMs).unref();
+    return this;
+  }
+
+  /** Resolves once a snapshot has been read from etcd. */
+  ready(signal?: AbortSignal): Promise<TopologySnapshot> {
+    if (this.fromEtcd && this.snapshot) return Promise.resolve(this.snapshot);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.readyWaiters.delete(done);
+        reject(signal?.reason ?? new Error('aborted'));
+      };
+      const done = () => {
+        signal?.removeEventListener('abort', onAbort);
+        if (this.snapshot) resolve(this.snapshot);
+        else reject(new Error('TopologyWatcher closed before etcd answered'));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.readyWaiters.add(done);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.probeTimer);
+    for (const wake of this.sleepers) wake();
+    for (const done of this.readyWaiters) done();
+    this.readyWaiters.clear();
+    await this.cancelWatch();
+    await this.syncing?.catch(() => undefined);
+  }
+
+  /** Starts a full re-read now (or right after the one in progress). */
+  resync(reason: string): void {
+    if (this.closed) return;
+    if (this.syncing) {
+      this.resyncAgain = true;
+      return;
+    }
+    this.emit('resync', reason);
+    this.syncing = this.syncLoop().finally(() => {
+      this.syncing = undefined;
+      if (this.resyncAgain && !this.closed) {
+        this.resyncAgain = false;
+        this.resync('changed during re-read');
+      }
+    });
+  }
+
+  private async syncLoop(): Promise<void> {
+    let delay = this.options.retryDelayMs;
+    while (!this.closed) {
+      await this.cancelWatch();
+      try {
+        const read = await readEnvironment(this.conn, this.layout, this.environment, (r) => this.emit('invalid', r));
+        if (this.closed) return;
+        this.pending = read.pending !== undefined;
+        this.adopt(read.snapshot);
+        await this.watchFrom(read.revision + 1);
+        this.fromEtcd = true;
+        this.markFresh();
+        for (const done of this.readyWaiters) done();
+        this.readyWaiters.clear();
+        return;
+      } catch (err) {
+        if (this.closed) return;
+        this.markStale(err as Error);
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, this.options.maxRetryDelayMs);
+      }
+    }
+  }
+
+  /** Takes a freshly read snapshot if its content differs; the revision never goes back. */
+  private adopt(read: TopologySnapshot): void {
+    const previous = this.snapshot;
+    if (previous && previous.sameContent(read)) {
+      this.records = TopologyRecords.from(previous, this.layout, (r) => this.emit('invalid', r));
+      return;
+    }
+    const next = previous && read.revision <= previous.revision ? read.atRevision(previous.revision + 1) : read;
+    this.snapshot = next;
+    this.records = TopologyRecords.from(next, this.layout, (r) => this.emit('invalid', r));
+    this.emit('snapshot', next, previous);
+  }
+
+  private async watchFrom(revision: number): Promise<void> {
+    const watcher = await this.conn.call((c) =>
+      c.watch().inRange(topologyRange(this.layout, this.environment)).startRevision(String(revision)).create(),
+    );
+    if (this.closed) {
+      await watcher.cancel().catch(() => undefined);
+      return;
+    }
+    this.watcher = watcher;
+    watcher.on('data', (res) => this.onData(watcher, res));
+    watcher.on('disconnected', (err) => {
+      if (this.watcher === watcher) this.markStale(err);
+    });
+    watcher.on('connected', () => {
+      // The stream resumed from its last revision; re-read once to be sure nothing was skipped.
+      if (this.watcher === watcher && this.stale) this.resync('watch reconnected');
+    });
+    watcher.on('error', (err) => {
+      if (this.watcher !== watcher) return;
+      this.markStale(err);
+      this.resync(`watch failed (${err.message || 'canceled, probably compacted'})`);
+    });
+  }
+
+  private onData(watcher: Watcher, res: IWatchResponse): void {
+    if (this.watcher !== watcher || !this.records || !this.snapshot || this.syncing) return;
+    let touched = false;
+    let committed = false;
+    let revision = this.snapshot.revision;
+    for (const ev of res.events) {
+      const key = ev.kv.key.toString();
+      const kind = this.layout.parse(this.environment, key)?.kind;
+      if (kind === 'pending') {
+        if (ev.type === 'Put') this.pending = true;
+        else committed = true;
+        continue;
+      }
+      if (this.pending && kind !== 'gateway') continue;
+      if (this.records.apply(key, ev.type === 'Put' ? ev.kv.value.toString() : null)) {
+        touched = true;
+        revision = Math.max(revision, Number(ev.kv.mod_revision));
+      }
+    }
+    if (committed) {
+      this.pending = false;
+      this.resync('multi-transaction apply committed');
+      return;
+    }
+    if (!touched) return;
+    const next = this.records.freeze(revision);
+    if (next.sameContent(this.snapshot)) return;
+    const previous = this.snapshot;
+    this.snapshot = next;
+    this.emit('snapshot', next, previous);
+  }
+
+  private async probe(): Promise<void> {
+    if (this.closed || this.syncing) return;
+    try {
+      await this.conn.call((c) => c.get(this.layout.pending(this.environment)).exec());
+      if (this.stale) this.resync('etcd answers again');
+    } catch (err) {
+      this.markStale(err as Error);
+    }
+  }
+
+  private markStale(err: Error): void {
+    if (this.staleSinceAt) return;
+    this.staleSinceAt = new Date();
+    this.emit('stale', this.staleSinceAt, err);
+  }
+
+  private markFresh(): void {
+    if (!this.staleSinceAt) return;
+    this.staleSinceAt = undefined;
+    this.emit('fresh', this.snapshot?.revision ?? 0);
+  }
+
+  private async cancelWatch(): Promise<void> {
+    const w = this.watcher;
+    this.watcher = undefined;
+    if (w) await w.cancel().catch(() => undefined);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+}
