@@ -6,4 +6,7 @@ bash scripts/deps.sh
 bash scripts/ensure-etcd.sh
 npm run --silent build
 npx tsc -p tsconfig.json --noEmit
+if [ "$#" -eq 0 ]; then
+  set -- 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/reliability/**/*.test.ts'
+fi
 npx mocha "$@"

@@ -26,6 +26,9 @@ export const TOPOLOGY_WATCHER_DEFAULTS = {
   probeIntervalMs: 1000,
 } as const;
 
+/** How long a watch cancellation may wait for etcd before it is abandoned. */
+const WATCH_CANCEL_TIMEOUT_MS = 1000;
+
 export interface TopologyWatcherEvents {
   /** The content changed; `snapshot.revision` is greater than `previous.revision`. */
   snapshot: [snapshot: TopologySnapshot, previous: TopologySnapshot | undefined];
@@ -161,7 +164,7 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
         if (this.closed) return;
         this.pending = read.pending !== undefined;
         this.adopt(read.snapshot);
-        await this.watchFrom(read.revision + 1);
+        this.watchFrom(read.revision + 1);
         this.fromEtcd = true;
         this.markFresh();
         for (const done of this.readyWaiters) done();
@@ -189,14 +192,14 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
     this.emit('snapshot', next, previous);
   }
 
-  private async watchFrom(revision: number): Promise<void> {
-    const watcher = await this.conn.call((c) =>
-      c.watch().inRange(topologyRange(this.layout, this.environment)).startRevision(String(revision)).create(),
-    );
-    if (this.closed) {
-      await watcher.cancel().catch(() => undefined);
-      return;
-    }
+  private watchFrom(revision: number): void {
+    // `watcher()` returns at once; `create()` would wait for the stream, and a stream has no
+    // deadline, so a re-read could hang for as long as etcd is away.
+    const watcher = this.conn.client
+      .watch()
+      .inRange(topologyRange(this.layout, this.environment))
+      .startRevision(String(revision))
+      .watcher();
     this.watcher = watcher;
     watcher.on('data', (res) => this.onData(watcher, res));
     watcher.on('disconnected', (err) => {
@@ -270,7 +273,17 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
   private async cancelWatch(): Promise<void> {
     const w = this.watcher;
     this.watcher = undefined;
-    if (w) await w.cancel().catch(() => undefined);
+    if (!w) return;
+    // A cancellation waits for etcd's answer, which a frozen etcd never sends: bound it. Events
+    // of a watcher that is no longer `this.watcher` are ignored anyway.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      w.cancel().catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, WATCH_CANCEL_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   private sleep(ms: number): Promise<void> {
