@@ -22,3 +22,40 @@ export {
   type RecoveryOutcome,
 } from './store/writer.js';
 export { LEASED_KEYS_DEFAULTS, LeasedKeys, type LeasedKeysEvents, type LeasedKeysOptions, type LeaseState } from './store/lease.js';
+
+/** The registry (control plane): manifests, apply/diff/prune, promotion, status, admin API, tokens. */
+export { createRegistry, Registry, type RegistryEvents } from './registry.js';
+export { REGISTRY_DEFAULTS, type RegistryOptions } from './server/options.js';
+export type { RequestRecord } from './server/app.js';
+export { SOURCE_FILE_HEADER } from './server/routes.js';
+export {
+  BadRequestError,
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnauthorizedError,
+  UnsupportedMediaTypeError,
+} from './errors.js';
+export { ValidationError } from './manifest/errors.js';
+export { loadManifests, type LoadedManifests } from './manifest/load.js';
+export { type ManifestSource, type ParsedInput } from './manifest/parse.js';
+export { substitute } from './manifest/render.js';
+export { API_VERSION, MANIFEST_DEFAULTS, type Manifest, type ManifestLimits } from './manifest/schema.js';
+export { applyManifests, prepareApply, type ApplyRequest, type OperationContext, type PreparedApply } from './apply/apply.js';
+export { promote, type PromoteRequest } from './apply/promote.js';
+export { environmentStatus } from './apply/status.js';
+export { internalTopology, listEnvironments } from './apply/environments.js';
+export { SOURCE_CHUNK_CHARS } from './apply/source.js';
+export {
+  addToken,
+  authorize,
+  generateToken,
+  hashToken,
+  InvalidTokensError,
+  ROLES,
+  TokenStore,
+  type Principal,
+  type Role,
+  type TokenEntry,
+  type TokenSource,
+} from './auth/tokens.js';

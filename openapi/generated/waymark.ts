@@ -27,6 +27,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/topology/services": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The services of the topology document (its `_links.services`).
+         * @description Cached like the document (ETag, Cache-Control, gzip/br).
+         */
+        get: operations["listServices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/.well-known/topology/services/{name}": {
         parameters: {
             query?: never;
@@ -551,6 +571,33 @@ export interface operations {
             };
         };
     };
+    listServices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every service of the environment. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        environment: components["schemas"]["Name"];
+                        revision: number;
+                        services: components["schemas"]["Service"][];
+                        _links: {
+                            [key: string]: components["schemas"]["Link"];
+                        };
+                    };
+                };
+            };
+        };
+    };
     getServiceRoute: {
         parameters: {
             query?: {
@@ -675,7 +722,10 @@ export interface operations {
                 dryRun?: boolean;
                 prune?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description Name of the file a YAML or JSON body was read from, used in error details. */
+                "X-Waymark-Source-File"?: string;
+            };
             path: {
                 env: components["parameters"]["Env"];
             };
@@ -687,6 +737,13 @@ export interface operations {
                 "application/yaml": string;
                 "application/json": components["schemas"]["Resource"][] | {
                     documents: components["schemas"]["Resource"][];
+                } | {
+                    sources: {
+                        /** @description Name used in error details. */
+                        file: string;
+                        /** @description The file's text (YAML or JSON). */
+                        content: string;
+                    }[];
                 };
             };
         };

@@ -12,7 +12,11 @@ export class EtcdUnavailableError extends WaymarkError {
   constructor(endpoints: readonly string[], cause?: unknown) {
     super(
       'ETCD_UNAVAILABLE',
-      `etcd unreachable at ${endpoints.join(', ')}: check that etcd runs and that --etcd points at it`,
+      `etcd unreachable at ${endpoints.join(', ')}: check that etcd runs and that --etcd points at it` +
+        // gRPC reports a failed TLS handshake as a bare UNAVAILABLE, indistinguishable from a down etcd.
+        (endpoints.some((e) => e.startsWith('https:'))
+          ? '; over TLS, also check that the CA file trusts etcd\'s certificate and that etcd accepts the client certificate and key'
+          : ''),
       { cause },
     );
   }

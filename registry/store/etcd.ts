@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
-import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IOptions } from 'etcd3';
 import { translateEtcdError } from './errors.js';
 
 /** How to reach etcd. Every default is here. */
@@ -52,7 +52,9 @@ export function connectEtcd(options: EtcdOptions): EtcdConnection {
           halfOpenAfter: ETCD_DEFAULTS.hostRetryAfterMs,
           breaker: new ConsecutiveBreaker(3),
         }),
-      global: retry(handleWhen(isRecoverableError), {
+      // A deadline is per attempt: retrying one would stretch a call to 3x callTimeoutMs, and a
+      // timed-out write may have committed (a guarded retry would then report a false conflict).
+      global: retry(handleWhen((err) => isRecoverableError(err) && !(err instanceof GRPCDeadlineExceededError)), {
         maxAttempts: 2,
         backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }),
       }),

@@ -114,7 +114,8 @@ export class LeasedKeys extends EventEmitter<LeasedKeysEvents> {
     } catch (err) {
       lease.removeAllListeners();
       lease.release();
-      this.stateValue = 'lost';
+      // close() may have run during the grant: keep 'closed', or the re-grant loop never ends.
+      if ((this.stateValue as LeaseState) !== 'closed') this.stateValue = 'lost';
       throw err;
     }
   }

@@ -208,7 +208,7 @@ describe('fault proxy (userland TCP faults against an echo server)', function ()
     await waitFor(() => echo.sockets.size === 0, { what: 'the server side to be closed too' });
     // The reset may land before or after the client's connect completes.
     const refused = await client(proxy.port).then(
-      (r) => waitFor(() => r.closed() && r.error(), { what: 'a new connection to be reset' }),
+      (r) => waitFor(() => (r.closed() ? r.error() : undefined), { what: 'a new connection to be reset' }),
       (e: NodeJS.ErrnoException) => e,
     );
     expect(refused.code).to.equal('ECONNRESET');

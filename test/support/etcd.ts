@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -32,6 +33,27 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
+/** TLS for etcd's client URLs (peers stay on plain http: they are on loopback and not under test). */
+export interface EtcdTlsOptions {
+  /** CA that signed the server certificate and that client certificates must chain to. */
+  caFile: string;
+  /** Server certificate (subjectAltName IP:127.0.0.1) and key. */
+  certFile: string;
+  keyFile: string;
+  /** A client certificate and key: the health check needs one when `clientCertAuth` is set. */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+  /** etcd's `--client-cert-auth`: refuse clients without a certificate from the CA. Default true. */
+  clientCertAuth?: boolean;
+}
+
+export interface EtcdStartOptions {
+  /** More etcd flags, appended last. */
+  extraArgs?: string[];
+  /** Serve clients over https (the client URLs become `https://…`). */
+  tls?: EtcdTlsOptions;
+}
+
 let etcdChecked = false;
 function ensureEtcd(): void {
   if (etcdChecked) return;
@@ -41,19 +63,29 @@ function ensureEtcd(): void {
 }
 
 /** Starts a single-member etcd and waits until it is healthy. */
-export async function startEtcd(options: { extraArgs?: string[] } = {}): Promise<EtcdCluster> {
+export async function startEtcd(options: EtcdStartOptions = {}): Promise<EtcdCluster> {
   return startEtcdCluster(1, options);
 }
 
 /** Starts an n-member etcd cluster on loopback and waits until every member is healthy. */
-export async function startEtcdCluster(size: number, options: { extraArgs?: string[] } = {}): Promise<EtcdCluster> {
+export async function startEtcdCluster(size: number, options: EtcdStartOptions = {}): Promise<EtcdCluster> {
   ensureEtcd();
+  const tls = options.tls;
+  const clientScheme = tls ? 'https' : 'http';
+  const tlsArgs = tls
+    ? [
+        '--cert-file', tls.certFile,
+        '--key-file', tls.keyFile,
+        '--trusted-ca-file', tls.caFile,
+        ...(tls.clientCertAuth === false ? [] : ['--client-cert-auth']),
+      ]
+    : [];
   const token = `waymark-test-${randomBytes(6).toString('hex')}`;
   const specs = [];
   for (let i = 0; i < size; i++) {
     specs.push({
       name: `m${i}`,
-      clientUrl: `http://127.0.0.1:${await freePort()}`,
+      clientUrl: `${clientScheme}://127.0.0.1:${await freePort()}`,
       peerUrl: `http://127.0.0.1:${await freePort()}`,
       dataDir: mkdtempSync(join(tmpdir(), 'waymark-etcd-')),
     });
@@ -76,6 +108,7 @@ export async function startEtcdCluster(size: number, options: { extraArgs?: stri
       '--election-timeout', '100',
       '--logger', 'zap',
       '--log-level', 'error',
+      ...tlsArgs,
       ...(options.extraArgs ?? []),
     ];
     const launch = () => {
@@ -112,7 +145,7 @@ export async function startEtcdCluster(size: number, options: { extraArgs?: stri
       async restart() {
         if (proc) return;
         launch();
-        await waitHealthy(spec.clientUrl, size);
+        await waitHealthy(spec.clientUrl, size, tls);
       },
     };
     launch();
@@ -130,7 +163,7 @@ export async function startEtcdCluster(size: number, options: { extraArgs?: stri
     },
   };
   try {
-    await Promise.all(members.map((m) => waitHealthy(m.clientUrl, size)));
+    await Promise.all(members.map((m) => waitHealthy(m.clientUrl, size, tls)));
   } catch (err) {
     await cluster.stop();
     throw err;
@@ -138,13 +171,43 @@ export async function startEtcdCluster(size: number, options: { extraArgs?: stri
   return cluster;
 }
 
-async function waitHealthy(clientUrl: string, size: number): Promise<void> {
+async function waitHealthy(clientUrl: string, size: number, tls: EtcdTlsOptions | undefined): Promise<void> {
   await waitFor(
     async () => {
+      if (tls) return (await httpsHealth(`${clientUrl}/health`, tls)) === 'true';
       const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
       const body = (await res.json()) as { health?: string };
       return res.ok && body.health === 'true';
     },
     { timeoutMs: 15_000 + size * 2000, intervalMs: 50, what: `etcd at ${clientUrl} to be healthy` },
   );
+}
+
+/** `health` of etcd's /health over https, presenting the client certificate (fetch cannot). */
+function httpsHealth(url: string, tls: EtcdTlsOptions): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        ca: readFileSync(tls.caFile),
+        ...(tls.clientCertFile ? { cert: readFileSync(tls.clientCertFile) } : {}),
+        ...(tls.clientKeyFile ? { key: readFileSync(tls.clientKeyFile) } : {}),
+        timeout: 1000,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => {
+          try {
+            resolve(res.statusCode === 200 ? (JSON.parse(body) as { health?: string }).health : undefined);
+          } catch (err) {
+            reject(err);
+          }
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within 1000 ms`)));
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -1,0 +1,146 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { WaymarkError } from '../../client-sdk/errors.js';
+import { createGateway, GatewayOptionsError, type GatewayOptions } from '../../gateway/index.js';
+import type { EtcdOptions } from '../../registry/index.js';
+
+interface GatewayCliOptions {
+  etcd: string[];
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdUser?: string;
+  etcdPassword?: string;
+  prefix?: string;
+  environment: string;
+  region: string;
+  id: string;
+  listen: { host: string; port: number };
+  publicUrl?: string;
+  snapshot?: string;
+  dispatch?: boolean;
+  leaseTtl?: number;
+}
+
+/** `waymark gateway …`: runs a regional gateway until SIGTERM or SIGINT. */
+export function registerGateway(program: Command): void {
+  program
+    .command('gateway')
+    .description('run a regional gateway: /.well-known/topology from etcd, registration under a lease, the regional proxy')
+    .requiredOption('--etcd <urls>', 'etcd client URLs, comma-separated', parseUrls)
+    .requiredOption('--environment <env>', 'environment to serve')
+    .requiredOption('--region <region>', 'region this gateway runs in')
+    .requiredOption('--id <id>', "this gateway's id, unique in its region")
+    .option('--listen <host:port>', 'address to listen on', parseListen, { host: '127.0.0.1', port: 8081 })
+    .option('--public-url <url>', 'base URL clients use to reach this gateway (default http://<listen>)')
+    .option('--snapshot <file>', 'keep the last topology in this file; start from it while etcd is unreachable')
+    .option('--dispatch', 'forward requests for non-pinned services served elsewhere instead of answering 421')
+    .option('--lease-ttl <seconds>', 'TTL of the registration lease', parsePositiveInt, 10)
+    .option('--prefix <prefix>', 'root of the etcd keys (default /waymark/v1)')
+    .option('--etcd-ca <file>', 'CA certificate (PEM) of etcd; enables TLS')
+    .option('--etcd-cert <file>', 'client certificate (PEM) for etcd')
+    .option('--etcd-key <file>', 'client key (PEM) for etcd')
+    .option('--etcd-user <user>', 'etcd user')
+    .option('--etcd-password <password>', 'etcd password (prefer the WAYMARK_ETCD_PASSWORD environment variable)')
+    .action(async (opts: GatewayCliOptions) => {
+      await runGateway(opts);
+    });
+}
+
+async function runGateway(opts: GatewayCliOptions): Promise<void> {
+  const etcd: EtcdOptions = { endpoints: opts.etcd };
+  if (opts.etcdCa) etcd.caFile = opts.etcdCa;
+  if (opts.etcdCert) etcd.certFile = opts.etcdCert;
+  if (opts.etcdKey) etcd.keyFile = opts.etcdKey;
+  if (opts.etcdUser) etcd.username = opts.etcdUser;
+  const password = opts.etcdPassword ?? process.env.WAYMARK_ETCD_PASSWORD;
+  if (password) etcd.password = password;
+  const options: GatewayOptions = {
+    etcd,
+    environment: opts.environment,
+    region: opts.region,
+    id: opts.id,
+    host: opts.listen.host,
+    port: opts.listen.port,
+    dispatch: opts.dispatch ?? false,
+    leaseTtlSeconds: opts.leaseTtl ?? 10,
+    ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+    ...(opts.snapshot ? { snapshotFile: opts.snapshot } : {}),
+    ...(opts.prefix ? { prefix: opts.prefix } : {}),
+  };
+  let gateway;
+  try {
+    gateway = createGateway(options);
+  } catch (err) {
+    if (err instanceof GatewayOptionsError) {
+      log('error', { code: err.code, message: err.message });
+      process.exit(2);
+    }
+    throw err;
+  }
+  gateway.on('listening', (url) => log('listening', { url, id: opts.id, region: opts.region, environment: opts.environment }));
+  gateway.on('registered', (lease) => log('registered', { lease }));
+  gateway.on('registering', (err) => log('registering', { message: err.message }));
+  gateway.on('stale', (since, err) => log('stale', { since: since.toISOString(), message: err.message }));
+  gateway.on('fresh', (revision) => log('fresh', { revision }));
+  gateway.on('warning', (err) => log('warning', { message: err.message }));
+
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log('exit', { signal, message: 'second signal: exiting without draining' });
+      process.exit(1);
+    }
+    log('draining', { signal });
+    gateway.close().then(
+      () => {
+        log('exit', { signal });
+        process.exit(0);
+      },
+      (err: Error) => {
+        log('error', { message: err.message });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  try {
+    await gateway.listen();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    log('error', { code: err instanceof WaymarkError ? err.code : e.code, message: e.message });
+    process.exit(1);
+  }
+}
+
+/** One JSON line per event on stderr: easy to read, easy to ship to a log pipeline. */
+function log(event: string, fields: Record<string, unknown>): void {
+  process.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), event, ...fields })}\n`);
+}
+
+function parseUrls(value: string): string[] {
+  const urls = value.split(',').map((u) => u.trim()).filter(Boolean);
+  if (urls.length === 0) throw new InvalidArgumentError('give at least one etcd URL, such as http://127.0.0.1:2379');
+  for (const u of urls) {
+    if (!/^https?:\/\/[^/]+/.test(u)) throw new InvalidArgumentError(`${JSON.stringify(u)} is not an http(s) URL such as http://127.0.0.1:2379`);
+  }
+  return urls;
+}
+
+function parseListen(value: string): { host: string; port: number } {
+  const i = value.lastIndexOf(':');
+  const host = i > 0 ? value.slice(0, i).replace(/^\[(.*)\]$/, '$1') : '';
+  const port = Number(value.slice(i + 1));
+  if (i <= 0 || !host || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError(`${JSON.stringify(value)} is not HOST:PORT, such as 0.0.0.0:8081 or [::1]:8081`);
+  }
+  return { host, port };
+}
+
+function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive whole number`);
+  return n;
+}

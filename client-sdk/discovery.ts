@@ -1,0 +1,256 @@
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import axios, { type AxiosInstance } from 'axios';
+import type { TopologyDocument } from '../openapi/index.js';
+import { tracingTransport } from './connection.js';
+import { parseDocument } from './document.js';
+import { InvalidTopologyError, TopologyUnavailableError } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+
+/** A gateway that did not give a usable answer, and why. */
+export interface SourceFailure {
+  source: string;
+  error: string;
+}
+
+export interface DiscoveryEvents {
+  /** A newer document was accepted. */
+  document: [doc: TopologyDocument, previous: TopologyDocument | undefined, source: string];
+  /** A gateway answered (the document is current as far as it knows). */
+  contact: [source: string];
+  /** A received document was rejected; the held one stays. */
+  rejected: [error: InvalidTopologyError];
+  /** Every known gateway failed in a row; `since` is the last contact (or undefined if never). */
+  unreachable: [failures: SourceFailure[]];
+}
+
+type Fetched = { status: 200; doc: TopologyDocument; etag: string | undefined } | { status: 304 };
+
+/**
+ * Keeps the topology document current: fetches it from the bootstrap gateways (first success
+ * wins), then long-polls one live gateway (`?wait=<revision>&timeout=<s>`), or polls it with
+ * If-None-Match every refresh interval (plus jitter) if it answers long-polls at once. When the
+ * gateway in use fails, discovery moves to the next one (the document's gateways, own region
+ * first, then the bootstrap list). Documents that are malformed, of another environment or older
+ * than the one held are rejected, so a lagging gateway cannot roll the client back.
+ */
+export class Discovery extends EventEmitter<DiscoveryEvents> {
+  private doc: TopologyDocument | undefined;
+  private etag: string | undefined;
+  private current: string | undefined;
+  private pollMode = false;
+  private refreshRequested = false;
+  /** After a failure or a cache start: a plain GET first, whose answer confirms at once (a long-poll would be held). */
+  private confirmFirst = true;
+  private wake = new AbortController();
+  private readonly closing = new AbortController();
+  private loop: Promise<void> | undefined;
+  private readonly http: AxiosInstance;
+  /** Time of the last answer from any gateway (ms since epoch); 0 if none yet. */
+  lastContactAt = 0;
+  /** Since when every gateway fails; undefined while one answers. */
+  unreachableSince: number | undefined;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    /** Gateways of the held document, preferred first; the bootstrap list is appended. */
+    private readonly preferred: () => string[],
+  ) {
+    super();
+    this.http = axios.create({ maxRedirects: 0, responseType: 'text', transformResponse: [(data: unknown) => data] });
+  }
+
+  get document(): TopologyDocument | undefined {
+    return this.doc;
+  }
+
+  /**
+   * Takes a document if it is acceptable: 'accepted' (newer), 'same' (the revision held);
+   * throws InvalidTopologyError for another environment or an older revision.
+   */
+  offer(doc: TopologyDocument, source: string): 'accepted' | 'same' {
+    const expected = this.options.environment ?? this.doc?.environment;
+    if (expected !== undefined && doc.environment !== expected) {
+      throw new InvalidTopologyError(source, 'environment', [`environment "${doc.environment}" is not the expected "${expected}"`]);
+    }
+    if (this.doc && doc.revision < this.doc.revision) {
+      throw new InvalidTopologyError(source, 'rollback', [`revision ${doc.revision} is older than the revision ${this.doc.revision} held`]);
+    }
+    if (this.doc && doc.revision === this.doc.revision) return 'same';
+    const previous = this.doc;
+    this.doc = doc;
+    this.emit('document', doc, previous, source);
+    return 'accepted';
+  }
+
+  /** Tries the bootstrap gateways in order until one gives a usable document. */
+  async bootstrap(): Promise<void> {
+    const failures: SourceFailure[] = [];
+    for (const source of this.options.bootstrap) {
+      if (this.closing.signal.aborted) break;
+      try {
+        await this.fetchOnce(source, false);
+        this.current = source;
+        this.confirmFirst = false;
+        return;
+      } catch (err) {
+        failures.push({ source, error: describe(err) });
+      }
+    }
+    throw new TopologyUnavailableError(failures);
+  }
+
+  /** Starts keeping the document fresh in the background. */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /**
+   * Fetches the document now instead of waiting for the long-poll or the next poll, preferably
+   * from `hint` (a gateway that showed a newer revision).
+   */
+  refresh(hint?: string): void {
+    if (hint !== undefined && this.sources().includes(hint)) this.current = hint;
+    this.refreshRequested = true;
+    this.wake.abort();
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort();
+    this.wake.abort();
+    await this.loop;
+  }
+
+  private sources(): string[] {
+    return [...new Set([...this.preferred(), ...this.options.bootstrap])];
+  }
+
+  private async run(): Promise<void> {
+    let failures: SourceFailure[] = [];
+    let rounds = 0;
+    while (!this.closing.signal.aborted) {
+      if (this.wake.signal.aborted) this.wake = new AbortController();
+      const sources = this.sources();
+      const source = this.current !== undefined && sources.includes(this.current) ? this.current : sources[0]!;
+      this.current = source;
+      const longPoll = this.doc !== undefined && !this.pollMode && !this.refreshRequested && !this.confirmFirst;
+      this.refreshRequested = false;
+      try {
+        await this.fetchOnce(source, longPoll);
+        this.confirmFirst = false;
+        failures = [];
+        rounds = 0;
+        if (this.pollMode && !this.refreshRequested) await this.sleep(this.pollDelayMs());
+      } catch (err) {
+        if (this.closing.signal.aborted) break;
+        if (longPoll && this.wake.signal.aborted) continue; // a refresh cut the long-poll short
+        failures.push({ source, error: describe(err) });
+        this.confirmFirst = true;
+        this.current = sources[(sources.indexOf(source) + 1) % sources.length];
+        this.pollMode = false;
+        if (failures.length >= sources.length) {
+          this.unreachableSince ??= Date.now();
+          this.emit('unreachable', failures);
+          failures = [];
+          rounds += 1;
+          const delay = Math.min(this.options.discoveryMaxRetryDelayMs, this.options.discoveryRetryDelayMs * 2 ** Math.min(rounds - 1, 20));
+          await this.sleep(delay * (0.5 + Math.random() / 2));
+        }
+      }
+    }
+  }
+
+  /** One GET of the document from `source` (a long-poll if asked and a document is held). */
+  private async fetchOnce(source: string, longPoll: boolean): Promise<void> {
+    const holdSeconds = Math.max(1, Math.round((this.options.longPollSeconds - Math.random() * this.jitterSeconds()) * 10) / 10);
+    const query = longPoll && this.doc ? `?wait=${this.doc.revision}&timeout=${holdSeconds}` : '';
+    const url = `${source}/.well-known/topology${query}`;
+    const started = performance.now();
+    const trace = { connected: false, connectTimedOut: false };
+    let res;
+    try {
+      res = await this.http.get<string>(url, {
+        // A refresh cuts a long-poll short, never a plain GET (which is as fresh as a refresh).
+        signal: query ? AbortSignal.any([this.wake.signal, this.closing.signal]) : this.closing.signal,
+        timeout: this.options.discoveryTimeoutMs + (query ? holdSeconds * 1000 : 0),
+        headers: this.etag && this.doc ? { 'If-None-Match': this.etag } : {},
+        validateStatus: () => true,
+        maxContentLength: this.options.maxDocumentBytes,
+        transport: tracingTransport(this.options.connectTimeoutMs, trace),
+      });
+    } catch (err) {
+      if (/maxContentLength/.test((err as Error).message)) {
+        const rejected = new InvalidTopologyError(url, 'too-large', [`the document is larger than ${this.options.maxDocumentBytes} bytes`]);
+        this.emit('rejected', rejected);
+        throw rejected;
+      }
+      throw err;
+    }
+    const fetched = this.interpret(url, res.status, res.data, res.headers['etag']);
+    let outcome: 'accepted' | 'same' = 'same';
+    if (fetched.status === 200) {
+      try {
+        outcome = this.offer(fetched.doc, url);
+      } catch (err) {
+        if (err instanceof InvalidTopologyError) this.emit('rejected', err);
+        throw err;
+      }
+      if (outcome === 'accepted') this.etag = fetched.etag;
+    }
+    this.lastContactAt = Date.now();
+    this.unreachableSince = undefined;
+    this.emit('contact', source);
+    this.noteHold(longPoll, started, holdSeconds, outcome === 'accepted');
+  }
+
+  private interpret(url: string, status: number, body: unknown, etag: unknown): Fetched {
+    if (status === 304) {
+      if (!this.doc) throw new Error('HTTP 304 without a document held');
+      return { status: 304 };
+    }
+    if (status !== 200) throw new Error(`HTTP ${status}`);
+    try {
+      const doc = parseDocument(typeof body === 'string' ? body : String(body), url, this.options.maxDocumentBytes);
+      return { status: 200, doc, etag: typeof etag === 'string' ? etag : undefined };
+    } catch (err) {
+      if (err instanceof InvalidTopologyError) this.emit('rejected', err);
+      throw err;
+    }
+  }
+
+  /** A gateway that answers a long-poll at once without news does not hold them: poll it instead. */
+  private noteHold(longPoll: boolean, started: number, holdSeconds: number, changed: boolean): void {
+    if (!longPoll || changed) return;
+    if (performance.now() - started < Math.min(1000, holdSeconds * 500)) this.pollMode = true;
+  }
+
+  private jitterSeconds(): number {
+    return this.doc?.refresh.jitterSeconds ?? this.options.refreshJitterSeconds;
+  }
+
+  private pollDelayMs(): number {
+    const interval = this.doc?.refresh.intervalSeconds ?? this.options.refreshIntervalSeconds;
+    return (interval + Math.random() * this.jitterSeconds()) * 1000;
+  }
+
+  /** Waits `ms`, or less if a refresh or close comes first. */
+  private sleep(ms: number): Promise<void> {
+    const signal = AbortSignal.any([this.wake.signal, this.closing.signal]);
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof InvalidTopologyError) return err.message;
+  const e = err as { code?: string; message?: string };
+  return e.code && !String(e.message).includes(e.code) ? `${e.code}: ${e.message}` : String(e.message ?? err);
+}

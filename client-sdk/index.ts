@@ -1,0 +1,22 @@
+/** Public API of the Waymark client SDK (`waymark/client`). Depends on axios and node: builtins only. */
+export { WaymarkClient, type StaleEvent, type WaymarkClientEvents } from './client.js';
+export { WAYMARK_CLIENT_DEFAULTS, type WaymarkClientOptions } from './options.js';
+export {
+  ClientClosedError,
+  InvalidOptionsError,
+  InvalidRequestError,
+  InvalidTopologyError,
+  NoHealthyGatewayError,
+  NoRouteError,
+  TopologyExpiredError,
+  TopologyUnavailableError,
+  WaymarkError,
+  type GatewayAttempt,
+  type InvalidTopologyReason,
+} from './errors.js';
+export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions } from './candidates.js';
+export { Resolver, type Candidate, type LastResortEvent, type Route } from './resolver.js';
+export { checkDocument, parseDocument } from './document.js';
+export type { SourceFailure } from './discovery.js';
+export type { EjectionEvent, FailoverEvent, WaymarkRequestOptions } from './transport.js';
+export type { TopologyDocument, Service, Region, RoutedGateway } from '../openapi/index.js';

@@ -1,0 +1,304 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { candidateGateways } from '../client-sdk/candidates.js';
+import type { ServiceRoute, TopologyDocument } from '../openapi/index.js';
+import { isValidName, type TopologySnapshot } from '../registry/index.js';
+import { badRequest, GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
+import { LongPolls } from './longpoll.js';
+import { sendError } from './reply.js';
+import { Representation } from './representation.js';
+import { RouteTable, type RouteProblem } from './routes.js';
+
+export const TOPOLOGY_PATH = '/.well-known/topology';
+export const SERVICES_PATH = '/.well-known/topology/services';
+export const CATALOG_PATH = '/.well-known/api-catalog';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const LINKSET_TYPE = 'application/linkset+json; profile="https://www.rfc-editor.org/info/rfc9727"';
+/** Service routes cached per publication, at most (one per service and caller region). */
+const SERVICE_ROUTES_MAX = 4096;
+
+/** What discovery needs from the gateway's options. */
+export interface DiscoverySettings {
+  environment: string;
+  region: string;
+  id: string;
+  maxStaleSeconds: number;
+  refreshIntervalSeconds: number;
+  refreshJitterSeconds: number;
+  cacheMaxAgeSeconds: number;
+  staleWhileRevalidateSeconds: number;
+  staleIfErrorSeconds: number;
+  longPollDefaultSeconds: number;
+  longPollMaxSeconds: number;
+  maxLongPolls: number;
+}
+
+/**
+ * Everything served for one snapshot in one freshness state, built once: the document, its
+ * bytes in every coding, the headers, the route table. Requests only read it; a change builds
+ * a new one and swaps it in.
+ */
+export class Publication {
+  readonly revision: number;
+  readonly doc: TopologyDocument;
+  readonly topology: Representation;
+  /** Raw header pairs on every response while this publication is current (X-Waymark-*). */
+  readonly common: readonly string[];
+  readonly routes: RouteTable;
+  private readonly cacheHeaders: readonly string[];
+  private servicesRep: Representation | undefined;
+  private catalogRep: Representation | undefined;
+  private readonly serviceRoutes = new Map<string, Representation>();
+
+  constructor(
+    readonly snapshot: TopologySnapshot,
+    readonly baseUrl: string,
+    private readonly settings: DiscoverySettings,
+    readonly staleSince: Date | undefined,
+    previous?: Publication,
+    onProblem?: (problem: RouteProblem) => void,
+  ) {
+    this.revision = snapshot.revision;
+    this.doc = snapshot.toDocument({
+      baseUrl,
+      maxStaleSeconds: settings.maxStaleSeconds,
+      refreshIntervalSeconds: settings.refreshIntervalSeconds,
+      refreshJitterSeconds: settings.refreshJitterSeconds,
+      servedBy: { gateway: settings.id, region: settings.region },
+      stale: staleSince !== undefined,
+      ...(staleSince ? { staleSince } : {}),
+    });
+    this.doc._links.services = { href: `${baseUrl}${SERVICES_PATH}`, type: 'application/json' };
+    this.common = ['X-Waymark-Revision', String(this.revision), 'X-Waymark-Region', settings.region, 'X-Waymark-Gateway', settings.id];
+    this.cacheHeaders = [
+      'Cache-Control',
+      `public, max-age=${settings.cacheMaxAgeSeconds}, stale-while-revalidate=${settings.staleWhileRevalidateSeconds}, stale-if-error=${settings.staleIfErrorSeconds}`,
+      'Link',
+      [
+        `<${baseUrl}${TOPOLOGY_PATH}>; rel="self"; type="application/json"`,
+        `<${baseUrl}${SERVICES_PATH}>; rel="collection"; type="application/json"`,
+        `<${baseUrl}${CATALOG_PATH}>; rel="api-catalog"`,
+      ].join(', '),
+      ...this.common,
+      // Only discovery answers are stale; proxied ones come fresh from their upstream.
+      ...(staleSince ? ['Warning', staleWarning(settings.id, staleSince, this.revision)] : []),
+    ];
+    this.topology = new Representation(Buffer.from(JSON.stringify(this.doc)), {
+      contentType: JSON_TYPE,
+      revision: this.revision,
+      headers: this.cacheHeaders,
+      eager: true,
+    });
+    this.routes =
+      previous && previous.snapshot === snapshot
+        ? previous.routes
+        : RouteTable.build(snapshot, this.doc, { region: settings.region, id: settings.id }, previous?.routes, onProblem);
+  }
+
+  get stale(): boolean {
+    return this.staleSince !== undefined;
+  }
+
+  /** The services collection (`_links.services` of the document). */
+  services(): Representation {
+    this.servicesRep ??= this.json({
+      environment: this.doc.environment,
+      revision: this.revision,
+      services: this.doc.services,
+      _links: {
+        self: { href: `${this.baseUrl}${SERVICES_PATH}` },
+        topology: { href: `${this.baseUrl}${TOPOLOGY_PATH}` },
+        service: { href: `${this.baseUrl}${SERVICES_PATH}/{name}`, templated: true },
+      },
+    });
+    return this.servicesRep;
+  }
+
+  /** One service with its gateways ordered for a caller in `from`; undefined if unknown. */
+  serviceRoute(name: string, from: string): Representation | undefined {
+    const key = `${name} ${from}`;
+    const cached = this.serviceRoutes.get(key);
+    if (cached) return cached;
+    const service = this.routes.service(name)?.service;
+    if (!service) return undefined;
+    const self = `${this.baseUrl}${SERVICES_PATH}/${name}`;
+    const body: ServiceRoute = {
+      environment: this.doc.environment,
+      revision: this.revision,
+      from,
+      service,
+      gateways: candidateGateways(this.doc, service, { region: from }),
+      _links: {
+        self: { href: from === this.settings.region ? self : `${self}?from=${from}` },
+        topology: { href: `${this.baseUrl}${TOPOLOGY_PATH}` },
+      },
+    };
+    const rep = this.json(body);
+    if (this.serviceRoutes.size >= SERVICE_ROUTES_MAX) this.serviceRoutes.clear();
+    this.serviceRoutes.set(key, rep);
+    return rep;
+  }
+
+  /** RFC 9727 API catalog: a linkset pointing at the topology document. */
+  catalog(): Representation {
+    if (!this.catalogRep) {
+      // Typed loosely: the generated Linkset type cannot express `anchor` beside link arrays.
+      const body = {
+        linkset: [
+          {
+            anchor: `${this.baseUrl}${CATALOG_PATH}`,
+            item: [{ href: `${this.baseUrl}${TOPOLOGY_PATH}`, type: 'application/json', title: `Waymark topology of ${this.doc.environment}` }],
+          },
+          {
+            anchor: `${this.baseUrl}${TOPOLOGY_PATH}`,
+            'service-meta': [{ href: `${this.baseUrl}${SERVICES_PATH}`, type: 'application/json', title: 'services of the topology' }],
+          },
+        ],
+      };
+      this.catalogRep = new Representation(Buffer.from(JSON.stringify(body)), {
+        contentType: LINKSET_TYPE,
+        revision: this.revision,
+        headers: this.cacheHeaders,
+      });
+    }
+    return this.catalogRep;
+  }
+
+  /** Links put in error bodies: where to find out where things are. */
+  errorLinks(): { topology: { href: string } } {
+    return { topology: { href: `${this.baseUrl}${TOPOLOGY_PATH}` } };
+  }
+
+  private json(body: unknown): Representation {
+    return new Representation(Buffer.from(JSON.stringify(body)), {
+      contentType: JSON_TYPE,
+      revision: this.revision,
+      headers: this.cacheHeaders,
+    });
+  }
+}
+
+/** RFC 9111 §5.5-style warning (110 Response is Stale) saying since when. */
+function staleWarning(id: string, since: Date, revision: number): string {
+  return `110 ${id} "Response is stale: etcd unreachable since ${since.toISOString()}, serving revision ${revision}" "${since.toUTCString()}"`;
+}
+
+/**
+ * The well-known endpoints: the topology document (with long-poll), its services, the API
+ * catalog, and a JSON 404 for anything else under /.well-known/.
+ */
+export class Discovery {
+  private current: Publication | undefined;
+  private readonly polls: LongPolls;
+
+  constructor(
+    private readonly settings: DiscoverySettings,
+    /** Headers for answers given before any snapshot exists. */
+    private readonly fallbackHeaders: () => readonly string[],
+    private readonly errorLinks: () => Record<string, { href: string }>,
+  ) {
+    this.polls = new LongPolls(settings.maxLongPolls);
+  }
+
+  get publication(): Publication | undefined {
+    return this.current;
+  }
+
+  get heldLongPolls(): number {
+    return this.polls.size;
+  }
+
+  /** Swaps in a new publication; long-polls waiting for an older revision are answered with it. */
+  publish(pub: Publication): void {
+    const moved = !this.current || pub.revision > this.current.revision;
+    this.current = pub;
+    if (moved) this.polls.publish(pub.revision);
+  }
+
+  /** Answers every held long-poll (304) so connections can drain. */
+  close(): void {
+    this.polls.closeAll();
+  }
+
+  /** `GET /.well-known/topology` — the hot path: no allocation beyond what node needs. */
+  topology(req: IncomingMessage, res: ServerResponse, query: string): void {
+    const pub = this.current;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return this.fail(res, methodNotAllowed('GET, HEAD'));
+    if (!pub) return this.fail(res, noSnapshot());
+    if (query.length > 1) {
+      const params = new URLSearchParams(query.slice(1));
+      if (params.has('wait')) return this.longPoll(req, res, pub, params);
+    }
+    pub.topology.send(req, res);
+  }
+
+  /** Everything else under /.well-known/. */
+  handle(req: IncomingMessage, res: ServerResponse, path: string, query: string): void {
+    if (path === TOPOLOGY_PATH || path === `${TOPOLOGY_PATH}/`) return this.topology(req, res, query);
+    const pub = this.current;
+    const known = path === CATALOG_PATH || path === SERVICES_PATH || path.startsWith(`${SERVICES_PATH}/`);
+    if (!known) {
+      return this.fail(res, notFound(`nothing at ${path}: the topology document is at ${TOPOLOGY_PATH}`));
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return this.fail(res, methodNotAllowed('GET, HEAD'));
+    if (!pub) return this.fail(res, noSnapshot());
+    if (path === CATALOG_PATH) return pub.catalog().send(req, res);
+    if (path === SERVICES_PATH) return pub.services().send(req, res);
+    const name = safeDecode(path.slice(SERVICES_PATH.length + 1));
+    const from = query.length > 1 ? new URLSearchParams(query.slice(1)).get('from') ?? this.settings.region : this.settings.region;
+    if (!isValidName(from)) {
+      return this.fail(res, badRequest(`from=${JSON.stringify(from)} is not a region name (a DNS label such as eu-west)`));
+    }
+    const rep = name !== undefined && isValidName(name) ? pub.serviceRoute(name, from) : undefined;
+    if (!rep) {
+      return this.fail(res, notFound(`no service ${JSON.stringify(name ?? path)} in environment ${this.settings.environment}: see ${TOPOLOGY_PATH}`));
+    }
+    rep.send(req, res);
+  }
+
+  private longPoll(req: IncomingMessage, res: ServerResponse, pub: Publication, params: URLSearchParams): void {
+    const wait = Number(params.get('wait'));
+    if (!Number.isSafeInteger(wait) || wait < 0 || params.get('wait') === '') {
+      return this.fail(res, badRequest(`wait=${JSON.stringify(params.get('wait'))} must be a revision (an integer ≥ 0)`));
+    }
+    let seconds = this.settings.longPollDefaultSeconds;
+    if (params.has('timeout')) {
+      seconds = Number(params.get('timeout'));
+      if (!Number.isFinite(seconds) || seconds < 0 || params.get('timeout') === '') {
+        return this.fail(res, badRequest(`timeout=${JSON.stringify(params.get('timeout'))} must be a number of seconds ≥ 0`));
+      }
+    }
+    seconds = Math.min(seconds, this.settings.longPollMaxSeconds);
+    if (pub.revision > wait) return pub.topology.sendFull(req, res);
+    if (seconds === 0) return pub.topology.sendNotModified(req, res);
+    const cancel = this.polls.hold(wait, seconds * 1000, (reason) => {
+      res.off('close', onClose);
+      const now = this.current ?? pub;
+      if (reason === 'changed') now.topology.sendFull(req, res);
+      else now.topology.sendNotModified(req, res);
+    });
+    if (!cancel) {
+      return this.fail(
+        res,
+        new GatewayHttpError(503, 'TOO_MANY_LONG_POLLS', `this gateway already holds ${this.settings.maxLongPolls} long-polls: retry later or poll without wait`, [
+          'Retry-After',
+          String(Math.max(1, Math.round(this.settings.refreshIntervalSeconds / 2))),
+        ]),
+      );
+    }
+    const onClose = () => cancel();
+    res.once('close', onClose);
+  }
+
+  private fail(res: ServerResponse, err: GatewayHttpError): void {
+    sendError(res, err, this.current?.common ?? this.fallbackHeaders(), this.errorLinks());
+  }
+}
+
+function safeDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,57 @@
+import { WaymarkError } from '../client-sdk/errors.js';
+
+/** A gateway option is missing or out of range. */
+export class GatewayOptionsError extends WaymarkError {
+  constructor(
+    readonly option: string,
+    problem: string,
+  ) {
+    super('INVALID_OPTIONS', `gateway option ${option}: ${problem}`);
+  }
+}
+
+/** The snapshot file could not be read or written. */
+export class SnapshotFileError extends WaymarkError {
+  constructor(
+    readonly file: string,
+    problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super('SNAPSHOT_FILE', `snapshot file ${file}: ${problem}`, options);
+  }
+}
+
+/**
+ * An error answer of the gateway: an HTTP status, a stable code and a message for the caller.
+ * Sent as the contract's Error schema, with a link to the topology document.
+ */
+export class GatewayHttpError extends WaymarkError {
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+    /** Extra response headers, as raw name/value pairs (such as Retry-After). */
+    readonly headers: readonly string[] = [],
+  ) {
+    super(code, message);
+  }
+}
+
+export const badRequest = (message: string) => new GatewayHttpError(400, 'BAD_REQUEST', message);
+
+export const notFound = (message: string) => new GatewayHttpError(404, 'NOT_FOUND', message);
+
+export const methodNotAllowed = (allow: string) =>
+  new GatewayHttpError(405, 'METHOD_NOT_ALLOWED', `this resource only answers ${allow}`, ['Allow', allow]);
+
+export const payloadTooLarge = (limit: number) =>
+  new GatewayHttpError(413, 'PAYLOAD_TOO_LARGE', `the request body exceeds this gateway's limit of ${limit} bytes: send a smaller body`, [
+    'Connection',
+    'close',
+  ]);
+
+export const noSnapshot = () =>
+  new GatewayHttpError(503, 'NO_SNAPSHOT', 'this gateway has not read the topology yet (etcd unreachable and no snapshot file): retry shortly or ask another gateway', [
+    'Retry-After',
+    '1',
+  ]);

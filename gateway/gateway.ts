@@ -1,0 +1,363 @@
+import { EventEmitter } from 'node:events';
+import { createServer, STATUS_CODES, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { GatewayReport, Health, TopologyDocument } from '../openapi/index.js';
+import {
+  connectEtcd,
+  KeyLayout,
+  TopologyWatcher,
+  type EtcdConnection,
+  type EtcdOptions,
+  type TopologySnapshot,
+} from '../registry/index.js';
+import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
+import { GatewayOptionsError, type SnapshotFileError } from './errors.js';
+import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
+import { Proxy } from './proxy.js';
+import { Registration, type RegistrationState } from './registration.js';
+import { GatewayRouter, type RequestInfo } from './router.js';
+import type { RouteProblem } from './routes.js';
+import { SnapshotFile } from './snapshot-file.js';
+
+export type GatewayState = 'created' | 'starting' | 'listening' | 'draining' | 'closed';
+
+export interface GatewayEvents {
+  /** A new document is served (a new snapshot, or the same one turning stale or fresh). */
+  topology: [document: TopologyDocument, snapshot: TopologySnapshot];
+  /** etcd stopped answering; the last snapshot is served with `stale: true`. */
+  stale: [since: Date, error: Error];
+  /** etcd answers again and the document is current. */
+  fresh: [revision: number];
+  /** The registration is in etcd under a (new) lease. */
+  registered: [leaseId: string];
+  /** The lease was lost; registering again in the background. */
+  registering: [error: Error];
+  /** A request was answered (only computed while someone listens). */
+  request: [info: RequestInfo];
+  /** Something was skipped or failed without stopping the gateway (bad record, snapshot file, report). */
+  warning: [error: Error];
+  listening: [url: string];
+  closed: [];
+}
+
+/**
+ * A regional gateway: serves its environment's topology at /.well-known/topology from a live etcd
+ * watch, registers itself under a lease, and proxies requests for the services its region serves.
+ */
+export class Gateway extends EventEmitter<GatewayEvents> {
+  readonly options: ResolvedGatewayOptions;
+  private readonly conn: EtcdConnection;
+  private readonly ownsConnection: boolean;
+  private readonly layout: KeyLayout;
+  private readonly discovery: Discovery;
+  private readonly proxy: Proxy;
+  private readonly server: Server;
+  private readonly snapshotFile: SnapshotFile | undefined;
+  private watcher: TopologyWatcher | undefined;
+  private registration: Registration | undefined;
+  private stateValue: GatewayState = 'created';
+  private baseUrl = '';
+  private closing: Promise<void> | undefined;
+
+  constructor(options: GatewayOptions) {
+    super();
+    this.options = resolveGatewayOptions(options);
+    const o = this.options;
+    this.ownsConnection = !isConnection(o.etcd);
+    this.conn = isConnection(o.etcd) ? o.etcd : connectEtcd(o.etcd);
+    try {
+      this.layout = new KeyLayout(o.prefix);
+    } catch (err) {
+      throw new GatewayOptionsError('prefix', (err as Error).message);
+    }
+    this.snapshotFile = o.snapshotFile ? new SnapshotFile(o.snapshotFile, (err) => this.warn(err)) : undefined;
+    this.discovery = new Discovery(o, () => this.fallbackHeaders(), () => this.errorLinks());
+    this.proxy = new Proxy(o);
+    const router = new GatewayRouter({
+      region: o.region,
+      id: o.id,
+      dispatch: o.dispatch,
+      discovery: this.discovery,
+      proxy: this.proxy,
+      fallbackHeaders: () => this.fallbackHeaders(),
+      errorLinks: () => this.errorLinks(),
+      readiness: () => this.readiness(),
+      draining: () => this.stateValue === 'draining',
+      // Per-request observation costs only while someone listens.
+      observed: () => this.listenerCount('request') > 0,
+      onRequest: (info) => this.emit('request', info),
+    });
+    this.server = createServer(
+      { maxHeaderSize: o.maxHeaderBytes, headersTimeout: o.headersTimeoutMs, requestTimeout: o.requestTimeoutMs },
+      router.handle,
+    );
+    this.server.keepAliveTimeout = o.keepAliveTimeoutMs;
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+  }
+
+  get state(): GatewayState {
+    return this.stateValue;
+  }
+
+  /** Public base URL (known once listening). */
+  get url(): string {
+    return this.baseUrl;
+  }
+
+  /** The address the server is bound to. */
+  get address(): AddressInfo | undefined {
+    const a = this.server.address();
+    return a && typeof a === 'object' ? a : undefined;
+  }
+
+  /** The document served now, if any. */
+  get document(): TopologyDocument | undefined {
+    return this.discovery.publication?.doc;
+  }
+
+  /** Revision of the topology served now (0 before any). */
+  get revision(): number {
+    return this.discovery.publication?.revision ?? 0;
+  }
+
+  get stale(): boolean {
+    return this.watcher?.stale ?? true;
+  }
+
+  get registrationState(): RegistrationState {
+    if (this.stateValue === 'draining' || this.stateValue === 'closed') return 'draining';
+    return this.registration?.state ?? 'registering';
+  }
+
+  /** What this gateway reports to etcd (and what `waymark status` shows). */
+  get report(): GatewayReport {
+    const base = this.registration?.report ?? {
+      id: this.options.id,
+      region: this.options.region,
+      appliedRevision: this.revision,
+      stale: this.stale,
+      reportedAt: new Date().toISOString(),
+    };
+    return { ...base, registration: this.registrationState };
+  }
+
+  /** Long-polls held right now. */
+  get heldLongPolls(): number {
+    return this.discovery.heldLongPolls;
+  }
+
+  /**
+   * Starts serving: reads the snapshot file (if any), binds the server, starts the etcd watch and
+   * registers. Resolves with the public URL once the first registration attempt is over: when etcd
+   * is down the gateway serves its snapshot file's topology (stale) and keeps registering in the
+   * background.
+   */
+  async listen(): Promise<string> {
+    if (this.stateValue !== 'created') throw new Error(`gateway ${this.options.id} cannot listen: it is ${this.stateValue}`);
+    this.stateValue = 'starting';
+    const o = this.options;
+    try {
+      let initial: TopologySnapshot | undefined;
+      if (this.snapshotFile) {
+        try {
+          initial = await this.snapshotFile.read(o.environment);
+        } catch (err) {
+          this.warn(err as SnapshotFileError);
+        }
+      }
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(o.port, o.host, () => {
+          this.server.off('error', reject);
+          resolve();
+        });
+      });
+      const addr = this.address!;
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      this.baseUrl = o.publicUrl ?? `http://${host}:${addr.port}`;
+      const watcher = new TopologyWatcher(this.conn, this.layout, o.environment, { ...o.watcher, ...(initial ? { initial } : {}) });
+      this.watcher = watcher;
+      if (initial) this.publish(initial);
+      watcher.on('snapshot', (snapshot) => {
+        this.publish(snapshot);
+        void this.snapshotFile?.write(snapshot);
+      });
+      watcher.on('stale', (since, err) => {
+        this.republish();
+        this.emit('stale', since, err);
+      });
+      watcher.on('fresh', (revision) => {
+        this.republish();
+        this.emit('fresh', revision);
+      });
+      watcher.on('invalid', (r) => this.warn(new Error(`etcd key ${r.key} skipped: ${r.reason}`)));
+      watcher.start();
+      const registration = new Registration(this.conn, this.layout, {
+        environment: o.environment,
+        region: o.region,
+        id: o.id,
+        url: this.baseUrl,
+        dispatch: o.dispatch,
+        ttlSeconds: o.leaseTtlSeconds,
+        ...(o.lease ? { lease: o.lease } : {}),
+      });
+      this.registration = registration;
+      registration.on('registered', (id) => this.emit('registered', id));
+      registration.on('lost', (err) => this.emit('registering', err));
+      registration.on('reportFailed', (err) => this.warn(err));
+      this.stateValue = 'listening';
+      this.emit('listening', this.baseUrl);
+      await registration.start();
+      if (this.discovery.publication) registration.update(this.revision, watcher.staleSince);
+      return this.baseUrl;
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Resolves once the topology was read from etcd, the gateway is registered, and the document it
+   * serves lists it (so a client reading the document finds this gateway).
+   */
+  async ready(signal?: AbortSignal): Promise<void> {
+    if (!this.watcher) throw new Error('call listen() first');
+    await this.watcher.ready(signal);
+    const { region, id } = this.options;
+    const done = () =>
+      this.registrationState === 'registered' &&
+      this.document?.regions.some((r) => r.name === region && r.gateways.some((g) => g.id === id)) === true;
+    while (!done()) {
+      signal?.throwIfAborted();
+      if (this.stateValue !== 'listening') throw new Error(`gateway ${id} is ${this.stateValue}`);
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.off('topology', wake);
+          this.off('registered', wake);
+          signal?.removeEventListener('abort', wake);
+          resolve();
+        };
+        // Events wake it early; the timer covers a region that is not (yet) in the topology.
+        const timer = setTimeout(wake, 100);
+        this.once('topology', wake);
+        this.once('registered', wake);
+        signal?.addEventListener('abort', wake, { once: true });
+      });
+    }
+  }
+
+  /**
+   * Graceful shutdown: revokes the lease first (the gateway leaves every topology at once), stops
+   * accepting connections, answers held long-polls, waits for in-flight requests (up to
+   * `drainTimeoutMs`), then stops the watch and closes etcd.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const wasListening = this.server.listening;
+    this.stateValue = 'draining';
+    await this.registration?.close().catch((err: Error) => this.warn(err));
+    const drained = wasListening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
+    this.discovery.close();
+    this.server.closeIdleConnections();
+    const sweeper = setInterval(() => this.server.closeIdleConnections(), 50);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      drained,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.server.closeAllConnections();
+          resolve();
+        }, this.options.drainTimeoutMs);
+      }),
+    ]);
+    clearInterval(sweeper);
+    clearTimeout(timer);
+    await drained;
+    await this.watcher?.close();
+    await this.snapshotFile?.flush();
+    this.proxy.close();
+    if (this.ownsConnection) this.conn.close();
+    this.stateValue = 'closed';
+    this.emit('closed');
+  }
+
+  private publish(snapshot: TopologySnapshot): void {
+    const previous = this.discovery.publication;
+    const pub = new Publication(snapshot, this.baseUrl, this.options, this.watcher?.staleSince, previous, (p) => this.routeProblem(p));
+    this.discovery.publish(pub);
+    this.registration?.update(pub.revision, pub.staleSince);
+    this.emit('topology', pub.doc, snapshot);
+  }
+
+  /** The same snapshot again, because its freshness changed. */
+  private republish(): void {
+    const snapshot = this.discovery.publication?.snapshot ?? this.watcher?.current();
+    if (snapshot) this.publish(snapshot);
+  }
+
+  private readiness(): { ready: boolean; health: Health } {
+    const pub = this.discovery.publication;
+    const registration = this.registrationState;
+    if (!pub) return { ready: false, health: { status: 'unavailable', stale: true, registration } };
+    const health: Health = { status: pub.stale ? 'stale' : 'ok', revision: pub.revision, stale: pub.stale, registration };
+    if (pub.staleSince) health.staleSince = pub.staleSince.toISOString();
+    return { ready: this.stateValue === 'listening', health };
+  }
+
+  private fallbackHeaders(): readonly string[] {
+    return ['X-Waymark-Revision', '0', 'X-Waymark-Region', this.options.region, 'X-Waymark-Gateway', this.options.id];
+  }
+
+  private errorLinks(): Record<string, { href: string }> {
+    return { topology: { href: `${this.baseUrl}${TOPOLOGY_PATH}` } };
+  }
+
+  private routeProblem(p: RouteProblem): void {
+    this.warn(new Error(`service ${p.service}: ${p.reason}`));
+  }
+
+  private warn(err: Error): void {
+    if (this.listenerCount('warning') > 0) this.emit('warning', err);
+  }
+
+  /** A request node could not parse: answer in JSON and close, never crash. */
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({
+      code: status === 431 ? 'HEADERS_TOO_LARGE' : status === 408 ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST',
+      message:
+        status === 431
+          ? `the request head exceeds ${this.options.maxHeaderBytes} bytes: send fewer or smaller headers`
+          : status === 408
+            ? 'the request was not received in time'
+            : `the request is not valid HTTP (${err.code ?? 'parse error'})`,
+      _links: this.errorLinks(),
+    });
+    const head = [
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
+      'Content-Type: application/json; charset=utf-8',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      `X-Waymark-Revision: ${this.revision}`,
+      'Connection: close',
+    ].join('\r\n');
+    socket.end(`${head}\r\n\r\n${body}`);
+  }
+}
+
+/** Creates a gateway; call `listen()` to start it and `close()` to stop it. */
+export function createGateway(options: GatewayOptions): Gateway {
+  return new Gateway(options);
+}
+
+function isConnection(etcd: EtcdOptions | EtcdConnection): etcd is EtcdConnection {
+  return typeof (etcd as EtcdConnection).call === 'function';
+}

@@ -1,0 +1,340 @@
+import { randomUUID } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { GatewayHttpError, payloadTooLarge } from './errors.js';
+import { sendError } from './reply.js';
+import type { RequestTarget } from './request-target.js';
+import type { Upstream } from './routes.js';
+
+/** What the proxy needs from the gateway's options. */
+export interface ProxySettings {
+  id: string;
+  maxBodyBytes: number;
+  upstreamConnectTimeoutMs: number;
+  upstreamTimeoutMs: number;
+  upstreamMaxSockets: number;
+}
+
+/** One forwarding job: where to, and what the answers carry. */
+export interface ForwardContext {
+  /** Service name, for error messages. */
+  service: string;
+  /** Candidates, tried in order from `start`, each at most once. */
+  upstreams: readonly Upstream[];
+  start: number;
+  /** Raw header pairs added to every response (X-Waymark-*). */
+  headers: readonly string[];
+  /** Links put in error bodies. */
+  links: Record<string, { href: string }>;
+  /** Set when forwarding to another gateway (dispatch): marks the request so it is not dispatched again. */
+  dispatchedBy?: string;
+}
+
+/** Marks a request forwarded by a dispatching gateway; a gateway never dispatches such a request again. */
+export const DISPATCH_HEADER = 'x-waymark-dispatched-by';
+
+/** Headers meaningful only for one connection (RFC 9110 §7.6.1), never forwarded. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Request headers the proxy sets itself (merging what the client sent where that makes sense). */
+const REPLACED_ON_REQUEST = new Set([
+  'host',
+  'expect',
+  'forwarded',
+  'via',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-request-id',
+  'traceparent',
+  DISPATCH_HEADER,
+]);
+
+/** Response headers the gateway sets itself. */
+const REPLACED_ON_RESPONSE = new Set(['via', 'x-request-id', 'x-waymark-revision', 'x-waymark-region', 'x-waymark-gateway']);
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+class UpstreamTimeout extends Error {
+  constructor(readonly phase: 'connect' | 'response') {
+    super(`upstream ${phase} timed out`);
+  }
+}
+
+/**
+ * Streams requests to upstreams and responses back, over pooled keep-alive connections.
+ * Only the upstreams handed in are ever contacted: the request target and Host header choose
+ * nothing. A connect failure or timeout moves on to the next candidate (when the request body has
+ * not been sent, so nothing is replayed twice); when all fail the answer is a JSON 502 or 504.
+ */
+export class Proxy {
+  private readonly httpAgent: HttpAgent;
+  private readonly httpsAgent: HttpsAgent;
+
+  constructor(private readonly settings: ProxySettings) {
+    const agentOptions = {
+      keepAlive: true,
+      maxSockets: settings.upstreamMaxSockets,
+      maxFreeSockets: settings.upstreamMaxSockets,
+      scheduling: 'lifo' as const,
+    };
+    this.httpAgent = new HttpAgent(agentOptions);
+    this.httpsAgent = new HttpsAgent(agentOptions);
+  }
+
+  forward(req: IncomingMessage, res: ServerResponse, target: RequestTarget, ctx: ForwardContext): void {
+    const requestId = validRequestId(req.headers['x-request-id']) ?? randomUUID();
+    const length = req.headers['content-length'];
+    const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+    if (length !== undefined && Number(length) > this.settings.maxBodyBytes) {
+      return this.fail(res, ctx, payloadTooLarge(this.settings.maxBodyBytes), requestId);
+    }
+    if (ctx.upstreams.length === 0) {
+      return this.fail(
+        res,
+        ctx,
+        new GatewayHttpError(502, 'NO_UPSTREAM', `service ${ctx.service} has no usable upstream for this gateway: check its deployments`),
+        requestId,
+      );
+    }
+    const headers = this.requestHeaders(req, requestId, ctx.dispatchedBy);
+    const method = req.method ?? 'GET';
+    const n = ctx.upstreams.length;
+    let clientGone = false;
+    let current: ReturnType<typeof httpRequest> | undefined;
+    res.once('close', () => {
+      if (!res.writableFinished) {
+        clientGone = true;
+        current?.destroy();
+      }
+    });
+
+    const attempt = (tried: number): void => {
+      const up = ctx.upstreams[(ctx.start + tried) % n];
+      const send = up.protocol === 'https:' ? httpsRequest : httpRequest;
+      const attemptHeaders = headers.slice();
+      attemptHeaders[1] = up.host;
+      const out = send({
+        agent: up.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+        host: up.hostname,
+        port: up.port,
+        method,
+        path: up.pathPrefix + target.path + target.query,
+        headers: attemptHeaders,
+        setHost: false,
+        ...(up.protocol === 'https:' ? { servername: up.hostname } : {}),
+      });
+      current = out;
+      let connected = false;
+      let bodyStarted = false;
+      let responded = false;
+      /** Set when the proxy gave up on this exchange itself (body too large): its errors are expected. */
+      let abandoned = false;
+      let connectTimer: NodeJS.Timeout | undefined;
+      out.setTimeout(this.settings.upstreamTimeoutMs, () => out.destroy(new UpstreamTimeout('response')));
+
+      const startBody = () => {
+        connected = true;
+        if (!hasBody) {
+          out.end();
+          return;
+        }
+        bodyStarted = true;
+        let received = 0;
+        const count = (chunk: Buffer) => {
+          received += chunk.length;
+          if (received > this.settings.maxBodyBytes) {
+            abandoned = true;
+            req.off('data', count);
+            req.unpipe(out);
+            out.destroy();
+            if (!res.headersSent) this.fail(res, ctx, payloadTooLarge(this.settings.maxBodyBytes), requestId);
+            else res.destroy();
+          }
+        };
+        req.on('data', count);
+        req.pipe(out);
+      };
+      out.once('socket', (socket: Socket) => {
+        // The body is sent only once connected, so a failed connect can go to another upstream.
+        if (!socket.connecting) return startBody();
+        connectTimer = setTimeout(() => out.destroy(new UpstreamTimeout('connect')), this.settings.upstreamConnectTimeoutMs);
+        socket.once(up.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+          clearTimeout(connectTimer);
+          startBody();
+        });
+      });
+
+      out.once('response', (upRes: IncomingMessage) => {
+        responded = true;
+        clearTimeout(connectTimer);
+        if (clientGone) {
+          upRes.destroy();
+          return;
+        }
+        const status = upRes.statusCode ?? 502;
+        res.writeHead(status, this.responseHeaders(upRes, requestId, ctx.headers));
+        upRes.pipe(res);
+        upRes.once('error', () => res.destroy());
+        upRes.once('aborted', () => res.destroy());
+      });
+
+      out.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(connectTimer);
+        if (abandoned) return;
+        if (clientGone) return;
+        if (responded) {
+          res.destroy();
+          return;
+        }
+        if (bodyStarted) req.unpipe(out);
+        const timeout = err instanceof UpstreamTimeout;
+        const beforeConnect = !connected && (timeout || CONNECT_ERRORS.has(err.code ?? '') || err.code === 'ECONNRESET');
+        const safeToRepeat = !bodyStarted && (IDEMPOTENT.has(method) || (out.reusedSocket && err.code === 'ECONNRESET'));
+        if ((beforeConnect || safeToRepeat) && tried + 1 < n) return attempt(tried + 1);
+        if (timeout) {
+          this.fail(
+            res,
+            ctx,
+            new GatewayHttpError(504, 'UPSTREAM_TIMEOUT', `service ${ctx.service}: no upstream answered in time (tried ${tried + 1}); retry later`),
+            requestId,
+          );
+        } else {
+          this.fail(
+            res,
+            ctx,
+            new GatewayHttpError(
+              502,
+              'UPSTREAM_UNAVAILABLE',
+              `service ${ctx.service}: no upstream could be reached (tried ${tried + 1}, last error ${err.code ?? 'unknown'}); retry later or through another gateway`,
+            ),
+            requestId,
+          );
+        }
+      });
+    };
+    attempt(0);
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private fail(res: ServerResponse, ctx: ForwardContext, err: GatewayHttpError, requestId: string): void {
+    sendError(res, err, ctx.headers, ctx.links, ['X-Request-Id', requestId]);
+  }
+
+  /** The headers sent upstream; index 1 holds the Host value, set per attempt on a copy. */
+  private requestHeaders(req: IncomingMessage, requestId: string, dispatchedBy: string | undefined): string[] {
+    const raw = req.rawHeaders;
+    const listed = connectionTokens(req.headers.connection);
+    const out: string[] = ['Host', ''];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toLowerCase();
+      if (HOP_BY_HOP.has(name) || REPLACED_ON_REQUEST.has(name) || listed?.has(name)) continue;
+      out.push(raw[i], raw[i + 1]);
+    }
+    const client = clientAddress(req.socket);
+    const proto = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+    const host = req.headers.host;
+    const forwardedFor = req.headers['x-forwarded-for'];
+    const forwarded = joined(req.headers.forwarded);
+    const via = joined(req.headers.via);
+    const self = `${req.httpVersion} ${this.settings.id}`;
+    const forwardedElement = [
+      `for=${forwardedNode(client)}`,
+      ...(host ? [`host=${quoted(host)}`] : []),
+      `proto=${proto}`,
+      `by=_${this.settings.id}`,
+    ].join(';');
+    out.push(
+      'X-Forwarded-For',
+      forwardedFor ? `${joined(forwardedFor)}, ${client}` : client,
+      'X-Forwarded-Proto',
+      proto,
+      'Forwarded',
+      forwarded ? `${forwarded}, ${forwardedElement}` : forwardedElement,
+      'Via',
+      via ? `${via}, ${self}` : self,
+      'X-Request-Id',
+      requestId,
+      'traceparent',
+      validTraceparent(req.headers.traceparent) ?? newTraceparent(),
+    );
+    if (host) out.push('X-Forwarded-Host', host);
+    if (dispatchedBy) out.push('X-Waymark-Dispatched-By', dispatchedBy);
+    return out;
+  }
+
+  private responseHeaders(upRes: IncomingMessage, requestId: string, extra: readonly string[]): string[] {
+    const raw = upRes.rawHeaders;
+    const listed = connectionTokens(upRes.headers.connection);
+    const out: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toLowerCase();
+      if (HOP_BY_HOP.has(name) || REPLACED_ON_RESPONSE.has(name) || listed?.has(name)) continue;
+      out.push(raw[i], raw[i + 1]);
+    }
+    const via = joined(upRes.headers.via);
+    const self = `${upRes.httpVersion} ${this.settings.id}`;
+    out.push('Via', via ? `${via}, ${self}` : self, 'X-Request-Id', requestId, ...extra);
+    return out;
+  }
+}
+
+function connectionTokens(value: string | undefined): Set<string> | undefined {
+  if (!value) return undefined;
+  return new Set(value.split(',').map((t) => t.trim().toLowerCase()));
+}
+
+function joined(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function clientAddress(socket: Socket): string {
+  const a = socket.remoteAddress ?? 'unknown';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+/** RFC 7239 node: IPv6 addresses are bracketed and quoted. */
+function forwardedNode(address: string): string {
+  return address.includes(':') ? `"[${address}]"` : address;
+}
+
+function quoted(value: string): string {
+  return `"${value.replace(/[\\"]/g, '\\$&')}"`;
+}
+
+function validRequestId(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && REQUEST_ID.test(value) ? value : undefined;
+}
+
+/** A W3C traceparent passed on as received when valid (version ff and all-zero ids are not). */
+function validTraceparent(value: string | string[] | undefined): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = TRACEPARENT.exec(value);
+  if (!m || m[1] === 'ff' || /^0+$/.test(m[2]) || /^0+$/.test(m[3])) return undefined;
+  return value;
+}
+
+function newTraceparent(): string {
+  const traceId = randomUUID().replace(/-/g, '');
+  const parentId = randomUUID().replace(/-/g, '').slice(0, 16);
+  return `00-${traceId}-${parentId}-01`;
+}

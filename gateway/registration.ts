@@ -1,0 +1,136 @@
+import { EventEmitter } from 'node:events';
+import type { GatewayRegistration, GatewayReport } from '../openapi/index.js';
+import { LeasedKeys, type EtcdConnection, type KeyLayout, type LeasedKeysOptions } from '../registry/index.js';
+
+export type RegistrationState = NonNullable<GatewayReport['registration']>;
+
+export interface RegistrationEvents {
+  /** The registration (and report) are in etcd under a new lease. */
+  registered: [leaseId: string];
+  /** The lease was lost; registering again in the background. */
+  lost: [error: Error];
+  /** A report could not be written; the next one (or the next grant) writes the latest. */
+  reportFailed: [error: Error];
+}
+
+export interface RegistrationInit {
+  environment: string;
+  region: string;
+  id: string;
+  url: string;
+  dispatch: boolean;
+  ttlSeconds: number;
+  lease?: Omit<LeasedKeysOptions, 'ttlSeconds'>;
+}
+
+/**
+ * A gateway's presence in etcd: its GatewayRegistration in the environment (so it appears in
+ * every topology) and its GatewayReport (the revision it applied, for `waymark status`), both
+ * under one lease. If the gateway dies, both vanish within the TTL; if the lease is lost during
+ * an outage, both are written again under a new one as soon as etcd answers.
+ */
+export class Registration extends EventEmitter<RegistrationEvents> {
+  private readonly keys: LeasedKeys;
+  private readonly registrationKey: string;
+  private readonly reportKey: string;
+  private readonly startedAt = new Date().toISOString();
+  private draining = false;
+  private latest: GatewayReport;
+  private reporting: Promise<void> | undefined;
+  private reportAgain = false;
+
+  constructor(
+    conn: EtcdConnection,
+    layout: KeyLayout,
+    private readonly init: RegistrationInit,
+  ) {
+    super();
+    this.registrationKey = layout.gateway(init.environment, init.region, init.id);
+    this.reportKey = layout.report(init.environment, init.region, init.id);
+    this.keys = new LeasedKeys(conn, { ...init.lease, ttlSeconds: init.ttlSeconds });
+    this.latest = { id: init.id, region: init.region, appliedRevision: 0, stale: true, reportedAt: this.startedAt, registration: 'registering' };
+    this.keys.on('granted', (id) => {
+      // Keys written by the grant carry the report as last set, which said 'registering'.
+      this.queueReport();
+      this.emit('registered', id);
+    });
+    this.keys.on('lost', (err) => {
+      this.latest = { ...this.latest, registration: 'registering' };
+      this.emit('lost', err);
+    });
+  }
+
+  get state(): RegistrationState {
+    if (this.draining) return 'draining';
+    return this.keys.state === 'alive' ? 'registered' : 'registering';
+  }
+
+  /** The report as it stands (what etcd holds once registered). */
+  get report(): GatewayReport {
+    return { ...this.latest, registration: this.state };
+  }
+
+  /**
+   * Registers. Resolves once registered, or once the first attempt failed: registration then
+   * goes on in the background, with backoff, for as long as the gateway runs.
+   */
+  async start(): Promise<void> {
+    const value: GatewayRegistration = {
+      id: this.init.id,
+      region: this.init.region,
+      url: this.init.url,
+      status: 'up',
+      startedAt: this.startedAt,
+      dispatch: this.init.dispatch,
+    };
+    await this.keys.put(this.registrationKey, JSON.stringify(value));
+    await this.keys.put(this.reportKey, JSON.stringify(this.latest));
+    try {
+      await this.keys.start();
+    } catch {
+      this.keys.startInBackground();
+    }
+  }
+
+  /** Records what the gateway applied; written under the lease, coalesced (latest wins). */
+  update(appliedRevision: number, staleSince: Date | undefined): void {
+    this.latest = {
+      id: this.init.id,
+      region: this.init.region,
+      appliedRevision,
+      stale: staleSince !== undefined,
+      ...(staleSince ? { staleSince: staleSince.toISOString() } : {}),
+      reportedAt: new Date().toISOString(),
+      registration: this.state,
+    };
+    this.queueReport();
+  }
+
+  /** Revokes the lease: the registration and the report leave etcd at once. */
+  async close(): Promise<void> {
+    this.draining = true;
+    await this.keys.close();
+    await this.reporting?.catch(() => undefined);
+  }
+
+  private queueReport(): void {
+    if (this.draining) return;
+    if (this.reporting) {
+      this.reportAgain = true;
+      return;
+    }
+    this.reporting = (async () => {
+      do {
+        this.reportAgain = false;
+        const body = JSON.stringify({ ...this.latest, registration: this.state, reportedAt: new Date().toISOString() });
+        try {
+          await this.keys.put(this.reportKey, body);
+        } catch (err) {
+          this.emit('reportFailed', err as Error);
+        }
+      } while (this.reportAgain && !this.draining);
+    })().finally(() => {
+      this.reporting = undefined;
+    });
+  }
+}

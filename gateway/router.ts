@@ -1,0 +1,154 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Health } from '../openapi/index.js';
+import { Discovery, TOPOLOGY_PATH, type Publication } from './discovery.js';
+import { GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
+import { DISPATCH_HEADER, Proxy } from './proxy.js';
+import { sendError, sendJson } from './reply.js';
+import { parseTarget, type RequestTarget } from './request-target.js';
+import type { RoutePlan } from './routes.js';
+
+/** What the gateway tells listeners of its 'request' event about each answered request. */
+export interface RequestInfo {
+  method: string;
+  /** The normalised path (absent when the target was refused). */
+  path?: string;
+  /** The service the path matched. */
+  service?: string;
+  status: number;
+  durationMs: number;
+  /** True when the answer came from an upstream (or, dispatching, another gateway). */
+  upstream?: boolean;
+  /** True when forwarded to another gateway (dispatch). */
+  dispatched?: boolean;
+}
+
+export interface RouterDeps {
+  region: string;
+  id: string;
+  dispatch: boolean;
+  discovery: Discovery;
+  proxy: Proxy;
+  /** Headers for answers given before any snapshot exists. */
+  fallbackHeaders: () => readonly string[];
+  /** Links put in error bodies (the topology document). */
+  errorLinks: () => Record<string, { href: string }>;
+  /** /readyz body and whether the gateway is ready. */
+  readiness: () => { ready: boolean; health: Health };
+  /** True while the gateway drains: connections close after their response. */
+  draining: () => boolean;
+  /** Whether anyone listens to request events (so the common case pays nothing). */
+  observed: () => boolean;
+  onRequest: (info: RequestInfo) => void;
+}
+
+/** At most this many alternates are named in a 421 (headers and body). */
+const MAX_ALTERNATES = 8;
+
+/**
+ * The gateway's request dispatch, on plain node:http: the topology document first (an exact
+ * string compare), then the request target is checked, then well-known paths, health, and the
+ * service whose base path matches.
+ */
+export class GatewayRouter {
+  constructor(private readonly deps: RouterDeps) {}
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const deps = this.deps;
+    if (deps.draining()) res.shouldKeepAlive = false;
+    const info: RequestInfo | undefined = deps.observed() ? { method: req.method ?? '', status: 0, durationMs: 0 } : undefined;
+    if (info) {
+      const started = performance.now();
+      res.once('close', () => {
+        info.status = res.statusCode;
+        info.durationMs = performance.now() - started;
+        deps.onRequest(info);
+      });
+    }
+    if (req.url === TOPOLOGY_PATH) {
+      if (info) info.path = TOPOLOGY_PATH;
+      return deps.discovery.topology(req, res, '');
+    }
+    let target: RequestTarget;
+    try {
+      target = parseTarget(req.url);
+    } catch (err) {
+      return this.fail(res, err as GatewayHttpError);
+    }
+    if (info) info.path = target.path;
+    const path = target.path;
+    if (path.startsWith('/.well-known/')) return deps.discovery.handle(req, res, path, target.query);
+    if (path === '/healthz' || path === '/readyz') return this.health(req, res, path);
+    this.route(req, res, target, info);
+  };
+
+  private route(req: IncomingMessage, res: ServerResponse, target: RequestTarget, info: RequestInfo | undefined): void {
+    const pub = this.deps.discovery.publication;
+    if (!pub) return this.fail(res, noSnapshot());
+    const plan = pub.routes.match(target.path);
+    if (!plan) {
+      return this.fail(res, notFound(`no service of environment ${pub.doc.environment} has a base path matching ${target.path}: see ${TOPOLOGY_PATH}`), pub);
+    }
+    if (info) info.service = plan.name;
+    if (plan.servedHere) {
+      if (info) info.upstream = true;
+      return this.deps.proxy.forward(req, res, target, {
+        service: plan.name,
+        upstreams: plan.upstreams,
+        start: plan.nextStart(),
+        headers: pub.common,
+        links: this.deps.errorLinks(),
+      });
+    }
+    const alternates = plan.upstreamsForDispatch(this.deps.dispatch, req.headers[DISPATCH_HEADER] !== undefined);
+    if (alternates) {
+      if (info) {
+        info.upstream = true;
+        info.dispatched = true;
+      }
+      return this.deps.proxy.forward(req, res, target, {
+        service: plan.name,
+        upstreams: alternates,
+        start: 0,
+        headers: pub.common,
+        links: this.deps.errorLinks(),
+        dispatchedBy: this.deps.id,
+      });
+    }
+    this.misdirected(res, pub, plan, target);
+  }
+
+  /** 421: the service exists but this gateway does not serve it; name the gateways that do. */
+  private misdirected(res: ServerResponse, pub: Publication, plan: RoutePlan, target: RequestTarget): void {
+    const alternates = plan.alternates().slice(0, MAX_ALTERNATES);
+    const links: Record<string, { href: string; title?: string }> = {
+      ...this.deps.errorLinks(),
+      service: { href: `${pub.baseUrl}${TOPOLOGY_PATH}/services/${plan.name}` },
+    };
+    const linkHeaders: string[] = [];
+    alternates.forEach((g, i) => {
+      const href = `${g.url.replace(/\/+$/, '')}${target.path}${target.query}`;
+      links[`alternate-${i + 1}`] = { href, title: `${g.id} (${g.region})` };
+      linkHeaders.push(`<${href}>; rel="alternate"; title="${g.id} (${g.region})"`);
+    });
+    linkHeaders.push(`<${pub.baseUrl}${TOPOLOGY_PATH}>; rel="service-desc"; type="application/json"`);
+    const why =
+      plan.service.placement === 'pinned' && plan.service.regions.includes(this.deps.region)
+        ? `service ${plan.name} is pinned to ${(plan.service.jurisdictions ?? []).join(', ')} and this gateway (region ${this.deps.region}) is outside`
+        : `service ${plan.name} is not served by this gateway (region ${this.deps.region})`;
+    const where = alternates.length > 0 ? 'send the request to a gateway linked here' : 'no live gateway serves it right now; retry later';
+    sendError(res, new GatewayHttpError(421, 'MISDIRECTED_REQUEST', `${why}: ${where}`), pub.common, links, ['Link', linkHeaders.join(', ')]);
+  }
+
+  private health(req: IncomingMessage, res: ServerResponse, path: string): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return this.fail(res, methodNotAllowed('GET, HEAD'));
+    const headers = this.deps.discovery.publication?.common ?? this.deps.fallbackHeaders();
+    if (path === '/healthz') return sendJson(res, 200, { status: 'ok' } satisfies Health, headers);
+    const { ready, health } = this.deps.readiness();
+    sendJson(res, ready ? 200 : 503, health, headers);
+  }
+
+  private fail(res: ServerResponse, err: GatewayHttpError, pub = this.deps.discovery.publication): void {
+    sendError(res, err, pub?.common ?? this.deps.fallbackHeaders(), this.deps.errorLinks());
+  }
+}

@@ -1,0 +1,102 @@
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { InternalTopology } from '../openapi/index.js';
+import { TopologySnapshot } from '../registry/index.js';
+import { SnapshotFileError } from './errors.js';
+
+/**
+ * The gateway's last snapshot on disk (upstreams included, so keep it private to the gateway):
+ * written atomically (temporary file, fsync, rename) after each change, read at start so a
+ * gateway can serve while etcd is unreachable. Writes are coalesced: at most one runs, and only
+ * the newest waiting snapshot is written after it.
+ */
+export class SnapshotFile {
+  private writing: Promise<void> | undefined;
+  private next: TopologySnapshot | undefined;
+  private written = -1;
+
+  constructor(
+    readonly path: string,
+    private readonly onError: (err: SnapshotFileError) => void = () => undefined,
+  ) {}
+
+  /**
+   * The snapshot stored for `environment`, or undefined when there is no file. Throws
+   * SnapshotFileError when the file is unreadable or belongs to another environment.
+   */
+  async read(environment: string): Promise<TopologySnapshot | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new SnapshotFileError(this.path, `cannot be read (${(err as Error).message})`, { cause: err });
+    }
+    let data: InternalTopology;
+    try {
+      data = JSON.parse(text) as InternalTopology;
+    } catch (err) {
+      throw new SnapshotFileError(this.path, `is not JSON (${(err as Error).message}); delete it to start without it`, { cause: err });
+    }
+    if (
+      !data ||
+      typeof data.environment !== 'string' ||
+      !Number.isSafeInteger(data.revision) ||
+      !Array.isArray(data.regions) ||
+      !Array.isArray(data.services) ||
+      !Array.isArray(data.gateways)
+    ) {
+      throw new SnapshotFileError(this.path, 'is not a Waymark topology snapshot (environment, revision, regions, services, gateways); delete it to start without it');
+    }
+    if (data.environment !== environment) {
+      throw new SnapshotFileError(
+        this.path,
+        `holds environment ${data.environment}, not ${environment}: give each gateway its own --snapshot file`,
+      );
+    }
+    return TopologySnapshot.fromInternal(data);
+  }
+
+  /** Queues a write of `snapshot`; returns when it (or a newer one) is on disk. */
+  write(snapshot: TopologySnapshot): Promise<void> {
+    if (snapshot.revision <= this.written && !this.writing) return Promise.resolve();
+    if (!this.next || snapshot.revision >= this.next.revision) this.next = snapshot;
+    this.writing ??= this.drain().finally(() => {
+      this.writing = undefined;
+    });
+    return this.writing;
+  }
+
+  /** Waits for writes in progress. */
+  async flush(): Promise<void> {
+    await this.writing;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.next) {
+      const snapshot = this.next;
+      this.next = undefined;
+      try {
+        await this.writeNow(snapshot);
+        this.written = snapshot.revision;
+      } catch (err) {
+        this.onError(new SnapshotFileError(this.path, `cannot be written (${(err as Error).message})`, { cause: err }));
+      }
+    }
+  }
+
+  private async writeNow(snapshot: TopologySnapshot): Promise<void> {
+    const tmp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.tmp`);
+    const file = await open(tmp, 'w', 0o600);
+    try {
+      await file.writeFile(JSON.stringify(snapshot.toInternal()));
+      await file.sync();
+    } catch (err) {
+      await file.close();
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await file.close();
+    await rename(tmp, this.path);
+  }
+}

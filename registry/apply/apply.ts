@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import type { ApplyResult, CommitRecord, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
+import { Problems } from '../manifest/errors.js';
+import { loadManifests } from '../manifest/load.js';
+import type { ManifestSource } from '../manifest/parse.js';
+import { renderManifest } from '../manifest/render.js';
+import type { ManifestLimits } from '../manifest/schema.js';
+import { validateTopology, type Placed } from '../manifest/validate.js';
+import type { EtcdConnection } from '../store/etcd.js';
+import { ConflictError } from '../store/errors.js';
+import type { KeyLayout } from '../store/keys.js';
+import { commitChanges, recoverPendingApply, type CommitOptions } from '../store/writer.js';
+import { planChanges, type Plan } from './plan.js';
+import { encodeSource, mergeSource, SOURCE_CHUNK_CHARS } from './source.js';
+import { readState, type EnvironmentState } from './state.js';
+
+/** What the registry's operations need: etcd, the key layout, and the registry's live lease. */
+export interface OperationContext {
+  conn: EtcdConnection;
+  layout: KeyLayout;
+  /** The lease of the running registry, recorded in the marker of a multi-transaction apply. */
+  leaseId(): string | undefined;
+  limits?: ManifestLimits;
+  /** Characters per stored source chunk (see SOURCE_CHUNK_CHARS). */
+  sourceChunkChars?: number;
+  /** etcd's transaction limits, when they differ from the stock 128 operations / 1.5 MiB. */
+  maxTxnOps?: number;
+  maxTxnBytes?: number;
+}
+
+export interface ApplyRequest {
+  environment: string;
+  sources: readonly ManifestSource[];
+  /** Only compute and report the diff. */
+  dryRun?: boolean;
+  /** Also delete the environment's regions and services that the manifests do not name. */
+  prune?: boolean;
+  /** Who applies (a token's name), recorded in the commit record. */
+  by?: string;
+  operation?: 'apply' | 'promote';
+  /** Source environment of a promotion. */
+  from?: string;
+}
+
+/** An apply computed against one revision: its diff, and `commit()` to write it. */
+export interface PreparedApply {
+  readonly plan: Plan;
+  readonly state: EnvironmentState;
+  /** The result as it stands before committing (what a dry run returns). */
+  readonly preview: ApplyResult;
+  /**
+   * Writes the plan atomically, guarded by the revision it was computed against: if another
+   * apply committed in between, it fails with ConflictError and writes nothing. A plan that
+   * changes nothing writes nothing.
+   */
+  commit(): Promise<ApplyResult>;
+}
+
+/** Validates, reads the environment, renders and diffs; writes nothing. Throws ValidationError. */
+export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Promise<PreparedApply> {
+  const env = req.environment;
+  const prune = req.prune ?? false;
+  ctx.layout.environment(env);
+  const loaded = loadManifests(req.sources, env, ctx.limits);
+  if (!req.dryRun) {
+    const outcome = await recoverPendingApply(ctx.conn, ctx.layout, env, { maxTxnOps: ctx.maxTxnOps, maxTxnBytes: ctx.maxTxnBytes });
+    if (outcome === 'in-progress') {
+      throw new ConflictError(`another apply to environment ${env} is in progress: wait for it to finish, then apply again`);
+    }
+  }
+  const state = await readState(ctx.conn, ctx.layout, env);
+  const variables = loaded.environment?.variables ?? state.variables ?? {};
+
+  const problems = new Problems();
+  const regions = new Map<string, Placed<RegionDefinition>>();
+  const services = new Map<string, Placed<ServiceDefinition>>();
+  if (!prune) {
+    for (const [name, value] of state.regions) regions.set(name, { value });
+    for (const [name, value] of state.services) services.set(name, { value });
+  }
+  const desiredRegions = new Map<string, RegionDefinition>();
+  const desiredServices = new Map<string, ServiceDefinition>();
+  for (const m of loaded.resources) {
+    const rendered = renderManifest(m, variables, env, problems);
+    if (rendered?.kind === 'Region') {
+      regions.set(rendered.definition.name, { value: rendered.definition, from: m });
+      desiredRegions.set(rendered.definition.name, rendered.definition);
+    } else if (rendered?.kind === 'Service') {
+      services.set(rendered.definition.name, { value: rendered.definition, from: m });
+      desiredServices.set(rendered.definition.name, rendered.definition);
+    }
+  }
+  validateTopology(regions, services, problems);
+  problems.throwIfAny();
+
+  const sourceText = encodeSource(mergeSource(state.source, loaded.resources, prune));
+  const plan = planChanges(
+    ctx.layout,
+    state,
+    {
+      ...(loaded.environment ? { variables: loaded.environment.variables } : {}),
+      regions: desiredRegions,
+      services: desiredServices,
+      sourceText,
+    },
+    prune,
+    ctx.sourceChunkChars,
+  );
+  const preview: ApplyResult = {
+    environment: env,
+    dryRun: req.dryRun ?? false,
+    changed: plan.mutations.length > 0,
+    revision: state.revision,
+    created: plan.created,
+    updated: plan.updated,
+    deleted: plan.deleted,
+    unchanged: plan.unchanged,
+    summary: plan.summary,
+  };
+  return {
+    plan,
+    state,
+    preview,
+    async commit() {
+      if (plan.mutations.length === 0) return preview;
+      const record: CommitRecord = {
+        id: randomUUID(),
+        at: new Date().toISOString(),
+        ...(req.by ? { by: req.by } : {}),
+        operation: req.operation ?? 'apply',
+        ...(req.from ? { from: req.from } : {}),
+        summary: plan.summary,
+        sourceChunks: Math.ceil(sourceText.length / (ctx.sourceChunkChars ?? SOURCE_CHUNK_CHARS)),
+      };
+      const lease = ctx.leaseId();
+      const options: CommitOptions = {
+        expectedCommitRevision: state.commitRevision,
+        commit: record,
+        ...(lease ? { lease } : {}),
+        ...(ctx.maxTxnOps ? { maxTxnOps: ctx.maxTxnOps } : {}),
+        ...(ctx.maxTxnBytes ? { maxTxnBytes: ctx.maxTxnBytes } : {}),
+      };
+      const res = await commitChanges(ctx.conn, ctx.layout, env, plan.mutations, options);
+      return { ...preview, dryRun: false, revision: res.revision };
+    },
+  };
+}
+
+/** Applies manifests to an environment (or, with dryRun, only reports the diff). */
+export async function applyManifests(ctx: OperationContext, req: ApplyRequest): Promise<ApplyResult> {
+  const prepared = await prepareApply(ctx, req);
+  return req.dryRun ? prepared.preview : prepared.commit();
+}

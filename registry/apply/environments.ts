@@ -1,0 +1,87 @@
+import type { CommitRecord, EnvironmentSummary, InternalTopology } from '../../openapi/index.js';
+import type { EtcdConnection } from '../store/etcd.js';
+import { NotFoundError } from '../errors.js';
+import type { KeyLayout } from '../store/keys.js';
+import { readEnvironment } from '../store/reader.js';
+
+/** A key's name and revisions, as a keys-only range returns them. */
+export interface KeyInfo {
+  key: string;
+  modRevision: number;
+  lease: string;
+}
+
+/** Keys (no values) of a range, and the read's revision: cheap even for 10 000 services. */
+export async function readKeys(conn: EtcdConnection, start: string, end: string): Promise<{ revision: number; keys: KeyInfo[] }> {
+  const res = await conn.call((c) => c.kv.range({ key: Buffer.from(start), range_end: Buffer.from(end), keys_only: true }));
+  return {
+    revision: Number(res.header.revision),
+    keys: res.kvs.map((kv) => ({ key: kv.key.toString(), modRevision: Number(kv.mod_revision), lease: String(kv.lease) })),
+  };
+}
+
+/**
+ * The revision of an environment's content for a one-off read: the newest mod revision among its
+ * regions, services and gateways (variables, sources and commit records are not content).
+ * A deletion leaves no key, so this can be lower than a gateway's applied revision; lag is
+ * therefore computed as max(0, content − applied).
+ */
+export function contentRevision(layout: KeyLayout, env: string, keys: readonly KeyInfo[]): number {
+  let max = 0;
+  for (const k of keys) {
+    const kind = layout.parse(env, k.key)?.kind;
+    if ((kind === 'region' || kind === 'service' || kind === 'gateway') && k.modRevision > max) max = k.modRevision;
+  }
+  return max;
+}
+
+/** Every environment that has at least one key, with counts and its last commit. */
+export async function listEnvironments(conn: EtcdConnection, layout: KeyLayout): Promise<EnvironmentSummary[]> {
+  // '0' is the byte after '/': the range covers everything below the prefix.
+  const { keys } = await readKeys(conn, `${layout.prefix}/`, `${layout.prefix}0`);
+  const byEnv = new Map<string, KeyInfo[]>();
+  for (const k of keys) {
+    const env = layout.environmentOf(k.key);
+    if (!env) continue;
+    const list = byEnv.get(env);
+    if (list) list.push(k);
+    else byEnv.set(env, [k]);
+  }
+  const names = [...byEnv.keys()].sort();
+  return Promise.all(
+    names.map(async (name): Promise<EnvironmentSummary> => {
+      const envKeys = byEnv.get(name)!;
+      const count = (kind: string) => envKeys.filter((k) => layout.parse(name, k.key)?.kind === kind).length;
+      const summary: EnvironmentSummary = {
+        name,
+        revision: contentRevision(layout, name, envKeys),
+        regions: count('region'),
+        services: count('service'),
+        gateways: count('gateway'),
+      };
+      const commit = await readCommit(conn, layout, name);
+      if (commit) summary.lastCommit = commit;
+      return summary;
+    }),
+  );
+}
+
+async function readCommit(conn: EtcdConnection, layout: KeyLayout, env: string): Promise<CommitRecord | undefined> {
+  const text = await conn.call((c) => c.get(layout.commit(env)).string());
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as CommitRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The internal view of an environment (upstreams included). NotFoundError when it holds nothing. */
+export async function internalTopology(conn: EtcdConnection, layout: KeyLayout, env: string): Promise<InternalTopology> {
+  const read = await readEnvironment(conn, layout, env);
+  const s = read.snapshot;
+  if (s.regions.size === 0 && s.services.size === 0 && s.gateways.size === 0 && !s.commit) {
+    throw new NotFoundError(`environment ${env} has nothing: apply manifests to it first (waymark apply -f … --environment ${env})`);
+  }
+  return s.toInternal();
+}

@@ -1,0 +1,77 @@
+import type { RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
+import type { EtcdConnection } from '../store/etcd.js';
+import { ConflictError } from '../store/errors.js';
+import type { KeyLayout } from '../store/keys.js';
+import { topologyRange } from '../store/reader.js';
+import { TopologyRecords } from '../store/records.js';
+import { decodeSource, type StoredSource } from './source.js';
+
+/** What an apply compares against: an environment's records as etcd holds them at one revision. */
+export interface EnvironmentState {
+  environment: string;
+  /** Header revision of the read. */
+  revision: number;
+  /** Mod revision of `<env>/commit` (0 if never applied): the guard of the next apply. */
+  commitRevision: number;
+  regions: Map<string, RegionDefinition>;
+  services: Map<string, ServiceDefinition>;
+  /** Stored variables (`<env>/environment`), undefined when the environment has none yet. */
+  variables?: Record<string, string>;
+  /** The stored source as one text, its parsed form and its chunks. */
+  sourceText: string;
+  source?: StoredSource;
+  sourceChunks: Array<{ key: string; value: string }>;
+}
+
+/** The stored value of `<env>/environment`. */
+export interface StoredEnvironment {
+  name: string;
+  variables: Record<string, string>;
+}
+
+/**
+ * Reads an environment's records and its applied source at one revision. An apply in progress
+ * (a `pending` marker) is a conflict: its records are half written.
+ */
+export async function readState(conn: EtcdConnection, layout: KeyLayout, env: string): Promise<EnvironmentState> {
+  const res = await conn.call((c) => c.getAll().inRange(topologyRange(layout, env)).exec());
+  const revision = Number(res.header.revision);
+  const records = new TopologyRecords(layout, env);
+  let commitRevision = 0;
+  let variables: Record<string, string> | undefined;
+  for (const kv of res.kvs) {
+    const key = kv.key.toString();
+    const kind = layout.parse(env, key)?.kind;
+    if (kind === 'pending') {
+      throw new ConflictError(`another apply to environment ${env} is in progress: wait for it to finish, then apply again`);
+    }
+    if (kind === 'commit') commitRevision = Number(kv.mod_revision);
+    if (kind === 'environment') variables = parseVariables(kv.value.toString());
+    records.apply(key, kv.value.toString());
+  }
+  const src = await conn.call((c) => c.getAll().prefix(layout.sources(env)).revision(String(revision)).sort('Key', 'Ascend').exec());
+  const sourceChunks = src.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() }));
+  const sourceText = sourceChunks.map((c) => c.value).join('');
+  const source = decodeSource(sourceText);
+  return {
+    environment: env,
+    revision,
+    commitRevision,
+    regions: records.regions,
+    services: records.services,
+    ...(variables ? { variables } : {}),
+    sourceText,
+    ...(source ? { source } : {}),
+    sourceChunks,
+  };
+}
+
+function parseVariables(text: string): Record<string, string> | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<StoredEnvironment>;
+    if (v && typeof v.variables === 'object' && v.variables !== null) return v.variables;
+  } catch {
+    // A hand-edited, unreadable value counts as none: the next Environment document replaces it.
+  }
+  return undefined;
+}

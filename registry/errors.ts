@@ -1,0 +1,42 @@
+import { WaymarkError } from '../client-sdk/errors.js';
+
+/** Errors of the registry's operations and admin API (beyond the store's and the manifests'). */
+
+export class NotFoundError extends WaymarkError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
+}
+
+export class BadRequestError extends WaymarkError {
+  constructor(message: string) {
+    super('BAD_REQUEST', message);
+  }
+}
+
+export class UnauthorizedError extends WaymarkError {
+  constructor(message: string) {
+    super('UNAUTHORIZED', message);
+  }
+}
+
+export class ForbiddenError extends WaymarkError {
+  constructor(message: string) {
+    super('FORBIDDEN', message);
+  }
+}
+
+export class PayloadTooLargeError extends WaymarkError {
+  constructor(limitBytes: number) {
+    super('PAYLOAD_TOO_LARGE', `the request body is over the limit of ${limitBytes} bytes: split the apply, or raise the registry's --max-body-bytes`);
+  }
+}
+
+export class UnsupportedMediaTypeError extends WaymarkError {
+  constructor(type: string | undefined, accepted: readonly string[]) {
+    super(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `content type ${type ? JSON.stringify(type) : '(none)'} is not accepted here: send ${accepted.join(' or ')}`,
+    );
+  }
+}

@@ -1,0 +1,145 @@
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { ApplyResult, EnvironmentStatus, EnvironmentSummary, InternalTopology } from '../openapi/index.js';
+import { applyManifests, type ApplyRequest, type OperationContext } from './apply/apply.js';
+import { internalTopology, listEnvironments } from './apply/environments.js';
+import { promote, type PromoteRequest } from './apply/promote.js';
+import { environmentStatus } from './apply/status.js';
+import { TokenStore } from './auth/tokens.js';
+import { createAdminApp, type RequestRecord } from './server/app.js';
+import { REGISTRY_DEFAULTS, type RegistryOptions } from './server/options.js';
+import { connectEtcd, type EtcdConnection } from './store/etcd.js';
+import { KeyLayout } from './store/keys.js';
+import { LeasedKeys } from './store/lease.js';
+
+export interface RegistryEvents {
+  /** An apply or promotion was committed (not emitted for dry runs or no-ops). */
+  applied: [result: ApplyResult, request: { operation: 'apply' | 'promote'; by?: string; from?: string }];
+  /** A request was answered (never includes the token). */
+  request: [record: RequestRecord];
+  /** Something failed unexpectedly (answered with a 500). */
+  failure: [error: Error];
+  /** The registry's lease was lost; a new one is being granted. */
+  leaseLost: [error: Error];
+}
+
+/**
+ * The control plane: applies manifests to etcd atomically and serves the admin API. Gateways
+ * never need it at runtime: everything they use is in etcd.
+ */
+export class Registry extends EventEmitter<RegistryEvents> {
+  readonly layout: KeyLayout;
+  readonly conn: EtcdConnection;
+  private readonly ownsConnection: boolean;
+  private readonly tokens: TokenStore;
+  private readonly lease: LeasedKeys;
+  private readonly ctx: OperationContext;
+  /** Settles once the first lease grant succeeded or failed (it is then retried in the background). */
+  private readonly leaseReady: Promise<void>;
+  private server: Server | undefined;
+  private address: string | undefined;
+
+  constructor(private readonly options: RegistryOptions) {
+    super();
+    this.layout = new KeyLayout(options.prefix);
+    this.tokens = new TokenStore(options.tokens);
+    this.ownsConnection = !('call' in options.etcd);
+    this.conn = 'call' in options.etcd ? options.etcd : connectEtcd(options.etcd);
+    this.lease = new LeasedKeys(this.conn, { ttlSeconds: options.leaseTtlSeconds ?? REGISTRY_DEFAULTS.leaseTtlSeconds });
+    this.lease.on('lost', (err) => this.emit('leaseLost', err));
+    this.ctx = {
+      conn: this.conn,
+      layout: this.layout,
+      leaseId: () => this.lease.id,
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.maxTxnOps ? { maxTxnOps: options.maxTxnOps } : {}),
+      ...(options.maxTxnBytes ? { maxTxnBytes: options.maxTxnBytes } : {}),
+    };
+    // A failed first grant is retried in the background, so the registry starts (and answers 503)
+    // while etcd is down.
+    this.leaseReady = this.lease.start().catch(() => undefined);
+  }
+
+  /** Base URL of the admin API once listening, such as `http://127.0.0.1:8080`. */
+  get url(): string | undefined {
+    return this.address;
+  }
+
+  /** Serves the admin API; resolves with its base URL. */
+  async listen(): Promise<string> {
+    if (this.address) return this.address;
+    await this.leaseReady;
+    const app = createAdminApp(this, this.tokens, this.options.maxBodyBytes ?? REGISTRY_DEFAULTS.maxBodyBytes, {
+      onRequest: (r) => this.emit('request', r),
+      onFailure: (e) => this.emit('failure', e),
+    });
+    const tls = this.options.tls;
+    const server = tls
+      ? createHttpsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, app.callback())
+      : createHttpServer(app.callback());
+    const host = this.options.host ?? REGISTRY_DEFAULTS.host;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? REGISTRY_DEFAULTS.port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    const port = (server.address() as AddressInfo).port;
+    this.address = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return this.address;
+  }
+
+  async apply(req: ApplyRequest): Promise<ApplyResult> {
+    await this.leaseReady;
+    const result = await applyManifests(this.ctx, req);
+    if (result.changed && !result.dryRun) {
+      this.emit('applied', result, { operation: req.operation ?? 'apply', ...(req.by ? { by: req.by } : {}) });
+    }
+    return result;
+  }
+
+  async promote(req: PromoteRequest): Promise<ApplyResult> {
+    await this.leaseReady;
+    const result = await promote(this.ctx, req);
+    if (result.changed && !result.dryRun) {
+      this.emit('applied', result, { operation: 'promote', from: req.from, ...(req.by ? { by: req.by } : {}) });
+    }
+    return result;
+  }
+
+  environments(): Promise<EnvironmentSummary[]> {
+    return listEnvironments(this.conn, this.layout);
+  }
+
+  topology(env: string): Promise<InternalTopology> {
+    return internalTopology(this.conn, this.layout, env);
+  }
+
+  status(env: string): Promise<EnvironmentStatus> {
+    return environmentStatus(this.conn, this.layout, env);
+  }
+
+  /** Stops serving (open connections are closed), revokes the lease and closes etcd if owned. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    this.address = undefined;
+    if (server) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    }
+    await this.leaseReady;
+    await this.lease.close();
+    if (this.ownsConnection) this.conn.close();
+  }
+}
+
+export function createRegistry(options: RegistryOptions): Registry {
+  return new Registry(options);
+}

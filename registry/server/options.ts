@@ -1,0 +1,35 @@
+import type { TokenSource } from '../auth/tokens.js';
+import type { ManifestLimits } from '../manifest/schema.js';
+import type { EtcdConnection, EtcdOptions } from '../store/etcd.js';
+
+/** Everything a registry needs. Every default is in REGISTRY_DEFAULTS. */
+export interface RegistryOptions {
+  /** How to reach etcd, or a connection to borrow (the registry then leaves it open on close). */
+  etcd: EtcdOptions | EtcdConnection;
+  /** Where the admin tokens' hashes come from. */
+  tokens: TokenSource;
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Root of every etcd key. Default `/waymark/v1`. */
+  prefix?: string;
+  /** PEM files: when given, the admin API is served over HTTPS. */
+  tls?: { certFile: string; keyFile: string };
+  /** Largest request body. Default 32 MiB (10 000 services are about 3 MiB of YAML). */
+  maxBodyBytes?: number;
+  /** Limits on the manifests of one apply (see MANIFEST_DEFAULTS). */
+  limits?: ManifestLimits;
+  /** TTL of the registry's lease, which marks its multi-transaction applies as live. Default 10 s. */
+  leaseTtlSeconds?: number;
+  /** etcd's `--max-txn-ops` and request size budget, when they differ from a stock etcd. */
+  maxTxnOps?: number;
+  maxTxnBytes?: number;
+}
+
+export const REGISTRY_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  maxBodyBytes: 32 * 1024 * 1024,
+  leaseTtlSeconds: 10,
+} as const;

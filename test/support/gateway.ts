@@ -1,0 +1,220 @@
+import { spawn } from 'node:child_process';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/index.js';
+import type { RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
+import { commitChanges, type EtcdConnection, type KeyLayout, type Mutation } from '../../registry/index.js';
+import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
+
+/** Options of a test gateway: `etcd` may be plain endpoints; listens on 127.0.0.1, port 0. */
+export type TestGatewayOptions = Omit<GatewayOptions, 'etcd'> & { etcd: string[] | GatewayOptions['etcd'] };
+
+export interface StartedGateway {
+  url: string;
+  gateway: Gateway;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a gateway in this process and waits until it has read etcd and registered (unless
+ * `ready: false`, for tests where etcd is down). Short lease and quick etcd retries by default.
+ */
+export async function startGateway(options: TestGatewayOptions, { ready = true }: { ready?: boolean } = {}): Promise<StartedGateway> {
+  const gateway = createGateway({
+    leaseTtlSeconds: 2,
+    drainTimeoutMs: 2000,
+    watcher: { probeIntervalMs: 200, maxRetryDelayMs: 500 },
+    lease: { retryDelayMs: 100, maxRetryDelayMs: 500 },
+    ...options,
+    etcd: Array.isArray(options.etcd) ? { endpoints: options.etcd, callTimeoutMs: 1000 } : options.etcd,
+  });
+  try {
+    const url = await gateway.listen();
+    if (ready) await gateway.ready(AbortSignal.timeout(15_000));
+    return { url, gateway, close: () => gateway.close() };
+  } catch (err) {
+    await gateway.close();
+    throw err;
+  }
+}
+
+export interface SpawnGatewayOptions {
+  etcd: string[];
+  environment: string;
+  region: string;
+  id: string;
+  /** Default: a free port. */
+  port?: number;
+  publicUrl?: string;
+  snapshot?: string;
+  dispatch?: boolean;
+  leaseTtlSeconds?: number;
+  prefix?: string;
+  extraArgs?: string[];
+}
+
+export interface SpawnedGateway {
+  url: string;
+  pid: number;
+  kill(signal?: NodeJS.Signals): void;
+  /** Resolves when the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The process's stderr so far (JSON log lines). */
+  output(): string;
+}
+
+/** Runs `waymark gateway` from source as a child process; resolves once /healthz answers. */
+export async function spawnGateway(options: SpawnGatewayOptions): Promise<SpawnedGateway> {
+  const port = options.port ?? (await freePort());
+  const url = options.publicUrl ?? `http://127.0.0.1:${port}`;
+  const args = [
+    '--import',
+    'tsx',
+    'cli/waymark.ts',
+    'gateway',
+    '--etcd',
+    options.etcd.join(','),
+    '--environment',
+    options.environment,
+    '--region',
+    options.region,
+    '--id',
+    options.id,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--public-url',
+    url,
+    '--lease-ttl',
+    String(options.leaseTtlSeconds ?? 2),
+    ...(options.snapshot ? ['--snapshot', options.snapshot] : []),
+    ...(options.dispatch ? ['--dispatch'] : []),
+    ...(options.prefix ? ['--prefix', options.prefix] : []),
+    ...(options.extraArgs ?? []),
+  ];
+  const child = spawn(process.execPath, args, { cwd: process.cwd(), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-20_000);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void exited.then((e) => {
+    exit = e;
+  });
+  try {
+    await waitFor(async () => exit !== undefined || (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+      what: `gateway ${options.id} to answer /healthz`,
+    });
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited;
+    throw err;
+  }
+  if (exit) throw new Error(`the gateway exited (code ${exit.code}, signal ${exit.signal}): ${stderr}`);
+  return {
+    url,
+    pid: child.pid!,
+    kill: (signal = 'SIGTERM') => {
+      if (!exit) child.kill(signal);
+    },
+    exited,
+    output: () => stderr,
+  };
+}
+
+/** A request a test backend received. */
+export interface ReceivedRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+export interface TestBackend {
+  url: string;
+  name: string;
+  received: ReceivedRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP backend on loopback that answers every request with JSON naming itself and echoing
+ * the request. `/stream` answers in chunks (`?chunks=N&delayMs=M`); `/slow?ms=N` waits first.
+ */
+export async function startBackend(name: string): Promise<TestBackend> {
+  const received: ReceivedRequest[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      const url = new URL(req.url ?? '/', 'http://backend');
+      if (url.pathname.endsWith('/stream')) {
+        const n = Number(url.searchParams.get('chunks') ?? 3);
+        const delay = Number(url.searchParams.get('delayMs') ?? 50);
+        res.writeHead(200, { 'content-type': 'text/plain', 'x-backend': name });
+        let i = 0;
+        const tick = () => {
+          if (i === n) return res.end();
+          res.write(`chunk ${i++}\n`);
+          setTimeout(tick, delay);
+        };
+        return tick();
+      }
+      const reply = () => {
+        const out = JSON.stringify({ backend: name, method: req.method, url: req.url, headers: req.headers, body });
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'x-backend': name,
+          connection: 'keep-alive, x-hop',
+          'x-hop': 'must not pass',
+          'keep-alive': 'timeout=5',
+        });
+        res.end(out);
+      };
+      if (url.pathname.endsWith('/slow')) setTimeout(reply, Number(url.searchParams.get('ms') ?? 1000));
+      else reply();
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    name,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Records to write to an environment (regions and services to put, services to delete). */
+export interface TopologyChange {
+  regions?: RegionDefinition[];
+  services?: ServiceDefinition[];
+  deleteServices?: string[];
+}
+
+/** Writes records the way an apply does (commitChanges, guarded by the commit revision); returns the revision. */
+export async function writeTopology(conn: EtcdConnection, layout: KeyLayout, env: string, change: TopologyChange): Promise<number> {
+  const commitKv = (await conn.client.get(layout.commit(env)).exec()).kvs[0];
+  const mutations: Mutation[] = [
+    ...(change.regions ?? []).map((r): Mutation => ({ type: 'put', key: layout.region(env, r.name), value: JSON.stringify(r) })),
+    ...(change.services ?? []).map((s): Mutation => ({ type: 'put', key: layout.service(env, s.name), value: JSON.stringify(s) })),
+    ...(change.deleteServices ?? []).map((name): Mutation => ({ type: 'delete', key: layout.service(env, name) })),
+  ];
+  const res = await commitChanges(conn, layout, env, mutations, {
+    expectedCommitRevision: commitKv ? Number(commitKv.mod_revision) : 0,
+    commit: { id: `test-${Date.now()}`, at: new Date().toISOString(), summary: { created: 0, updated: 0, deleted: 0, unchanged: 0 } },
+  });
+  return res.revision;
+}

@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addToken, createRegistry, type Registry, type RegistryOptions, type Role } from '../../registry/index.js';
+
+/** A registry serving its admin API on a free loopback port, with a tokens file of its own. */
+export interface TestRegistry {
+  readonly url: string;
+  /** A token with the admin role. */
+  readonly adminToken: string;
+  readonly registry: Registry;
+  /** The tokens file (hashes only); new tokens work at once. */
+  readonly tokensFile: string;
+  /** Creates another token (operators need environments). */
+  token(role: Role, environments?: string[]): string;
+  /** Stops the registry and removes the tokens file. */
+  close(): Promise<void>;
+}
+
+/** Starts a registry in-process against the given etcd. Close it in `after`/`finally`. */
+export async function startRegistry(
+  options: { endpoints: string[] } & Partial<Omit<RegistryOptions, 'etcd' | 'tokens'>>,
+): Promise<TestRegistry> {
+  const { endpoints, ...rest } = options;
+  const dir = mkdtempSync(join(tmpdir(), 'waymark-tokens-'));
+  const tokensFile = join(dir, 'tokens.json');
+  const adminToken = addToken(tokensFile, { role: 'admin', name: 'test-admin' }).token;
+  const registry = createRegistry({
+    port: 0,
+    ...rest,
+    etcd: { endpoints, callTimeoutMs: 3000 },
+    tokens: { file: tokensFile },
+  });
+  let url: string;
+  try {
+    url = await registry.listen();
+  } catch (err) {
+    await registry.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    url,
+    adminToken,
+    registry,
+    tokensFile,
+    token: (role, environments) => addToken(tokensFile, { role, ...(environments ? { environments } : {}) }).token,
+    async close() {
+      await registry.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import { expect } from 'chai';
+import type { AxiosResponse } from 'axios';
+import { alternateHrefs, findAlternate } from '../../client-sdk/misdirected.js';
+import { Resolver } from '../../client-sdk/resolver.js';
+import { topologyDoc } from '../support/topology-doc.js';
+
+const response = (headers: Record<string, string>, data: unknown = '') => ({ headers, data, status: 421 }) as unknown as AxiosResponse;
+
+describe('SDK 421 alternates', () => {
+  const doc = topologyDoc({
+    regions: [
+      { name: 'eu-west', jurisdiction: 'EU', gateways: [{ url: 'http://eu-1.test' }] },
+      { name: 'eu-central', jurisdiction: 'EU', gateways: [{ url: 'http://eu-2.test' }] },
+      { name: 'us-east', jurisdiction: 'US', gateways: [{ url: 'http://us-1.test' }] },
+    ],
+    services: [{ name: 'hr', placement: 'pinned', jurisdictions: ['EU'] }],
+  });
+  const { candidates } = Resolver.build(doc, { region: 'eu-west' }).resolver.resolve('hr');
+
+  it('reads alternates from the Link header and the body', () => {
+    const r = response(
+      { link: '<http://a.test/x>; rel="alternate", <http://b.test/>; rel=next, <http://c.test/>; rel="preload alternate"' },
+      JSON.stringify({ code: 'MISDIRECTED', message: 'm', _links: { 'alternate-1': { href: 'http://d.test/' }, 'alternate-2': { href: 'http://a.test/x' } } }),
+    );
+    expect(alternateHrefs(r)).to.deep.equal(['http://a.test/x', 'http://c.test/', 'http://d.test/']);
+  });
+
+  it('follows an alternate that is a candidate of the service, full URL or gateway base', () => {
+    const full = findAlternate(response({ link: '<http://eu-2.test/hr/v1/people/1?x=1>; rel="alternate"' }), 'http://eu-1.test/hr/v1/people/1', candidates, '/people/1');
+    expect(full?.candidate.gateway.url).to.equal('http://eu-2.test');
+    expect(full?.path).to.equal('/people/1?x=1');
+    expect(full?.hasQuery).to.equal(true);
+    const base = findAlternate(response({}, { _links: { alternate: [{ href: 'http://eu-2.test/' }] } }), 'http://eu-1.test/hr/v1/p', candidates, '/p');
+    expect(base?.candidate.gateway.url).to.equal('http://eu-2.test');
+    expect(base?.path).to.equal('/p');
+  });
+
+  it('ignores alternates outside the service candidates (another jurisdiction, any other host)', () => {
+    for (const href of ['http://us-1.test/hr/v1/p', 'http://evil.test/hr/v1/p', 'http://eu-2.test.evil.test/hr/v1/p', 'javascript:alert(1)']) {
+      expect(findAlternate(response({ link: `<${href}>; rel="alternate"` }), 'http://eu-1.test/hr/v1/p', candidates, '/p'), href).to.equal(undefined);
+    }
+  });
+});
