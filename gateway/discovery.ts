@@ -164,11 +164,6 @@ export class Publication {
     return this.catalogRep;
   }
 
-  /** Links put in error bodies: where to find out where things are. */
-  errorLinks(): { topology: { href: string } } {
-    return { topology: { href: `${this.baseUrl}${TOPOLOGY_PATH}` } };
-  }
-
   private json(body: unknown): Representation {
     return new Representation(Buffer.from(JSON.stringify(body)), {
       contentType: JSON_TYPE,

@@ -38,6 +38,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   private latest: GatewayReport;
   private reporting: Promise<void> | undefined;
   private reportAgain = false;
+  private starting: Promise<void> | undefined;
 
   constructor(
     conn: EtcdConnection,
@@ -85,11 +86,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     };
     await this.keys.put(this.registrationKey, JSON.stringify(value));
     await this.keys.put(this.reportKey, JSON.stringify(this.latest));
-    try {
-      await this.keys.start();
-    } catch {
-      this.keys.startInBackground();
-    }
+    this.starting = this.keys.start().catch(() => this.keys.startInBackground());
+    await this.starting;
   }
 
   /** Records what the gateway applied; written under the lease, coalesced (latest wins). */
@@ -109,6 +107,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   /** Revokes the lease: the registration and the report leave etcd at once. */
   async close(): Promise<void> {
     this.draining = true;
+    // A first grant still writing its keys would otherwise escape the revoke.
+    await this.starting;
     await this.keys.close();
     await this.reporting?.catch(() => undefined);
   }

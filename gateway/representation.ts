@@ -106,7 +106,8 @@ function encode(bytes: Buffer, encoding: Encoding): Buffer {
     case 'br':
       return brotliCompressSync(bytes, {
         params: {
-          [zlib.BROTLI_PARAM_QUALITY]: large ? 5 : 11,
+          // Quality 11 takes ~0.8 s for 180 KB (10 s for 1.8 MB) and saves ~5 %; 9 and 5 take milliseconds.
+          [zlib.BROTLI_PARAM_QUALITY]: large ? 5 : 9,
           [zlib.BROTLI_PARAM_MODE]: zlib.BROTLI_MODE_TEXT,
           [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length,
         },

@@ -124,7 +124,7 @@ export class RouteTable {
       const def = snapshot.services.get(service.name);
       if (!def) continue;
       const servedHere = service.regions.includes(self.region) && regionAllowed(doc, service, self.region);
-      let upstreams: Upstream[] = [];
+      const upstreams: Upstream[] = [];
       let upstreamRegion: string | undefined;
       if (servedHere) {
         const chosen = chooseDeployment(def, self.region);
@@ -134,7 +134,6 @@ export class RouteTable {
           if (u) upstreams.push(u);
           else onProblem({ service: def.name, reason: `upstream ${JSON.stringify(href)} is not an absolute http(s) URL` });
         }
-        if (chosen === undefined) upstreams = [];
       }
       const plan = new RoutePlan(service, servedHere, upstreams, upstreamRegion, doc, self, parse);
       byName.set(service.name, plan);

@@ -29,6 +29,8 @@ export interface StackGateway {
   pid: number;
   dispatch: boolean;
   logFile: string;
+  /** The command line that runs it: run it again to bring a stopped gateway back. */
+  command: string[];
 }
 
 export interface Stack {
@@ -150,24 +152,29 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
         await requireFree(host, [port], `gateway ${g.id} of ${env}`);
         const url = `http://${host}:${port}`;
         const name = `gateway-${env}-${g.id}`;
-        const child = supervisor.start({
-          name,
-          command: process.execPath,
-          args: [
-            ...cli,
-            'gateway',
-            '--etcd', endpoints.join(','),
-            '--environment', env,
-            '--region', g.region,
-            '--id', g.id,
-            '--listen', `${host}:${port}`,
-            '--public-url', url,
-            '--snapshot', join(stateDir, 'snapshots', `${env}-${g.region}-${g.id}.json`),
-            '--lease-ttl', String(leaseTtl),
-            ...(g.dispatch ? ['--dispatch'] : []),
-          ],
+        const args = [
+          ...cli,
+          'gateway',
+          '--etcd', endpoints.join(','),
+          '--environment', env,
+          '--region', g.region,
+          '--id', g.id,
+          '--listen', `${host}:${port}`,
+          '--public-url', url,
+          '--snapshot', join(stateDir, 'snapshots', `${env}-${g.region}-${g.id}.json`),
+          '--lease-ttl', String(leaseTtl),
+          ...(g.dispatch ? ['--dispatch'] : []),
+        ];
+        const child = supervisor.start({ name, command: process.execPath, args });
+        gateways.push({
+          id: g.id,
+          region: g.region,
+          url,
+          pid: child.pid ?? 0,
+          dispatch: g.dispatch,
+          logFile: join(supervisor.logDir, `${name}.log`),
+          command: [process.execPath, ...args],
         });
-        gateways.push({ id: g.id, region: g.region, url, pid: child.pid ?? 0, dispatch: g.dispatch, logFile: join(supervisor.logDir, `${name}.log`) });
       }
       description.environments[env] = { gateways, applied: { ...applied[env].summary, revision: applied[env].revision } };
     }

@@ -16,6 +16,8 @@ type Ctx = ParameterizedContext<AdminState>;
 /** The header naming the file a YAML body was read from, so errors can name it. */
 export const SOURCE_FILE_HEADER = 'x-waymark-source-file';
 const DEFAULT_FILE = '(request body)';
+/** A promotion request is a few names and flags. */
+const PROMOTION_BODY_BYTES = 64 * 1024;
 
 /** The admin API's routes (see openapi/waymark.yaml, tag `admin`). Every route but /healthz needs a token. */
 export function adminRoutes(registry: Registry, tokens: TokenStore, maxBodyBytes: number): Router<AdminState> {
@@ -62,7 +64,7 @@ export function adminRoutes(registry: Registry, tokens: TokenStore, maxBodyBytes
 
   router.post('/v1/promotions', async (ctx) => {
     const principal = authenticated(ctx);
-    const body = await readBody(ctx.req, 64 * 1024, ['json']);
+    const body = await readBody(ctx.req, PROMOTION_BODY_BYTES, ['json']);
     const req = promotionRequest(body.text);
     authorize(principal, 'write', req.to);
     ctx.body = await registry.promote({ ...req, by: principal.name });

@@ -107,6 +107,12 @@ export class LeasedKeys extends EventEmitter<LeasedKeysEvents> {
         return;
       }
       for (const [key, value] of this.values) await this.conn.call(() => lease.put(key).value(value).exec());
+      // close() may have run while the keys were written: revoke, or they would outlive the holder.
+      if ((this.stateValue as LeaseState) === 'closed') {
+        lease.removeAllListeners();
+        await this.conn.call(() => lease.revoke()).catch(() => lease.release());
+        return;
+      }
       this.lease = lease;
       this.leaseId = id;
       this.stateValue = 'alive';

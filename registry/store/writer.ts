@@ -162,6 +162,16 @@ async function rollbackPendingApply(
   const pending = known ?? parsePending(
     (await conn.call((c) => c.get(pendingKey).exec())).kvs[0] ?? failNoMarker(env),
   );
+  // Fence first: rewrite the marker, so a late chunk of the original apply (a registry that was
+  // only partitioned) fails its guard instead of landing between our read and our undo.
+  const fenced = await conn.call((c) =>
+    c
+      .if(pendingKey, 'Mod', '==', pending.markerRevision)
+      .then(c.put(pendingKey).value(JSON.stringify({ id: pending.id, startedAt: pending.startedAt, rollingBack: true })))
+      .commit(),
+  );
+  if (!fenced.succeeded) throw abandoned(env);
+  const fence = Number(fenced.header.revision);
   const prefix = layout.environment(env);
   const [before, now] = await Promise.all([
     conn.call((c) => c.getAll().prefix(prefix).revision(pending.baseRevision).exec()),
@@ -186,13 +196,11 @@ async function rollbackPendingApply(
   const maxBytes = options.maxTxnBytes ?? WRITER_DEFAULTS.maxTxnBytes;
   for (const chunk of chunks(undo, maxOps, maxBytes)) {
     const res = await conn.call((c) =>
-      c.if(pendingKey, 'Mod', '==', pending.markerRevision).then(...toOps(c, chunk)).commit(),
+      c.if(pendingKey, 'Mod', '==', fence).then(...toOps(c, chunk)).commit(),
     );
     if (!res.succeeded) throw abandoned(env);
   }
-  await conn.call((c) =>
-    c.if(pendingKey, 'Mod', '==', pending.markerRevision).then(c.delete().key(pendingKey)).commit(),
-  );
+  await conn.call((c) => c.if(pendingKey, 'Mod', '==', fence).then(c.delete().key(pendingKey)).commit());
 }
 
 function failNoMarker(env: string): never {

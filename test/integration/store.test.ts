@@ -195,7 +195,11 @@ describe('topology store (real etcd)', function () {
       }
       expect(err).to.be.instanceOf(EtcdUnavailableError);
       await member.restart();
-      await ctx.conn.client.put(ctx.layout.service(env, 'crm')).value(JSON.stringify(service('crm', ['eu-west']))).exec();
+      // The shared client may still skip the member for a moment (its circuit breaker): retry.
+      await waitFor(
+        () => ctx.conn.client.put(ctx.layout.service(env, 'crm')).value(JSON.stringify(service('crm', ['eu-west']))).exec(),
+        { what: 'a write after the restart', timeoutMs: 10_000 },
+      );
       await waitFor(() => !watcher.stale && watcher.current()?.services.has('crm'), { what: 'resync after restart', timeoutMs: 20_000 });
       expect(watcher.current()!.revision).to.be.greaterThan(before);
     } finally {

@@ -1,0 +1,232 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { NoHealthyGatewayError, WaymarkClient } from '../../client-sdk/index.js';
+import type { EnvironmentStatus, TopologyDocument } from '../../openapi/index.js';
+import type { DemoReply } from '../../stack/demo-backend.js';
+import { cliArgs, startStackProcess, type RunningStack } from '../support/stack.js';
+import { waitFor } from '../support/wait.js';
+
+const run = promisify(execFile);
+
+/** The whole system as `npm start` runs it: `waymark up` on free ports, driven from outside. */
+describe('e2e: the local multi-region stack (waymark up)', function () {
+  this.timeout(120_000);
+  let stack: RunningStack;
+  const clients: WaymarkClient[] = [];
+
+  before(async () => {
+    stack = await startStackProcess();
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
+
+  after(async () => {
+    if (!stack) return;
+    const ports = [stack.description.registry.url, ...Object.values(stack.description.environments).flatMap((e) => e.gateways.map((g) => g.url)), ...stack.description.etcd.endpoints];
+    const code = await stack.stop();
+    expect(code, 'waymark up exits 0 on SIGTERM').to.equal(0);
+    for (const url of ports) expect(await listening(url), `${url} still listening after stop`).to.equal(false);
+  });
+
+  const prodGateways = () => stack.description.environments.prod.gateways;
+  const url = (env: string, id: string) => stack.gateway(env, id).url;
+  const cli = (...args: string[]) =>
+    run(process.execPath, [...cliArgs(), ...args], {
+      env: { ...process.env, WAYMARK_REGISTRY: stack.description.registry.url, WAYMARK_TOKEN: stack.token(), NO_COLOR: '1' },
+    });
+  const client = (region: string, env = 'prod') => {
+    const c = new WaymarkClient({
+      bootstrap: stack.description.environments[env].gateways.map((g) => g.url),
+      region,
+      environment: env,
+      probeLatency: false,
+      connectTimeoutMs: 500,
+    });
+    clients.push(c);
+    return c;
+  };
+  async function seenBy(filter: (b: { environment: string; region: string; service: string }) => boolean): Promise<DemoReply[]> {
+    const out: DemoReply[] = [];
+    for (const b of stack.description.backends.filter(filter)) {
+      const res = await fetch(`${b.url}/_demo/seen`);
+      out.push(...((await res.json()) as { seen: DemoReply[] }).seen);
+    }
+    return out;
+  }
+
+  it('starts every region of two environments and refuses a second start on the same state folder', async () => {
+    expect(prodGateways().map((g) => g.region).sort()).to.include.members(['eu-west', 'us-east', 'ap-south', 'us-central']);
+    expect(stack.output()).to.include('/.well-known/topology').and.to.include('etcdctl').and.to.include('WaymarkClient');
+    let failure: { code?: number; stderr?: string } = {};
+    try {
+      await run(process.execPath, [...cliArgs(), 'up', '--base-port', '0', '--state-dir', stack.stateDir]);
+    } catch (err) {
+      failure = err as { code?: number; stderr?: string };
+    }
+    expect(failure.code).to.equal(1);
+    expect(failure.stderr).to.match(/already running \(pid \d+/);
+  });
+
+  it('fails catalog over from eu-west to another cloud-a region with zero failed GETs, and comes back', async () => {
+    const c = client('eu-west');
+    await c.ready();
+    const served: string[] = [];
+    const failures: unknown[] = [];
+    let stop = false;
+    const loop = (async () => {
+      for (let i = 0; i < 2000 && !stop; i++) {
+        try {
+          const res = await c.request<DemoReply>('catalog', { method: 'GET', url: `/items/${i}` });
+          served.push(res.data.region);
+        } catch (err) {
+          failures.push(err);
+        }
+      }
+    })();
+    await waitFor(() => served.length >= 20, { what: 'traffic in eu-west' });
+    expect(served.every((r) => r === 'eu-west')).to.equal(true);
+    await stack.killGateway('prod', 'gw-eu-west');
+    await stack.killGateway('prod', 'dispatcher');
+    const killedAt = served.length;
+    await waitFor(() => served.slice(killedAt).filter((r) => r !== 'eu-west').length >= 20, { what: 'traffic to move' });
+    const moved = served.slice(killedAt).filter((r) => r !== 'eu-west');
+    expect(moved.every((r) => ['us-east', 'ap-south'].includes(r)), moved.join(',')).to.equal(true);
+    await stack.restartGateway('prod', 'gw-eu-west');
+    await stack.restartGateway('prod', 'dispatcher');
+    const backAt = served.length;
+    await waitFor(() => served.slice(backAt).includes('eu-west'), { what: 'traffic to return to eu-west', timeoutMs: 60_000 });
+    stop = true;
+    await loop;
+    expect(failures.map(String)).to.deep.equal([]);
+  });
+
+  it('keeps hr in the EU: with eu-west down the call fails and no other region sees it', async () => {
+    const c = client('eu-west');
+    await c.ready();
+    const ok = await c.request<DemoReply>('hr', { method: 'GET', url: '/employees/7' });
+    expect(ok.data.region).to.equal('eu-west');
+    await stack.killGateway('prod', 'gw-eu-west');
+    await stack.killGateway('prod', 'dispatcher');
+    const requestId = `e2e-hr-${Date.now()}`;
+    let err: unknown;
+    try {
+      await c.request('hr', { method: 'GET', url: '/employees/8', headers: { 'x-request-id': requestId } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(NoHealthyGatewayError);
+    const attempts = (err as NoHealthyGatewayError).attempts;
+    expect(attempts.length).to.be.greaterThan(0);
+    expect(attempts.every((a) => a.region === 'eu-west'), JSON.stringify(attempts)).to.equal(true);
+    const elsewhere = await seenBy((b) => b.region !== 'eu-west');
+    expect(elsewhere.filter((r) => r.requestId === requestId)).to.deep.equal([]);
+    await stack.restartGateway('prod', 'gw-eu-west');
+    await stack.restartGateway('prod', 'dispatcher');
+  });
+
+  it('answers a misdirected plain-HTTP call with 421 and alternates; the dispatcher forwards it', async () => {
+    const res = await fetch(`${url('prod', 'gw-us-east')}/hr/v1/employees`);
+    expect(res.status).to.equal(421);
+    const link = res.headers.get('link') ?? '';
+    expect(link).to.include(`<${url('prod', 'gw-eu-west')}/hr/v1/employees>; rel="alternate"`);
+    expect(link).not.to.include(url('prod', 'gw-us-central'));
+    const body = (await res.json()) as { code: string };
+    expect(body.code).to.be.a('string');
+
+    const direct = await fetch(`${url('prod', 'gw-eu-west')}/crm/v1/accounts`);
+    expect(direct.status).to.equal(421);
+    const forwarded = await fetch(`${url('prod', 'dispatcher')}/crm/v1/accounts`);
+    expect(forwarded.status).to.equal(200);
+    const reply = (await forwarded.json()) as DemoReply;
+    expect(reply.service).to.equal('crm');
+    expect(['us-central', 'eu-north']).to.include(reply.region);
+  });
+
+  it('promotes dev to prod: every prod gateway and a running SDK client see it within a second, dev untouched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'waymark-e2e-'));
+    try {
+      const file = join(dir, 'search.yaml');
+      writeFileSync(
+        file,
+        [
+          'apiVersion: waymark/v1',
+          'kind: Service',
+          'metadata: { name: search }',
+          'spec:',
+          '  basePath: /search/v1',
+          '  placement: regional',
+          '  deployments:',
+          '    - { region: eu-west, upstreams: ["${catalogEuWest}"] }',
+          '    - { region: us-east, upstreams: ["${catalogUsEast}"] }',
+          '',
+        ].join('\n'),
+      );
+      await cli('apply', '-f', file, '--environment', 'dev');
+      const devBefore = (await (await fetch(`${url('dev', 'gw-eu-west')}/.well-known/topology`)).json()) as TopologyDocument;
+      expect(devBefore.services.map((s) => s.name)).to.include('search');
+      const prodBefore = (await (await fetch(`${url('prod', 'gw-eu-west')}/.well-known/topology`)).json()) as TopologyDocument;
+      expect(prodBefore.services.map((s) => s.name)).not.to.include('search');
+
+      const c = client('eu-west');
+      await c.ready();
+      let sdkSawAt = 0;
+      c.on('topology', (doc) => {
+        if (!sdkSawAt && doc.services.some((s) => s.name === 'search')) sdkSawAt = Date.now();
+      });
+      const { stdout } = await cli('promote', '--from', 'dev', '--to', 'prod', '-o', 'json');
+      const promotedAt = Date.now();
+      const result = JSON.parse(stdout) as { created: Array<{ name: string }>; revision: number };
+      expect(result.created.map((r) => r.name)).to.deep.equal(['search']);
+      const seenAt = await Promise.all(
+        prodGateways().map(async (g) => {
+          await waitFor(
+            async () => ((await (await fetch(`${g.url}/.well-known/topology`)).json()) as TopologyDocument).services.some((s) => s.name === 'search'),
+            { timeoutMs: 5000, intervalMs: 10, what: `${g.id} to serve search` },
+          );
+          return Date.now();
+        }),
+      );
+      await waitFor(() => sdkSawAt > 0, { timeoutMs: 5000, what: 'the SDK client to see search' });
+      expect(Math.max(...seenAt, sdkSawAt) - promotedAt).to.be.below(1000);
+      const res = await c.request<DemoReply>('search', { method: 'GET', url: '/q?x=1' });
+      expect(res.data.instance).to.equal('prod-catalog-eu-west');
+      const devAfter = (await (await fetch(`${url('dev', 'gw-eu-west')}/.well-known/topology`)).json()) as TopologyDocument;
+      expect(devAfter.revision).to.equal(devBefore.revision);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('waymark status shows every gateway at the current revision', async () => {
+    const status = await waitFor(
+      async () => {
+        const { stdout } = await cli('status', '--environment', 'prod', '-o', 'json');
+        const s = JSON.parse(stdout) as EnvironmentStatus;
+        return prodGateways().every((g) => s.gateways.some((x) => x.id === g.id && x.lag === 0 && x.appliedRevision !== undefined)) ? s : undefined;
+      },
+      { timeoutMs: 15_000, what: 'every gateway at the current revision' },
+    );
+    expect(status.gateways.filter((g) => g.health === 'healthy').length).to.be.at.least(prodGateways().length);
+    const { stdout } = await cli('status', '--environment', 'prod');
+    for (const g of prodGateways()) expect(stdout).to.include(g.id);
+  });
+});
+
+function listening(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StackDescription, StackGateway } from '../../stack/stack.js';
+import { waitFor } from './wait.js';
+
+/** The CLI of this checkout: the build when present (what `npm start` runs), else the source via tsx. */
+export function cliArgs(): string[] {
+  return existsSync('dist/cli/waymark.js') ? ['dist/cli/waymark.js'] : ['--import', 'tsx', 'cli/waymark.ts'];
+}
+
+/** A `waymark up` child process on free ports with its own state folder. */
+export interface RunningStack {
+  readonly description: StackDescription;
+  readonly process: ChildProcess;
+  readonly stateDir: string;
+  /** What `waymark up` printed so far. */
+  output(): string;
+  token(): string;
+  gateway(env: string, id: string): StackGateway;
+  /** SIGKILLs a gateway of the stack (no lease revoke). */
+  killGateway(env: string, id: string): Promise<void>;
+  /** Runs a stopped gateway again with the command line the stack used. */
+  restartGateway(env: string, id: string): Promise<void>;
+  /** SIGTERM to `waymark up`, waits for it to exit, removes the state folder. */
+  stop(): Promise<number | null>;
+}
+
+export async function startStackProcess(args: string[] = [], timeoutMs = 90_000): Promise<RunningStack> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'waymark-stack-'));
+  const child = spawn(process.execPath, [...cliArgs(), 'up', '--base-port', '0', '--state-dir', stateDir, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const restarted = new Map<string, ChildProcess>();
+  let description: StackDescription;
+  try {
+    description = await waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`waymark up exited ${child.exitCode}: ${out}`);
+        const file = join(stateDir, 'stack.json');
+        return existsSync(file) && out.includes('Waymark is running') ? (JSON.parse(readFileSync(file, 'utf8')) as StackDescription) : undefined;
+      },
+      { timeoutMs, intervalMs: 100, what: 'waymark up to start' },
+    );
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited;
+    rmSync(stateDir, { recursive: true, force: true });
+    throw new Error(`${(err as Error).message}\n--- output ---\n${out}`);
+  }
+  const gateway = (env: string, id: string) => {
+    const g = description.environments[env]?.gateways.find((x) => x.id === id);
+    if (!g) throw new Error(`no gateway ${id} in ${env}`);
+    return g;
+  };
+  const pidOf = (env: string, id: string) => restarted.get(`${env}/${id}`)?.pid ?? gateway(env, id).pid;
+  return {
+    description,
+    process: child,
+    stateDir,
+    output: () => out,
+    token: () => readFileSync(description.registry.tokenFile, 'utf8').trim(),
+    gateway,
+    async killGateway(env, id) {
+      const pid = pidOf(env, id);
+      process.kill(pid, 'SIGKILL');
+      await waitFor(() => !alive(pid), { what: `gateway ${id} to die` });
+    },
+    async restartGateway(env, id) {
+      const g = gateway(env, id);
+      const again = spawn(g.command[0], g.command.slice(1), { stdio: 'ignore' });
+      restarted.set(`${env}/${id}`, again);
+      await waitFor(
+        async () => (await fetch(`${g.url}/readyz`, { signal: AbortSignal.timeout(1000) })).ok,
+        { timeoutMs: 20_000, what: `gateway ${id} to be ready again` },
+      );
+    },
+    async stop() {
+      for (const c of restarted.values()) {
+        if (c.exitCode === null) {
+          c.kill('SIGTERM');
+          await new Promise((r) => c.once('exit', r));
+        }
+      }
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await exited;
+      clearTimeout(timer);
+      rmSync(stateDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
