@@ -1,11 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort } from './ports.js';
-import { waitFor } from './wait.js';
+import { EtcdProcess } from '../../stack/etcd-process.js';
 
 /** One etcd member started by a test, on free loopback ports with a temporary data dir. */
 export interface EtcdMember {
@@ -13,7 +13,7 @@ export interface EtcdMember {
   readonly clientUrl: string;
   readonly peerUrl: string;
   readonly dataDir: string;
-  readonly process: ChildProcess | undefined;
+  readonly pid: number | undefined;
   /** True while the process runs. */
   readonly running: boolean;
   /** SIGKILL (no graceful shutdown), keeping the data dir. */
@@ -92,70 +92,36 @@ export async function startEtcdCluster(size: number, options: EtcdStartOptions =
   }
   const initialCluster = specs.map((s) => `${s.name}=${s.peerUrl}`).join(',');
   const members = specs.map((spec) => {
-    let proc: ChildProcess | undefined;
-    let exited: Promise<void> = Promise.resolve();
-    const args = (state: 'new' | 'existing') => [
-      '--name', spec.name,
-      '--data-dir', spec.dataDir,
-      '--listen-client-urls', spec.clientUrl,
-      '--advertise-client-urls', spec.clientUrl,
-      '--listen-peer-urls', spec.peerUrl,
-      '--initial-advertise-peer-urls', spec.peerUrl,
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-state', state,
-      '--initial-cluster-token', token,
-      '--heartbeat-interval', '10',
-      '--election-timeout', '100',
-      '--logger', 'zap',
-      '--log-level', 'error',
-      ...tlsArgs,
-      ...(options.extraArgs ?? []),
-    ];
-    const launch = () => {
-      const child = spawn('etcd', args('new'), { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr?.on('data', (d: Buffer) => {
-        stderr = (stderr + d.toString()).slice(-4000);
-      });
-      exited = new Promise((resolve) => child.once('exit', () => resolve()));
-      child.once('exit', (code, signal) => {
-        if (proc === child) proc = undefined;
-        if (code && code !== 0 && !signal) process.stderr.write(`etcd ${spec.name} exited ${code}: ${stderr}\n`);
-      });
-      proc = child;
-    };
+    const etcd = new EtcdProcess({
+      ...spec,
+      initialCluster,
+      clusterToken: token,
+      extraArgs: [...tlsArgs, ...(options.extraArgs ?? [])],
+      healthy: tls
+        ? async () => (await httpsHealth(`${spec.clientUrl}/health`, tls)) === 'true'
+        : undefined,
+      startTimeoutMs: 15_000 + size * 2000,
+    });
     const member: EtcdMember = {
       ...spec,
-      get process() {
-        return proc;
+      get pid() {
+        return etcd.pid;
       },
       get running() {
-        return proc !== undefined;
+        return etcd.running;
       },
-      async kill() {
-        proc?.kill('SIGKILL');
-        await exited;
-      },
-      freeze() {
-        proc?.kill('SIGSTOP');
-      },
-      thaw() {
-        proc?.kill('SIGCONT');
-      },
-      async restart() {
-        if (proc) return;
-        launch();
-        await waitHealthy(spec.clientUrl, size, tls);
-      },
+      kill: () => etcd.kill(),
+      freeze: () => etcd.freeze(),
+      thaw: () => etcd.thaw(),
+      restart: () => etcd.start(),
     };
-    launch();
-    return member;
+    return { member, etcd };
   });
   const cluster: EtcdCluster = {
-    members,
-    endpoints: members.map((m) => m.clientUrl),
+    members: members.map((m) => m.member),
+    endpoints: specs.map((m) => m.clientUrl),
     async stop() {
-      for (const m of members) {
+      for (const { member: m } of members) {
         m.thaw();
         await m.kill();
         rmSync(m.dataDir, { recursive: true, force: true });
@@ -163,24 +129,13 @@ export async function startEtcdCluster(size: number, options: EtcdStartOptions =
     },
   };
   try {
-    await Promise.all(members.map((m) => waitHealthy(m.clientUrl, size, tls)));
+    // Members start together: none is healthy before a quorum of them runs.
+    await Promise.all(members.map((m) => m.etcd.start()));
   } catch (err) {
     await cluster.stop();
     throw err;
   }
   return cluster;
-}
-
-async function waitHealthy(clientUrl: string, size: number, tls: EtcdTlsOptions | undefined): Promise<void> {
-  await waitFor(
-    async () => {
-      if (tls) return (await httpsHealth(`${clientUrl}/health`, tls)) === 'true';
-      const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-      const body = (await res.json()) as { health?: string };
-      return res.ok && body.health === 'true';
-    },
-    { timeoutMs: 15_000 + size * 2000, intervalMs: 50, what: `etcd at ${clientUrl} to be healthy` },
-  );
 }
 
 /** `health` of etcd's /health over https, presenting the client certificate (fetch cannot). */
