@@ -12,6 +12,7 @@ import {
 } from '../registry/index.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
 import { GatewayOptionsError, type SnapshotFileError } from './errors.js';
+import { GatewayMetrics } from './metrics.js';
 import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
 import { Registration, type RegistrationState } from './registration.js';
@@ -32,6 +33,10 @@ export interface GatewayEvents {
   registered: [leaseId: string];
   /** The lease was lost; registering again in the background. */
   registering: [error: Error];
+  /** A keepalive of the registration lease failed (the lease may still be alive). */
+  keepaliveFailed: [error: Error];
+  /** The etcd watch re-reads the whole environment (start, reconnect, compaction, multi-transaction apply). */
+  resync: [reason: string];
   /** A request was answered (only computed while someone listens). */
   request: [info: RequestInfo];
   /** Something was skipped or failed without stopping the gateway (bad record, snapshot file, report). */
@@ -46,6 +51,8 @@ export interface GatewayEvents {
  */
 export class Gateway extends EventEmitter<GatewayEvents> {
   readonly options: ResolvedGatewayOptions;
+  /** Prometheus metrics, served at /metrics; `metrics.registry` is this gateway's own registry. */
+  readonly metrics: GatewayMetrics;
   private readonly conn: EtcdConnection;
   private readonly ownsConnection: boolean;
   private readonly layout: KeyLayout;
@@ -72,7 +79,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     this.snapshotFile = o.snapshotFile ? new SnapshotFile(o.snapshotFile, (err) => this.warn(err)) : undefined;
     this.discovery = new Discovery(o, () => this.fallbackHeaders(), () => this.errorLinks());
-    this.proxy = new Proxy(o);
+    this.metrics = new GatewayMetrics({ environment: o.environment, region: o.region, gateway: o.id }, () => ({
+      revision: this.revision,
+      stale: this.stale,
+      staleSince: this.discovery.publication?.staleSince,
+      heldLongPolls: this.heldLongPolls,
+      registrationState: this.registrationState,
+    }));
+    this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason));
     const router = new GatewayRouter({
       region: o.region,
       id: o.id,
@@ -86,9 +100,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       // Per-request observation costs only while someone listens.
       observed: () => this.listenerCount('request') > 0,
       onRequest: (info) => this.emit('request', info),
+      metrics: this.metrics,
     });
     this.server = createServer(
-      { maxHeaderSize: o.maxHeaderBytes, headersTimeout: o.headersTimeoutMs, requestTimeout: o.requestTimeoutMs },
+      {
+        maxHeaderSize: o.maxHeaderBytes,
+        headersTimeout: o.headersTimeoutMs,
+        requestTimeout: o.requestTimeoutMs,
+        // node enforces both timeouts only when it checks connections, every 30 s by default: a
+        // slow-loris client would hold a socket up to 30 s past headersTimeoutMs.
+        connectionsCheckingInterval: Math.max(100, Math.min(o.headersTimeoutMs, o.requestTimeoutMs, 30_000) / 4),
+      },
       router.handle,
     );
     this.server.keepAliveTimeout = o.keepAliveTimeoutMs;
@@ -191,6 +213,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.emit('fresh', revision);
       });
       watcher.on('invalid', (r) => this.warn(new Error(`etcd key ${r.key} skipped: ${r.reason}`)));
+      watcher.on('resync', (reason) => {
+        this.metrics.resynced(reason);
+        this.emit('resync', reason);
+      });
       watcher.start();
       const registration = new Registration(this.conn, this.layout, {
         environment: o.environment,
@@ -203,7 +229,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       });
       this.registration = registration;
       registration.on('registered', (id) => this.emit('registered', id));
-      registration.on('lost', (err) => this.emit('registering', err));
+      registration.on('lost', (err) => {
+        this.metrics.leaseLost();
+        this.emit('registering', err);
+      });
+      registration.on('keepaliveFailed', (err) => {
+        this.metrics.keepaliveFailed();
+        this.emit('keepaliveFailed', err);
+      });
       registration.on('reportFailed', (err) => this.warn(err));
       this.stateValue = 'listening';
       this.emit('listening', this.baseUrl);
@@ -291,6 +324,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const pub = new Publication(snapshot, this.baseUrl, this.options, this.watcher?.staleSince, previous, (p) => this.routeProblem(p));
     this.discovery.publish(pub);
     this.registration?.update(pub.revision, pub.staleSince);
+    this.metrics.topologyPublished();
     this.emit('topology', pub.doc, snapshot);
   }
 

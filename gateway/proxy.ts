@@ -3,7 +3,9 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { newTraceparent, validRequestId, validTraceparent } from '../registry/index.js';
 import { GatewayHttpError, payloadTooLarge } from './errors.js';
+import type { UpstreamErrorReason } from './metrics.js';
 import { sendError } from './reply.js';
 import type { RequestTarget } from './request-target.js';
 import type { Upstream } from './routes.js';
@@ -30,6 +32,9 @@ export interface ForwardContext {
   links: Record<string, { href: string }>;
   /** Set when forwarding to another gateway (dispatch): marks the request so it is not dispatched again. */
   dispatchedBy?: string;
+  /** The request's id and traceparent when the caller already settled them (to log the same ones). */
+  requestId?: string;
+  traceparent?: string;
 }
 
 /** Marks a request forwarded by a dispatching gateway; a gateway never dispatches such a request again. */
@@ -67,8 +72,6 @@ const REPLACED_ON_RESPONSE = new Set(['via', 'x-request-id', 'x-waymark-revision
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
-const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 
 class UpstreamTimeout extends Error {
   constructor(readonly phase: 'connect' | 'response') {
@@ -86,7 +89,11 @@ export class Proxy {
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
 
-  constructor(private readonly settings: ProxySettings) {
+  constructor(
+    private readonly settings: ProxySettings,
+    /** Told of every failed upstream exchange (for metrics): the service and why, never the address. */
+    private readonly onUpstreamError: (service: string, reason: UpstreamErrorReason) => void = () => undefined,
+  ) {
     const agentOptions = {
       keepAlive: true,
       maxSockets: settings.upstreamMaxSockets,
@@ -98,7 +105,7 @@ export class Proxy {
   }
 
   forward(req: IncomingMessage, res: ServerResponse, target: RequestTarget, ctx: ForwardContext): void {
-    const requestId = validRequestId(req.headers['x-request-id']) ?? randomUUID();
+    const requestId = ctx.requestId ?? validRequestId(req.headers['x-request-id']) ?? randomUUID();
     const length = req.headers['content-length'];
     const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
     if (length !== undefined && Number(length) > this.settings.maxBodyBytes) {
@@ -112,7 +119,7 @@ export class Proxy {
         requestId,
       );
     }
-    const headers = this.requestHeaders(req, requestId, ctx.dispatchedBy);
+    const headers = this.requestHeaders(req, requestId, ctx.dispatchedBy, ctx.traceparent);
     const method = req.method ?? 'GET';
     const n = ctx.upstreams.length;
     let clientGone = false;
@@ -198,6 +205,7 @@ export class Proxy {
         clearTimeout(connectTimer);
         if (abandoned) return;
         if (clientGone) return;
+        this.onUpstreamError(ctx.service, upstreamErrorReason(err));
         if (responded) {
           res.destroy();
           return;
@@ -241,7 +249,7 @@ export class Proxy {
   }
 
   /** The headers sent upstream; index 1 holds the Host value, set per attempt on a copy. */
-  private requestHeaders(req: IncomingMessage, requestId: string, dispatchedBy: string | undefined): string[] {
+  private requestHeaders(req: IncomingMessage, requestId: string, dispatchedBy: string | undefined, traceparent: string | undefined): string[] {
     const raw = req.rawHeaders;
     const listed = connectionTokens(req.headers.connection);
     const out: string[] = ['Host', ''];
@@ -275,7 +283,7 @@ export class Proxy {
       'X-Request-Id',
       requestId,
       'traceparent',
-      validTraceparent(req.headers.traceparent) ?? newTraceparent(),
+      traceparent ?? validTraceparent(req.headers.traceparent) ?? newTraceparent(),
     );
     if (host) out.push('X-Forwarded-Host', host);
     if (dispatchedBy) out.push('X-Waymark-Dispatched-By', dispatchedBy);
@@ -321,20 +329,8 @@ function quoted(value: string): string {
   return `"${value.replace(/[\\"]/g, '\\$&')}"`;
 }
 
-function validRequestId(value: string | string[] | undefined): string | undefined {
-  return typeof value === 'string' && REQUEST_ID.test(value) ? value : undefined;
-}
-
-/** A W3C traceparent passed on as received when valid (version ff and all-zero ids are not). */
-function validTraceparent(value: string | string[] | undefined): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  const m = TRACEPARENT.exec(value);
-  if (!m || m[1] === 'ff' || /^0+$/.test(m[2]) || /^0+$/.test(m[3])) return undefined;
-  return value;
-}
-
-function newTraceparent(): string {
-  const traceId = randomUUID().replace(/-/g, '');
-  const parentId = randomUUID().replace(/-/g, '').slice(0, 16);
-  return `00-${traceId}-${parentId}-01`;
+function upstreamErrorReason(err: NodeJS.ErrnoException): UpstreamErrorReason {
+  if (err instanceof UpstreamTimeout) return err.phase === 'connect' ? 'connect_timeout' : 'timeout';
+  if (CONNECT_ERRORS.has(err.code ?? '')) return 'connect';
+  return err.code === 'ECONNRESET' ? 'reset' : 'other';
 }

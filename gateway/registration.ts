@@ -11,6 +11,8 @@ export interface RegistrationEvents {
   lost: [error: Error];
   /** A report could not be written; the next one (or the next grant) writes the latest. */
   reportFailed: [error: Error];
+  /** One keepalive of the lease failed; the lease may still be alive. */
+  keepaliveFailed: [error: Error];
 }
 
 export interface RegistrationInit {
@@ -55,6 +57,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       this.queueReport();
       this.emit('registered', id);
     });
+    this.keys.on('keepaliveFailed', (err) => this.emit('keepaliveFailed', err));
     this.keys.on('lost', (err) => {
       this.latest = { ...this.latest, registration: 'registering' };
       this.emit('lost', err);

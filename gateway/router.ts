@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Health } from '../openapi/index.js';
+import { traceContext } from '../registry/index.js';
 import { Discovery, TOPOLOGY_PATH, type Publication } from './discovery.js';
 import { GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
+import { METRICS_PATH, type GatewayMetrics } from './metrics.js';
 import { DISPATCH_HEADER, Proxy } from './proxy.js';
 import { sendError, sendJson } from './reply.js';
 import { parseTarget, type RequestTarget } from './request-target.js';
@@ -21,6 +23,10 @@ export interface RequestInfo {
   upstream?: boolean;
   /** True when forwarded to another gateway (dispatch). */
   dispatched?: boolean;
+  /** The client's `X-Request-Id` when valid, else a new one (sent upstream when proxied). */
+  requestId: string;
+  /** The client's `traceparent` when valid, else a new one (sent upstream when proxied). */
+  traceparent: string;
 }
 
 export interface RouterDeps {
@@ -40,6 +46,8 @@ export interface RouterDeps {
   /** Whether anyone listens to request events (so the common case pays nothing). */
   observed: () => boolean;
   onRequest: (info: RequestInfo) => void;
+  /** Request counters and latencies (cheap: pre-resolved series of plain numbers). */
+  metrics: GatewayMetrics;
 }
 
 /** At most this many alternates are named in a 421 (headers and body). */
@@ -56,7 +64,7 @@ export class GatewayRouter {
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const deps = this.deps;
     if (deps.draining()) res.shouldKeepAlive = false;
-    const info: RequestInfo | undefined = deps.observed() ? { method: req.method ?? '', status: 0, durationMs: 0 } : undefined;
+    const info: RequestInfo | undefined = deps.observed() ? { method: req.method ?? '', status: 0, durationMs: 0, ...traceContext(req.headers) } : undefined;
     if (info) {
       const started = performance.now();
       res.once('close', () => {
@@ -65,34 +73,51 @@ export class GatewayRouter {
         deps.onRequest(info);
       });
     }
+    const metrics = deps.metrics;
     if (req.url === TOPOLOGY_PATH) {
       if (info) info.path = TOPOLOGY_PATH;
-      return deps.discovery.topology(req, res, '');
+      deps.discovery.topology(req, res, '');
+      return metrics.topology.settle(res);
     }
     let target: RequestTarget;
     try {
       target = parseTarget(req.url);
     } catch (err) {
-      return this.fail(res, err as GatewayHttpError);
+      this.fail(res, err as GatewayHttpError);
+      return metrics.rejected.settle(res);
     }
     if (info) info.path = target.path;
     const path = target.path;
-    if (path.startsWith('/.well-known/')) return deps.discovery.handle(req, res, path, target.query);
-    if (path === '/healthz' || path === '/readyz') return this.health(req, res, path);
+    if (path.startsWith('/.well-known/')) {
+      deps.discovery.handle(req, res, path, target.query);
+      return metrics.discovery.settle(res);
+    }
+    if (path === '/healthz' || path === '/readyz') {
+      this.health(req, res, path);
+      return metrics.health.settle(res);
+    }
+    if (path === METRICS_PATH) return metrics.serve(req, res, deps.discovery.publication?.common ?? deps.fallbackHeaders());
     this.route(req, res, target, info);
   };
 
   private route(req: IncomingMessage, res: ServerResponse, target: RequestTarget, info: RequestInfo | undefined): void {
     const pub = this.deps.discovery.publication;
-    if (!pub) return this.fail(res, noSnapshot());
+    const metrics = this.deps.metrics;
+    if (!pub) {
+      this.fail(res, noSnapshot());
+      return metrics.unrouted.settle(res);
+    }
     const plan = pub.routes.match(target.path);
     if (!plan) {
-      return this.fail(res, notFound(`no service of environment ${pub.doc.environment} has a base path matching ${target.path}: see ${TOPOLOGY_PATH}`), pub);
+      this.fail(res, notFound(`no service of environment ${pub.doc.environment} has a base path matching ${target.path}: see ${TOPOLOGY_PATH}`), pub);
+      return metrics.unrouted.settle(res);
     }
     if (info) info.service = plan.name;
     if (plan.servedHere) {
       if (info) info.upstream = true;
+      metrics.proxy(plan.name).track(res);
       return this.deps.proxy.forward(req, res, target, {
+        ...(info ? { requestId: info.requestId, traceparent: info.traceparent } : {}),
         service: plan.name,
         upstreams: plan.upstreams,
         start: plan.nextStart(),
@@ -106,7 +131,9 @@ export class GatewayRouter {
         info.upstream = true;
         info.dispatched = true;
       }
+      metrics.dispatch(plan.name).track(res);
       return this.deps.proxy.forward(req, res, target, {
+        ...(info ? { requestId: info.requestId, traceparent: info.traceparent } : {}),
         service: plan.name,
         upstreams: alternates,
         start: 0,
@@ -116,6 +143,7 @@ export class GatewayRouter {
       });
     }
     this.misdirected(res, pub, plan, target);
+    metrics.misdirected(plan.name).settle(res);
   }
 
   /** 421: the service exists but this gateway does not serve it; name the gateways that do. */

@@ -59,3 +59,9 @@ export {
   type TokenEntry,
   type TokenSource,
 } from './auth/tokens.js';
+
+/** Telemetry shared by the registry and the gateway: hot-path metrics, exposition parsing, logs, trace context. */
+export { HotCounter, HotCounterFamily, HotHistogram, HotHistogramFamily } from './telemetry/hot-metrics.js';
+export { ExpositionParseError, parseExposition, sumSamples, type MetricSample } from './telemetry/exposition.js';
+export { createLogger, LOG_LEVELS, LOGGER_DEFAULTS, REDACTED_PATHS, type LoggerOptions } from './telemetry/logger.js';
+export { newTraceparent, traceContext, validRequestId, validTraceparent } from './telemetry/trace-context.js';

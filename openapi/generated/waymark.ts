@@ -179,6 +179,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics of a gateway or of the registry (unauthenticated).
+         * @description Text format 0.0.4. Never contains upstream addresses, variables or tokens. On a gateway:
+         *     requests by route, service and status, proxy latency histograms, upstream errors, the topology
+         *     revision, staleness, watch resyncs, lease keepalive failures and held long-polls. On the
+         *     registry: admin requests, applies by result and their duration, gateways per region by
+         *     health, watch resyncs, its lease's keepalive failures and held event streams.
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The registry's dashboard (HTML; its scripts and styles are served under /dashboard/).
+         * @description Works offline (no CDN). The page asks for a token once, keeps it in sessionStorage, and sends
+         *     it in the Authorization header of its API calls; it is never put in a URL.
+         */
+        get: operations["getDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/environments/{env}/view": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the dashboard shows of an environment, once. */
+        get: operations["getEnvironmentView"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/environments/{env}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live changes of an environment, as Server-Sent Events.
+         * @description A `text/event-stream` that stays open. `event: view` carries an `EnvironmentView` (sent first,
+         *     then whenever something shown changes, at most a few times a second); `event: change` carries
+         *     a `TopologyChange` (a region, service or gateway added, updated or removed, or an apply's
+         *     commit) with `id:` set to its revision. With `since` (or `Last-Event-ID`), the changes after
+         *     that revision the registry still remembers are replayed first. Comments (`: ping`) keep idle
+         *     connections open. Browsers use fetch() with the Authorization header (EventSource cannot
+         *     send one); `waymark watch` reads it too.
+         */
+        get: operations["streamEnvironmentEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/promotions": {
         parameters: {
             query?: never;
@@ -487,6 +575,80 @@ export interface components {
             revision: number;
             etcdRevision?: number;
             gateways: components["schemas"]["GatewayStatus"][];
+        };
+        /** @description What the registry's dashboard shows of an environment. */
+        EnvironmentView: {
+            environment: components["schemas"]["Name"];
+            /** @description Revision of the registry's own view of the environment (its etcd watch). */
+            revision: number;
+            /** Format: date-time */
+            generatedAt: string;
+            /** @description True while the registry cannot read etcd. */
+            stale: boolean;
+            regions: components["schemas"]["RegionView"][];
+            services: components["schemas"]["Service"][];
+            /** @description The last applies, newest first (from the etcd history of `<env>/commit`). */
+            history: components["schemas"]["CommitView"][];
+        };
+        RegionView: {
+            name: components["schemas"]["Name"];
+            jurisdiction: components["schemas"]["Jurisdiction"];
+            provider?: string;
+            location?: string;
+            /** @description Services this region's gateways serve (`jurisdictions` set for pinned ones). */
+            services: {
+                name: components["schemas"]["Name"];
+                placement: components["schemas"]["Placement"];
+                jurisdictions?: components["schemas"]["Jurisdiction"][];
+            }[];
+            gateways: components["schemas"]["GatewayView"][];
+        };
+        GatewayView: {
+            id: components["schemas"]["Name"];
+            region: components["schemas"]["Name"];
+            url: string;
+            /**
+             * @description `up`; `lagging` (behind the environment's revision); `stale` (it lost etcd); `draining`;
+             *     `unreachable` (registered, but its /metrics does not answer the registry); `down` (its
+             *     registration is gone: lease expired or revoked; shown for a while after).
+             * @enum {string}
+             */
+            state: "up" | "lagging" | "stale" | "draining" | "unreachable" | "down";
+            /** @description Seconds left on its lease (-1 when gone). */
+            leaseTtlSeconds?: number;
+            appliedRevision?: number;
+            lag?: number;
+            /** @description Requests per second (its own scrapes excluded) */
+            requestRate?: number;
+            /** @description Responses with a 5xx status per second. */
+            errorRate?: number;
+            /** Format: date-time */
+            reportedAt?: string;
+            /**
+             * Format: date-time
+             * @description When it entered its current state (for `down`
+             */
+            since?: string;
+        };
+        CommitView: components["schemas"]["CommitRecord"] & {
+            /** @description The etcd revision of the commit. */
+            revision: number;
+        };
+        /** @description One change of an environment, as `waymark watch` prints it. */
+        TopologyChange: {
+            revision: number;
+            /** Format: date-time */
+            at: string;
+            /** @enum {string} */
+            kind: "region" | "service" | "gateway" | "commit";
+            /** @enum {string} */
+            action: "added" | "updated" | "removed" | "committed";
+            /** @description The resource (`region/id` for a gateway). */
+            name: string;
+            /** @description What changed, in words. */
+            detail?: string;
+            /** @description Who applied (commits). */
+            by?: string;
         };
     };
     responses: {
@@ -810,6 +972,99 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EnvironmentStatus"];
+                };
+            };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    getDashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+        };
+    };
+    getEnvironmentView: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Regions with their gateways' health and traffic, services, and the last applies. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnvironmentView"];
+                };
+            };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+        };
+    };
+    streamEnvironmentEvents: {
+        parameters: {
+            query?: {
+                /** @description Replay remembered changes with a greater revision. */
+                since?: number;
+            };
+            header?: {
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
                 };
             };
             401: components["responses"]["Error"];

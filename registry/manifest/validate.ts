@@ -354,8 +354,15 @@ function upstreamProblem(url: string): string | undefined {
     return `${JSON.stringify(url)} is not an http(s) URL (${parsed.protocol}): use http:// or https://`;
   }
   if (!parsed.hostname) return `${JSON.stringify(url)} has no host`;
+  // WHATWG URLs accept hosts such as `${up` (an unresolved or unterminated variable): no gateway could reach them.
+  if (!UPSTREAM_HOST.test(parsed.hostname)) {
+    return `${JSON.stringify(url)} has host ${JSON.stringify(parsed.hostname)}, which is not a DNS name or IP address (an unresolved \${variable}?)`;
+  }
   return undefined;
 }
+
+/** A DNS name (underscores allowed, as in container names), an IPv4 address, or a bracketed IPv6 literal. */
+const UPSTREAM_HOST = /^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\])$/;
 
 /**
  * Two services overlap when one base path is a segment-wise prefix of the other (/a and /a/b),

@@ -48,6 +48,9 @@ describe('e2e: the local multi-region stack (waymark up)', function () {
       environment: env,
       probeLatency: false,
       connectTimeoutMs: 500,
+      // Short ejections, so a gateway that comes back gets traffic again within the test.
+      ejectionBaseMs: 1000,
+      ejectionMaxMs: 4000,
     });
     clients.push(c);
     return c;
@@ -101,7 +104,7 @@ describe('e2e: the local multi-region stack (waymark up)', function () {
     await stack.restartGateway('prod', 'gw-eu-west');
     await stack.restartGateway('prod', 'dispatcher');
     const backAt = served.length;
-    await waitFor(() => served.slice(backAt).includes('eu-west'), { what: 'traffic to return to eu-west', timeoutMs: 60_000 });
+    await waitFor(() => served.slice(backAt).includes('eu-west'), { what: 'traffic to return to eu-west', timeoutMs: 30_000 });
     stop = true;
     await loop;
     expect(failures.map(String)).to.deep.equal([]);

@@ -44,6 +44,8 @@ export interface Traffic {
   /** Calls answered since `since` (Date.now() ms), by gateway id. */
   servedSince(since: number): Record<string, number>;
   stats(): TrafficStats;
+  /** Resolves when every worker reached its bounds (calls or duration). */
+  done(): Promise<TrafficStats>;
   /** Stops the workers and waits for their calls in flight. */
   stop(): Promise<TrafficStats>;
 }
@@ -97,6 +99,7 @@ export function startTraffic(client: WaymarkClient, options: TrafficOptions): Tr
       return out;
     },
     stats,
+    done: () => running.then(stats),
     async stop() {
       stopped = true;
       await running;

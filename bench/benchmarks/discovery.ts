@@ -1,0 +1,109 @@
+import { connectEtcd, KeyLayout } from '../../registry/index.js';
+import { writeTopology } from '../../test/support/gateway.js';
+import { captureResponse, startBareServer } from '../baselines/bare-server.js';
+import { gatewayOptions, startInProcessGateway } from '../fixtures/gateways.js';
+import { makeGatewayRegistrations, makeRegions, makeServices, putGatewayRegistrations } from '../fixtures/topology.js';
+import type { Benchmark, BenchContext, BenchmarkReport, Metric, Target } from '../harness/benchmark.js';
+import { assertClean, type LoadResult } from '../harness/load.js';
+import { alternate, atLeast, ratios, roundsMetric } from '../harness/rounds.js';
+
+const TOPOLOGY_PATH = '/.well-known/topology';
+
+/** The three ways a client asks for the document. */
+const VARIANTS = ['full 200 identity', 'full 200 gzip', 'conditional 304'] as const;
+type Variant = (typeof VARIANTS)[number];
+
+const TARGETS: Record<Variant, Target> = {
+  'full 200 identity': atLeast(0.8, '≥ 0.8× bare'),
+  'full 200 gzip': atLeast(0.8, '≥ 0.8× bare'),
+  'conditional 304': atLeast(0.9, '≥ 0.9× bare'),
+};
+
+/**
+ * GET /.well-known/topology on one gateway holding a realistic topology, against a bare
+ * node:http server that sends the very bytes the gateway sent (its status line, headers and
+ * body, prepared in advance): the ceiling for Node on this machine. Both run in this process;
+ * the load comes from another one.
+ */
+export const discovery: Benchmark = {
+  name: 'discovery',
+  title: 'GET /.well-known/topology: gateway vs a bare node:http server sending the same bytes',
+  async run(ctx: BenchContext): Promise<BenchmarkReport> {
+    const size = { regions: 6, services: 200, gateways: 30 };
+    const connections = ctx.pick(32, 16);
+    const durationSeconds = ctx.pick(3, 0.5);
+    const endpoints = await ctx.etcd();
+    const conn = connectEtcd({ endpoints });
+    ctx.defer(() => conn.close());
+    const layout = new KeyLayout();
+    const env = 'bench-discovery';
+    const regions = makeRegions(size.regions);
+    await writeTopology(conn, layout, env, { regions, services: makeServices(size.services, regions) });
+    // The gateway under test registers itself: it is the 30th.
+    await putGatewayRegistrations(conn, layout, env, makeGatewayRegistrations(size.gateways - 1, regions));
+    const gateway = await startInProcessGateway(gatewayOptions(endpoints, env, regions[0]!.name, 'gw-under-test'), ctx.signal);
+    ctx.defer(() => gateway.close());
+    const gatewayUrl = `${gateway.url}${TOPOLOGY_PATH}`;
+
+    const identity = await captureResponse(gatewayUrl);
+    const gzip = await captureResponse(gatewayUrl, { 'accept-encoding': 'gzip' });
+    const etag = header(identity.headers, 'etag');
+    if (!etag) throw new Error('the gateway sent no ETag');
+    const notModified = await captureResponse(gatewayUrl, { 'if-none-match': etag });
+    if (identity.status !== 200 || gzip.status !== 200 || notModified.status !== 304 || header(gzip.headers, 'content-encoding') !== 'gzip') {
+      throw new Error(`unexpected answers from the gateway: ${identity.status}, ${gzip.status} (${header(gzip.headers, 'content-encoding')}), ${notModified.status}`);
+    }
+    const bare = await startBareServer({ identity, gzip, notModified, etag });
+    ctx.defer(() => bare.close());
+    const bareUrl = `${bare.url}${TOPOLOGY_PATH}`;
+
+    const headers: Record<Variant, Record<string, string>> = {
+      'full 200 identity': {},
+      'full 200 gzip': { 'accept-encoding': 'gzip' },
+      'conditional 304': { 'if-none-match': etag },
+    };
+    const spec = { connections, durationSeconds };
+    const warmUp = ctx.pick(1, 0);
+    ctx.log(`document ${identity.body.length} B (gzip ${gzip.body.length} B)`);
+    for (const url of warmUp > 0 ? [gatewayUrl, bareUrl] : []) {
+      for (const v of VARIANTS) await ctx.load.run({ url, connections, durationSeconds: warmUp, headers: headers[v] }, ctx.signal);
+    }
+
+    const metrics: Metric[] = [];
+    const details: Record<string, unknown> = {};
+    for (const variant of VARIANTS) {
+      ctx.log(`${variant}: ${ctx.rounds} rounds of gateway and bare node, alternated`);
+      const runs = await alternate(
+        ['gateway', 'bare'] as const,
+        ctx.rounds,
+        (target) => ctx.load.run({ ...spec, url: target === 'gateway' ? gatewayUrl : bareUrl, headers: headers[variant] }, ctx.signal),
+        ctx.signal,
+      );
+      assertClean(variant, [...runs.gateway, ...runs.bare]);
+      const rps = (r: LoadResult[]) => r.map((x) => x.rps);
+      metrics.push(
+        roundsMetric(`${variant}: gateway`, 'req/s', rps(runs.gateway)),
+        roundsMetric(`${variant}: bare node`, 'req/s', rps(runs.bare)),
+        roundsMetric(`${variant}: ratio gateway/bare`, 'ratio', ratios(rps(runs.gateway), rps(runs.bare)), TARGETS[variant]),
+        roundsMetric(`${variant}: gateway p50`, 'ms', runs.gateway.map((r) => r.latencyMs.p50)),
+        roundsMetric(`${variant}: gateway p99`, 'ms', runs.gateway.map((r) => r.latencyMs.p99)),
+        roundsMetric(`${variant}: bare node p50`, 'ms', runs.bare.map((r) => r.latencyMs.p50)),
+        roundsMetric(`${variant}: bare node p99`, 'ms', runs.bare.map((r) => r.latencyMs.p99)),
+      );
+      details[variant] = runs;
+    }
+    return {
+      setup: [
+        `${size.services} services, ${size.regions} regions, ${size.gateways} gateways; document ${identity.body.length} B, gzip ${gzip.body.length} B`,
+        `gateway and bare server in the runner process; load: ${ctx.load.describe(spec)} from another process${warmUp > 0 ? `, after a ${warmUp} s warm-up of each` : ''}`,
+      ],
+      metrics,
+      details,
+    };
+  },
+};
+
+function header(raw: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1];
+  return undefined;
+}

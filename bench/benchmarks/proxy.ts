@@ -1,0 +1,105 @@
+import { connectEtcd, KeyLayout } from '../../registry/index.js';
+import { writeTopology } from '../../test/support/gateway.js';
+import { ensureNginx, startNginx } from '../baselines/nginx.js';
+import { startBackendProcess } from '../fixtures/backend.js';
+import { gatewayOptions, startInProcessGateway } from '../fixtures/gateways.js';
+import type { Benchmark, BenchContext, BenchmarkReport, Metric } from '../harness/benchmark.js';
+import { assertClean, type LoadResult, type LoadSpec } from '../harness/load.js';
+import { alternate, atLeast, atMost, differences, ratios, roundsMetric } from '../harness/rounds.js';
+
+/** The path every target is asked for: the backend answers any path with the same small JSON. */
+const PATH = '/catalog/v1/items/42';
+
+type Target = 'direct' | 'gateway' | 'nginx';
+
+/**
+ * A small GET through the gateway to a local backend, against the backend called directly and
+ * nginx (Debian's package, one worker, keep-alive upstream) proxying to the same backend.
+ * Throughput at saturation, then latency at a moderate paced rate.
+ */
+export const proxy: Benchmark = {
+  name: 'proxy',
+  title: 'a small GET through the gateway vs the backend called directly and vs nginx',
+  async run(ctx: BenchContext): Promise<BenchmarkReport> {
+    const notes: string[] = [];
+    const backend = await startBackendProcess();
+    ctx.defer(() => backend.close());
+    const endpoints = await ctx.etcd();
+    const conn = connectEtcd({ endpoints });
+    ctx.defer(() => conn.close());
+    const env = 'bench-proxy';
+    await writeTopology(conn, new KeyLayout(), env, {
+      regions: [{ name: 'eu-west', jurisdiction: 'EU' }],
+      services: [{ name: 'catalog', basePath: '/catalog/v1', placement: 'regional', deployments: [{ region: 'eu-west', upstreams: [backend.url] }] }],
+    });
+    const gateway = await startInProcessGateway(gatewayOptions(endpoints, env, 'eu-west', 'gw-proxy'), ctx.signal);
+    ctx.defer(() => gateway.close());
+
+    const urls: Partial<Record<Target, string>> = { direct: `${backend.url}${PATH}`, gateway: `${gateway.url}${PATH}` };
+    const nginx = ensureNginx({ install: ctx.mode === 'full', log: (l) => ctx.log(l) });
+    let nginxVersion: string | undefined;
+    if (nginx.available) {
+      const running = await startNginx(nginx.binary, nginx.version, { backend: backend.address });
+      ctx.defer(() => running.close());
+      urls.nginx = `${running.url}${PATH}`;
+      nginxVersion = running.version;
+    } else {
+      notes.push(`nginx baseline skipped: ${nginx.reason}`);
+    }
+    const targets = (Object.keys(urls) as Target[]).sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b));
+    let bodyBytes = 0;
+    for (const t of targets) {
+      const res = await fetch(urls[t]!);
+      const body = await res.text();
+      if (res.status !== 200 || !body.includes('widget')) throw new Error(`${t} answered ${res.status}: ${body.slice(0, 200)}`);
+      bodyBytes = body.length;
+    }
+
+    const saturated = { connections: ctx.pick(32, 16), durationSeconds: ctx.pick(3, 0.5) };
+    const moderate = { connections: 8, durationSeconds: ctx.pick(3, 0.5), rate: ctx.pick(1000, 500) };
+    const warmUp = ctx.pick(1, 0);
+    for (const t of warmUp > 0 ? targets : []) await ctx.load.run({ ...saturated, durationSeconds: warmUp, url: urls[t]! }, ctx.signal);
+
+    const measure = async (spec: Omit<LoadSpec, 'url'>, what: string) => {
+      ctx.log(`${what}: ${ctx.rounds} rounds of ${targets.join(', ')}, alternated`);
+      const runs = await alternate(targets, ctx.rounds, (t) => ctx.load.run({ ...spec, url: urls[t]! }, ctx.signal), ctx.signal);
+      for (const t of targets) assertClean(`${what}, ${t}`, runs[t]);
+      return runs;
+    };
+    const sat = await measure(saturated, 'saturation');
+    const mod = await measure(moderate, 'moderate load');
+
+    const rps = (t: Target) => sat[t].map((r: LoadResult) => r.rps);
+    const metrics: Metric[] = targets.map((t) => roundsMetric(`saturated: ${t}`, 'req/s', rps(t)));
+    metrics.push(roundsMetric('saturated: ratio gateway/direct', 'ratio', ratios(rps('gateway'), rps('direct'))));
+    if (urls.nginx) {
+      metrics.push(
+        roundsMetric('saturated: ratio nginx/direct', 'ratio', ratios(rps('nginx'), rps('direct'))),
+        roundsMetric('saturated: ratio gateway/nginx', 'ratio', ratios(rps('gateway'), rps('nginx')), atLeast(0.6, '≥ 0.6× nginx')),
+      );
+    }
+    for (const t of targets) {
+      metrics.push(roundsMetric(`saturated: ${t} p50`, 'ms', sat[t].map((r) => r.latencyMs.p50)), roundsMetric(`saturated: ${t} p99`, 'ms', sat[t].map((r) => r.latencyMs.p99)));
+    }
+    const p = (t: Target, q: 'p50' | 'p99') => mod[t].map((r) => r.latencyMs[q]);
+    for (const t of targets) metrics.push(roundsMetric(`moderate: ${t} p50`, 'ms', p(t, 'p50')), roundsMetric(`moderate: ${t} p99`, 'ms', p(t, 'p99')));
+    for (const t of targets.filter((x) => x !== 'direct')) {
+      metrics.push(
+        roundsMetric(`moderate: ${t} added p50 over direct`, 'ms', differences(p(t, 'p50'), p('direct', 'p50'))),
+        roundsMetric(`moderate: ${t} added p99 over direct`, 'ms', differences(p(t, 'p99'), p('direct', 'p99')), t === 'gateway' ? atMost(2, '< 2 ms') : undefined),
+      );
+    }
+    return {
+      setup: [
+        `GET ${PATH}, a ${bodyBytes}-byte JSON answer from a node:http backend in its own process; gateway in the runner process; ` +
+          (nginxVersion ? `nginx ${nginxVersion} (1 worker, upstream keepalive 64)` : 'no nginx'),
+        `saturation: ${ctx.load.describe(saturated)}; moderate: ${ctx.load.describe(moderate)}; each from another process${warmUp > 0 ? `, after a ${warmUp} s warm-up of each target` : ''}`,
+      ],
+      metrics,
+      notes,
+      details: { saturated: sat, moderate: mod },
+    };
+  },
+};
+
+const ORDER: readonly Target[] = ['direct', 'gateway', 'nginx'];

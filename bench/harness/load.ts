@@ -1,0 +1,231 @@
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { LoadToolError } from './errors.js';
+
+export type LoadToolName = 'wrk' | 'autocannon';
+
+/** One load run against one URL. */
+export interface LoadSpec {
+  url: string;
+  /** Concurrent keep-alive connections. */
+  connections: number;
+  durationSeconds: number;
+  headers?: Readonly<Record<string, string>>;
+  /**
+   * Requests per second over all connections (paced, open loop) instead of as fast as possible.
+   * Only autocannon can pace, so a paced run always uses it.
+   */
+  rate?: number;
+}
+
+/** Latencies in milliseconds, measured per request (wrk: µs resolution; autocannon: hrtime). */
+export interface LoadLatency {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export interface LoadResult {
+  tool: LoadToolName;
+  /** Responses received (any status). */
+  requests: number;
+  durationSeconds: number;
+  rps: number;
+  latencyMs: LoadLatency;
+  /** Connection errors, resets and timeouts. */
+  errors: number;
+  /** Responses with a status of 400 or more. */
+  failedStatus: number;
+}
+
+export interface LoadRunnerOptions {
+  /** Tool for unpaced runs. Default: wrk when it is on PATH (it costs the machine less CPU per request), else autocannon. */
+  tool?: LoadToolName;
+  /** Threads of wrk. Default 1: on a 2-core machine the server under test needs the other core. */
+  wrkThreads?: number;
+  /** A request without an answer for this long counts as an error, s. Default 10. */
+  timeoutSeconds?: number;
+}
+
+export const LOAD_RUNNER_DEFAULTS = { wrkThreads: 1, timeoutSeconds: 10 } as const;
+
+/** A job for the autocannon worker process, and its answers. */
+export type AutocannonJob = { type: 'run'; id: number; spec: LoadSpec; timeoutSeconds: number };
+export type AutocannonReply =
+  | { type: 'result'; id: number; result: Omit<LoadResult, 'tool'> }
+  | { type: 'error'; id: number; message: string };
+
+const WRK_SCRIPT = fileURLToPath(new URL('./wrk-report.lua', import.meta.url));
+const AUTOCANNON_WORKER = fileURLToPath(new URL('../workers/autocannon.ts', import.meta.url));
+
+/** True when `wrk` can be run. */
+export function wrkAvailable(): boolean {
+  return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
+}
+
+/**
+ * Generates HTTP load from another process than the server under test: wrk as a child, or
+ * autocannon (as a library) in a long-lived worker process fed over IPC.
+ */
+export class LoadRunner {
+  readonly tool: LoadToolName;
+  private readonly wrkThreads: number;
+  private readonly timeoutSeconds: number;
+  private worker: ChildProcess | undefined;
+  private nextId = 1;
+  private readonly running = new Set<ChildProcess>();
+
+  constructor(options: LoadRunnerOptions = {}) {
+    this.tool = options.tool ?? (wrkAvailable() ? 'wrk' : 'autocannon');
+    this.wrkThreads = options.wrkThreads ?? LOAD_RUNNER_DEFAULTS.wrkThreads;
+    this.timeoutSeconds = options.timeoutSeconds ?? LOAD_RUNNER_DEFAULTS.timeoutSeconds;
+    if (this.tool === 'wrk' && !wrkAvailable()) throw new LoadToolError('wrk is not on PATH: install it (apt-get install wrk) or use --load-tool autocannon');
+  }
+
+  /** The tool a spec runs with. */
+  toolFor(spec: LoadSpec): LoadToolName {
+    return spec.rate !== undefined ? 'autocannon' : this.tool;
+  }
+
+  /** How a spec runs, for the setup lines of a report. */
+  describe(spec: Omit<LoadSpec, 'url'>): string {
+    const tool = this.toolFor({ ...spec, url: '' });
+    const seconds = tool === 'wrk' ? wrkSeconds(spec.durationSeconds) : spec.durationSeconds;
+    const rate = spec.rate !== undefined ? `, paced at ${spec.rate} req/s` : '';
+    return `${tool}${tool === 'wrk' ? ` -t${this.wrkThreads}` : ''} -c${spec.connections} -d${seconds}s${rate}`;
+  }
+
+  async run(spec: LoadSpec, signal?: AbortSignal): Promise<LoadResult> {
+    if (!(spec.connections >= 1) || !(spec.durationSeconds > 0)) {
+      throw new RangeError(`load on ${spec.url}: connections (${spec.connections}) and durationSeconds (${spec.durationSeconds}) must be positive`);
+    }
+    signal?.throwIfAborted();
+    return this.toolFor(spec) === 'wrk' ? this.runWrk(spec, signal) : this.runAutocannon(spec, signal);
+  }
+
+  /** Stops the worker and any wrk still running. */
+  async close(): Promise<void> {
+    for (const child of this.running) child.kill('SIGKILL');
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker && worker.exitCode === null && worker.signalCode === null) {
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.kill('SIGKILL');
+      await exited;
+    }
+  }
+
+  private runWrk(spec: LoadSpec, signal: AbortSignal | undefined): Promise<LoadResult> {
+    const threads = Math.min(this.wrkThreads, spec.connections);
+    const args = [
+      '-t', String(threads),
+      '-c', String(spec.connections),
+      '-d', `${wrkSeconds(spec.durationSeconds)}s`,
+      '--timeout', `${this.timeoutSeconds}s`,
+      '-s', WRK_SCRIPT,
+      ...Object.entries(spec.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
+      spec.url,
+    ];
+    return new Promise((resolve, reject) => {
+      const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      this.running.add(child);
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const onAbort = () => child.kill('SIGKILL');
+      signal?.addEventListener('abort', onAbort, { once: true });
+      child.once('error', (e) => reject(new LoadToolError(`wrk could not start: ${e.message}`, { cause: e })));
+      child.once('close', (code) => {
+        this.running.delete(child);
+        signal?.removeEventListener('abort', onAbort);
+        if (signal?.aborted) return reject(signal.reason);
+        const line = out.split('\n').find((l) => l.startsWith('WAYMARK_WRK '));
+        if (code !== 0 || !line) {
+          return reject(new LoadToolError(`wrk on ${spec.url} exited ${code} without a report: ${(err || out).trim().slice(-500)}`));
+        }
+        const r = JSON.parse(line.slice('WAYMARK_WRK '.length)) as WrkReport;
+        const seconds = r.durationUs / 1e6;
+        const e = r.errors;
+        resolve({
+          tool: 'wrk',
+          requests: r.requests,
+          durationSeconds: seconds,
+          rps: r.requests / seconds,
+          latencyMs: {
+            p50: r.latencyUs.p50 / 1000,
+            p90: r.latencyUs.p90 / 1000,
+            p99: r.latencyUs.p99 / 1000,
+            max: r.latencyUs.max / 1000,
+            mean: r.latencyUs.mean / 1000,
+          },
+          errors: e.connect + e.read + e.write + e.timeout,
+          failedStatus: e.status,
+        });
+      });
+    });
+  }
+
+  private runAutocannon(spec: LoadSpec, signal: AbortSignal | undefined): Promise<LoadResult> {
+    const worker = this.autocannonWorker();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onMessage = (reply: AutocannonReply) => {
+        if (reply.id !== id) return;
+        cleanup();
+        if (reply.type === 'error') reject(new LoadToolError(`autocannon on ${spec.url}: ${reply.message}`));
+        else resolve({ tool: 'autocannon', ...reply.result });
+      };
+      const onExit = (code: number | null, sig: NodeJS.Signals | null) => {
+        cleanup();
+        reject(signal?.aborted ? signal.reason : new LoadToolError(`the autocannon worker exited (code ${code}, signal ${sig}) during a run on ${spec.url}`));
+      };
+      // An interrupted run cannot be stopped cleanly from here: end the worker (a new one starts on demand).
+      const onAbort = () => {
+        if (this.worker === worker) this.worker = undefined;
+        worker.kill('SIGKILL');
+      };
+      worker.on('message', onMessage);
+      worker.once('exit', onExit);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const job: AutocannonJob = { type: 'run', id, spec, timeoutSeconds: this.timeoutSeconds };
+      worker.send(job);
+    });
+  }
+
+  private autocannonWorker(): ChildProcess {
+    if (this.worker && this.worker.exitCode === null && this.worker.signalCode === null) return this.worker;
+    const worker = fork(AUTOCANNON_WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    worker.once('exit', () => {
+      if (this.worker === worker) this.worker = undefined;
+    });
+    this.worker = worker;
+    return worker;
+  }
+}
+
+interface WrkReport {
+  requests: number;
+  durationUs: number;
+  bytes: number;
+  errors: { connect: number; read: number; write: number; status: number; timeout: number };
+  latencyUs: { p50: number; p90: number; p99: number; max: number; mean: number };
+}
+
+/** wrk takes whole seconds. */
+function wrkSeconds(seconds: number): number {
+  return Math.max(1, Math.round(seconds));
+}
+
+/** Errors or failed answers make a run's figures meaningless: throw rather than report them. */
+export function assertClean(what: string, runs: readonly LoadResult[]): void {
+  const bad = runs.find((r) => r.errors > 0 || r.failedStatus > 0 || r.requests === 0);
+  if (bad) throw new LoadToolError(`${what}: a load run had ${bad.errors} errors and ${bad.failedStatus} failed answers out of ${bad.requests} responses`);
+}

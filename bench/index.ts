@@ -1,0 +1,14 @@
+/** Waymark's benchmarks (`npm run bench`): the list, the runner and the shapes of their results. */
+import { discovery } from './benchmarks/discovery.js';
+import { proxy } from './benchmarks/proxy.js';
+import type { Benchmark } from './harness/benchmark.js';
+
+/** Every benchmark, in the order `npm run bench` runs them. */
+export const BENCHMARKS: readonly Benchmark[] = [discovery, proxy];
+
+export type { Benchmark, BenchContext, BenchMode, BenchmarkReport, BenchmarkResult, Metric, Target, Unit } from './harness/benchmark.js';
+export { LOAD_RUNNER_DEFAULTS, LoadRunner, type LoadResult, type LoadSpec, type LoadToolName } from './harness/load.js';
+export { RUN_DEFAULTS, runBenchmarks, type RunOptions, type RunOutcome } from './harness/runner.js';
+export type { MachineInfo, RunResults } from './harness/results.js';
+export { markdownTable } from './harness/table.js';
+export { BenchUsageError, BenchSetupError, LoadToolError } from './harness/errors.js';

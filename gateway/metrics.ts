@@ -1,0 +1,262 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { HotCounterFamily, HotHistogramFamily, type HotCounter, type HotHistogram } from '../registry/index.js';
+
+/** Where the gateway serves its metrics (unauthenticated, like /healthz). */
+export const METRICS_PATH = '/metrics';
+
+/**
+ * What answered a request, the `route` label: the topology document, other discovery paths,
+ * health, metrics, a proxied or dispatched service call, a 421, a request naming no service
+ * (404, or 503 before any snapshot), or a request target refused as malformed.
+ */
+export type RouteKind = 'topology' | 'discovery' | 'health' | 'metrics' | 'proxy' | 'dispatch' | 'misdirected' | 'unrouted' | 'rejected';
+
+/** Why an upstream exchange failed, the `reason` label of upstream errors. */
+export type UpstreamErrorReason = 'connect' | 'connect_timeout' | 'timeout' | 'reset' | 'other';
+
+/** What the gauges read at scrape time. */
+export interface GatewayGaugeState {
+  readonly revision: number;
+  readonly stale: boolean;
+  readonly staleSince: Date | undefined;
+  readonly heldLongPolls: number;
+  readonly registrationState: string;
+}
+
+/** Upper bounds of the proxy latency histogram, in seconds. */
+export const PROXY_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+
+/** Requests of one route (and service): one counter per status, resolved once. */
+export class RouteSeries {
+  private readonly byStatus = new Map<number, HotCounter>();
+
+  constructor(
+    private readonly family: HotCounterFamily,
+    private readonly route: RouteKind,
+    private readonly service: string,
+  ) {}
+
+  /** Counts the response once it is complete: now if it was answered synchronously, else on close. */
+  settle(res: ServerResponse): void {
+    if (res.writableEnded) this.record(res.statusCode);
+    else res.once('close', () => this.record(res.statusCode));
+  }
+
+  record(status: number): void {
+    let counter = this.byStatus.get(status);
+    if (!counter) {
+      counter = this.family.labels(this.route, this.service, String(status));
+      this.byStatus.set(status, counter);
+    }
+    counter.value++;
+  }
+}
+
+/** A proxied service: counted like a route, and timed from arrival to the end of the response. */
+export class ProxySeries extends RouteSeries {
+  constructor(
+    family: HotCounterFamily,
+    route: RouteKind,
+    service: string,
+    private readonly duration: HotHistogram,
+  ) {
+    super(family, route, service);
+  }
+
+  track(res: ServerResponse): void {
+    const started = performance.now();
+    res.once('close', () => {
+      this.duration.observe((performance.now() - started) / 1000);
+      this.record(res.statusCode);
+    });
+  }
+}
+
+/**
+ * A gateway's Prometheus metrics, in a registry of its own (several gateways may share a process).
+ * Request counters and latencies are plain numbers bumped on the hot path and rendered on scrape;
+ * state (revision, staleness, long-polls, registration) is read from the gateway at scrape time.
+ * Labels name routes, services and statuses: never upstream addresses, never tokens.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly topology: RouteSeries;
+  readonly discovery: RouteSeries;
+  readonly health: RouteSeries;
+  readonly unrouted: RouteSeries;
+  readonly rejected: RouteSeries;
+  private readonly metricsRoute: RouteSeries;
+  private readonly requests: HotCounterFamily;
+  private readonly durations: HotHistogramFamily;
+  private readonly proxied = new Map<string, ProxySeries>();
+  private readonly dispatched = new Map<string, ProxySeries>();
+  private readonly misdirectedSeries = new Map<string, RouteSeries>();
+  private readonly upstreamErrors: Counter<'service' | 'reason'>;
+  private readonly topologyUpdates: Counter;
+  private readonly resyncs: Counter<'reason'>;
+  private readonly keepaliveFailures: Counter;
+  private readonly leaseLosses: Counter;
+
+  constructor(labels: { environment: string; region: string; gateway: string }, state: () => GatewayGaugeState) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels(labels);
+    this.requests = new HotCounterFamily(
+      'waymark_gateway_requests_total',
+      'Requests answered, by route (topology, discovery, health, metrics, proxy, dispatch, misdirected, unrouted, rejected), service and status.',
+      ['route', 'service', 'status'],
+    ).register(this.registry);
+    this.durations = new HotHistogramFamily(
+      'waymark_gateway_proxy_duration_seconds',
+      'Time from a proxied request’s arrival to the end of its response, by route (proxy, dispatch) and service.',
+      ['route', 'service'],
+      PROXY_DURATION_BUCKETS,
+    ).register(this.registry);
+    this.topology = new RouteSeries(this.requests, 'topology', '');
+    this.discovery = new RouteSeries(this.requests, 'discovery', '');
+    this.health = new RouteSeries(this.requests, 'health', '');
+    this.unrouted = new RouteSeries(this.requests, 'unrouted', '');
+    this.rejected = new RouteSeries(this.requests, 'rejected', '');
+    this.metricsRoute = new RouteSeries(this.requests, 'metrics', '');
+    this.upstreamErrors = new Counter({
+      name: 'waymark_gateway_upstream_errors_total',
+      help: 'Failed upstream exchanges (each attempt; a retry on another upstream may still succeed), by service and reason.',
+      labelNames: ['service', 'reason'],
+      registers,
+    });
+    this.topologyUpdates = new Counter({
+      name: 'waymark_gateway_topology_publications_total',
+      help: 'Topology documents published (new content, or the same turning stale or fresh).',
+      registers,
+    });
+    this.resyncs = new Counter({
+      name: 'waymark_gateway_watch_resyncs_total',
+      help: 'Full re-reads of the environment from etcd (start, watch reconnects and failures, compaction, multi-transaction applies).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.keepaliveFailures = new Counter({
+      name: 'waymark_gateway_lease_keepalive_failures_total',
+      help: 'Failed keepalives of the registration lease.',
+      registers,
+    });
+    this.leaseLosses = new Counter({
+      name: 'waymark_gateway_lease_lost_total',
+      help: 'Registration leases lost (the gateway then registers again).',
+      registers,
+    });
+    new Gauge({
+      name: 'waymark_gateway_topology_revision',
+      help: 'Revision of the topology document served.',
+      registers,
+      collect() {
+        this.set(state().revision);
+      },
+    });
+    new Gauge({
+      name: 'waymark_gateway_stale',
+      help: '1 while the gateway has lost etcd and serves its last snapshot, else 0.',
+      registers,
+      collect() {
+        this.set(state().stale ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'waymark_gateway_staleness_seconds',
+      help: 'Seconds since the served topology went stale (0 while fresh).',
+      registers,
+      collect() {
+        const since = state().staleSince;
+        this.set(since ? Math.max(0, (Date.now() - since.getTime()) / 1000) : 0);
+      },
+    });
+    new Gauge({
+      name: 'waymark_gateway_longpolls_held',
+      help: 'Topology long-polls held open now.',
+      registers,
+      collect() {
+        this.set(state().heldLongPolls);
+      },
+    });
+    new Gauge({
+      name: 'waymark_gateway_registered',
+      help: '1 while the registration is in etcd under a live lease, else 0.',
+      registers,
+      collect() {
+        this.set(state().registrationState === 'registered' ? 1 : 0);
+      },
+    });
+  }
+
+  /** Calls to a service served here. */
+  proxy(service: string): ProxySeries {
+    return this.proxySeries(this.proxied, 'proxy', service);
+  }
+
+  /** Calls forwarded to another gateway (dispatch). */
+  dispatch(service: string): ProxySeries {
+    return this.proxySeries(this.dispatched, 'dispatch', service);
+  }
+
+  /** Calls answered 421 (the service exists but is not served here). */
+  misdirected(service: string): RouteSeries {
+    let s = this.misdirectedSeries.get(service);
+    if (!s) {
+      s = new RouteSeries(this.requests, 'misdirected', service);
+      this.misdirectedSeries.set(service, s);
+    }
+    return s;
+  }
+
+  upstreamError(service: string, reason: UpstreamErrorReason): void {
+    this.upstreamErrors.inc({ service, reason });
+  }
+
+  topologyPublished(): void {
+    this.topologyUpdates.inc();
+  }
+
+  /** A watcher re-read; the reason's detail (an error message) is cut to keep the label set small. */
+  resynced(reason: string): void {
+    this.resyncs.inc({ reason: reason.replace(/\s*\(.*$/, '') });
+  }
+
+  keepaliveFailed(): void {
+    this.keepaliveFailures.inc();
+  }
+
+  leaseLost(): void {
+    this.leaseLosses.inc();
+  }
+
+  /** GET /metrics in the Prometheus text format. */
+  serve(req: IncomingMessage, res: ServerResponse, headers: readonly string[]): void {
+    this.metricsRoute.settle(res);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, [...headers, 'Allow', 'GET, HEAD', 'Content-Type', 'text/plain; charset=utf-8']);
+      res.end('use GET\n');
+      return;
+    }
+    this.registry.metrics().then(
+      (text) => {
+        const body = Buffer.from(text);
+        res.writeHead(200, [...headers, 'Content-Type', this.registry.contentType, 'Content-Length', String(body.length), 'Cache-Control', 'no-store']);
+        res.end(req.method === 'HEAD' ? undefined : body);
+      },
+      (err: Error) => {
+        res.writeHead(500, [...headers, 'Content-Type', 'text/plain; charset=utf-8']);
+        res.end(`metrics could not be collected: ${err.message}\n`);
+      },
+    );
+  }
+
+  private proxySeries(map: Map<string, ProxySeries>, route: RouteKind, service: string): ProxySeries {
+    let s = map.get(service);
+    if (!s) {
+      s = new ProxySeries(this.requests, route, service, this.durations.labels(route, service));
+      map.set(service, s);
+    }
+    return s;
+  }
+}

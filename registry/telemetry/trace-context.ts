@@ -1,0 +1,38 @@
+import { randomUUID } from 'node:crypto';
+
+/**
+ * Request correlation shared by the gateway and the registry: an `X-Request-Id` and a W3C
+ * `traceparent` (https://www.w3.org/TR/trace-context/) taken from the request when valid, else
+ * made up, so every request line of the logs can be joined with the upstream's.
+ */
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+/** A client-supplied request id when it is printable ASCII of at most 200 characters. */
+export function validRequestId(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && REQUEST_ID.test(value) ? value : undefined;
+}
+
+/** A traceparent passed on as received when valid (version ff and all-zero ids are not). */
+export function validTraceparent(value: string | string[] | undefined): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = TRACEPARENT.exec(value);
+  if (!m || m[1] === 'ff' || /^0+$/.test(m[2]) || /^0+$/.test(m[3])) return undefined;
+  return value;
+}
+
+/** A new sampled traceparent with random trace and parent ids. */
+export function newTraceparent(): string {
+  const traceId = randomUUID().replace(/-/g, '');
+  const parentId = randomUUID().replace(/-/g, '').slice(0, 16);
+  return `00-${traceId}-${parentId}-01`;
+}
+
+/** The request's id and traceparent: the client's when valid, else new ones. */
+export function traceContext(headers: Record<string, string | string[] | undefined>): { requestId: string; traceparent: string } {
+  return {
+    requestId: validRequestId(headers['x-request-id']) ?? randomUUID(),
+    traceparent: validTraceparent(headers.traceparent) ?? newTraceparent(),
+  };
+}

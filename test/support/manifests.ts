@@ -1,0 +1,45 @@
+/** YAML manifests for tests that go through the registry's admin API or its loader. */
+
+export function regionYaml(name: string, jurisdiction: string, provider = 'cloud-a'): string {
+  return `apiVersion: waymark/v1\nkind: Region\nmetadata: { name: ${name} }\nspec: { jurisdiction: ${jurisdiction}, provider: ${provider} }\n`;
+}
+
+export interface ServiceYamlOptions {
+  /** Region → upstream URLs. */
+  deployments: Record<string, string[]>;
+  /** Default `/<name>/v1`. */
+  basePath?: string;
+  /** Default regional. */
+  placement?: 'global' | 'regional' | 'pinned';
+  jurisdictions?: string[];
+  failover?: string[];
+}
+
+export function serviceYaml(name: string, options: ServiceYamlOptions): string {
+  const lines = [
+    'apiVersion: waymark/v1',
+    'kind: Service',
+    `metadata: { name: ${name} }`,
+    'spec:',
+    `  basePath: ${options.basePath ?? `/${name}/v1`}`,
+    `  placement: ${options.placement ?? 'regional'}`,
+    ...(options.jurisdictions ? [`  jurisdictions: [${options.jurisdictions.join(', ')}]`] : []),
+    ...(options.failover ? [`  failover: [${options.failover.join(', ')}]`] : []),
+    '  deployments:',
+    ...Object.entries(options.deployments).flatMap(([region, upstreams]) => [
+      `    - region: ${region}`,
+      `      upstreams: [${upstreams.map((u) => JSON.stringify(u)).join(', ')}]`,
+    ]),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export function environmentYaml(name: string, variables: Record<string, string>): string {
+  const vars = Object.entries(variables).map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`);
+  return `apiVersion: waymark/v1\nkind: Environment\nmetadata: { name: ${name} }\nspec:\n  variables:\n${vars.length ? vars.join('\n') : '    {}'}\n`;
+}
+
+/** Several documents as one multi-document YAML text. */
+export function yamlDocuments(...docs: string[]): string {
+  return docs.join('---\n');
+}
