@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
+import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { WaymarkError } from '../client-sdk/errors.js';
 import type {
@@ -99,6 +100,38 @@ export class AdminClient {
     return this.request<EnvironmentStatus>('GET', `/v1/environments/${encodeURIComponent(environment)}/status`);
   }
 
+  /**
+   * Opens the environment's event stream (Server-Sent Events; see `waymark watch`): resolves with
+   * the body once the registry accepted the request. `since` replays remembered later changes.
+   */
+  async events(environment: string, options: { since?: number; signal?: AbortSignal } = {}): Promise<Readable> {
+    let res;
+    try {
+      res = await this.http.request<Readable>({
+        method: 'GET',
+        url: `/v1/environments/${encodeURIComponent(environment)}/events`,
+        params: options.since !== undefined ? { since: options.since } : {},
+        headers: { Accept: 'text/event-stream' },
+        responseType: 'stream',
+        timeout: 0,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (err) {
+      const reason = isAxiosError(err) ? (err.code ?? err.message) : String(err);
+      throw new RegistryUnreachableError(this.options.url, reason, err);
+    }
+    if (res.status === 200) return res.data;
+    const text = await readAll(res.data);
+    let body: Partial<ApiError> | undefined;
+    try {
+      body = JSON.parse(text) as Partial<ApiError>;
+    } catch {
+      body = undefined;
+    }
+    if (body && typeof body.code === 'string' && typeof body.message === 'string') throw new AdminApiError(res.status, body as ApiError);
+    throw new AdminApiError(res.status, { code: `HTTP_${res.status}`, message: `the registry answered ${res.status} without an error body` });
+  }
+
   private async request<T>(method: 'GET' | 'POST', path: string, config: { params?: Record<string, unknown>; data?: unknown } = {}): Promise<T> {
     let res;
     try {
@@ -114,4 +147,10 @@ export class AdminClient {
     }
     throw new AdminApiError(res.status, { code: `HTTP_${res.status}`, message: `the registry answered ${res.status} without an error body` });
   }
+}
+
+async function readAll(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString();
 }

@@ -109,7 +109,7 @@ export class GatewayMetrics {
     ).register(this.registry);
     this.durations = new HotHistogramFamily(
       'waymark_gateway_proxy_duration_seconds',
-      'Time from a proxied request’s arrival to the end of its response, by route (proxy, dispatch) and service.',
+      'Time from the arrival of a proxied request to the end of its response, by route (proxy, dispatch) and service.',
       ['route', 'service'],
       PROXY_DURATION_BUCKETS,
     ).register(this.registry);

@@ -65,3 +65,17 @@ function decodeForCheck(seg: string): string {
   }
   return out;
 }
+
+/**
+ * RFC 9112 §3.2: a request with more than one Host field line gets a 400. node accepts it (and
+ * keeps the first), while an intermediary in front of the gateway may have routed on another one.
+ */
+export function assertSingleHost(rawHeaders: readonly string[]): void {
+  let seen = false;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
+    if (seen) throw badRequest('the request has more than one Host header: send exactly one');
+    seen = true;
+  }
+}

@@ -7,7 +7,7 @@ import { GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './erro
 import { METRICS_PATH, type GatewayMetrics } from './metrics.js';
 import { DISPATCH_HEADER, Proxy } from './proxy.js';
 import { sendError, sendJson } from './reply.js';
-import { parseTarget, type RequestTarget } from './request-target.js';
+import { assertSingleHost, parseTarget, type RequestTarget } from './request-target.js';
 import type { RoutePlan } from './routes.js';
 
 /** What the gateway tells listeners of its 'request' event about each answered request. */
@@ -82,6 +82,7 @@ export class GatewayRouter {
     let target: RequestTarget;
     try {
       target = parseTarget(req.url);
+      assertSingleHost(req.rawHeaders);
     } catch (err) {
       this.fail(res, err as GatewayHttpError);
       return metrics.rejected.settle(res);

@@ -65,3 +65,9 @@ export { HotCounter, HotCounterFamily, HotHistogram, HotHistogramFamily } from '
 export { ExpositionParseError, parseExposition, sumSamples, type MetricSample } from './telemetry/exposition.js';
 export { createLogger, LOG_LEVELS, LOGGER_DEFAULTS, REDACTED_PATHS, type LoggerOptions } from './telemetry/logger.js';
 export { newTraceparent, traceContext, validRequestId, validTraceparent } from './telemetry/trace-context.js';
+
+/** Operator visibility: the environment monitors behind the dashboard and `waymark watch`, and the registry's metrics. */
+export { ENVIRONMENT_MONITOR_DEFAULTS, EnvironmentMonitor, type EnvironmentMonitorEvents, type EnvironmentMonitorOptions } from './monitor/monitor.js';
+export { diffSnapshots } from './monitor/changes.js';
+export { commitHistory } from './monitor/history.js';
+export { RegistryMetrics, type ApplyOutcome } from './server/metrics.js';

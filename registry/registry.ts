@@ -9,9 +9,14 @@ import { internalTopology, listEnvironments } from './apply/environments.js';
 import { promote, type PromoteRequest } from './apply/promote.js';
 import { environmentStatus } from './apply/status.js';
 import { TokenStore } from './auth/tokens.js';
+import { ValidationError } from './manifest/errors.js';
+import { MonitorPool } from './monitor/pool.js';
 import { createAdminApp, type RequestRecord } from './server/app.js';
+import { applyOutcome, RegistryMetrics, type ApplyOutcome } from './server/metrics.js';
+import { observabilityRoutes } from './server/observability.js';
 import { REGISTRY_DEFAULTS, type RegistryOptions } from './server/options.js';
 import { connectEtcd, type EtcdConnection } from './store/etcd.js';
+import { ConflictError } from './store/errors.js';
 import { KeyLayout } from './store/keys.js';
 import { LeasedKeys } from './store/lease.js';
 
@@ -24,6 +29,10 @@ export interface RegistryEvents {
   failure: [error: Error];
   /** The registry's lease was lost; a new one is being granted. */
   leaseLost: [error: Error];
+  /** A keepalive of the registry's lease failed (the lease may still be alive). */
+  keepaliveFailed: [error: Error];
+  /** A dashboard's or `waymark watch`'s etcd watch of an environment re-reads it. */
+  resync: [environment: string, reason: string];
 }
 
 /**
@@ -33,6 +42,10 @@ export interface RegistryEvents {
 export class Registry extends EventEmitter<RegistryEvents> {
   readonly layout: KeyLayout;
   readonly conn: EtcdConnection;
+  /** Prometheus metrics, served at /metrics; `metrics.registry` is this registry's own. */
+  readonly metrics: RegistryMetrics;
+  private readonly monitors: MonitorPool;
+  private eventStreams = 0;
   private readonly ownsConnection: boolean;
   private readonly tokens: TokenStore;
   private readonly lease: LeasedKeys;
@@ -48,8 +61,30 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.tokens = new TokenStore(options.tokens);
     this.ownsConnection = !('call' in options.etcd);
     this.conn = 'call' in options.etcd ? options.etcd : connectEtcd(options.etcd);
+    this.metrics = new RegistryMetrics({
+      statuses: async () => Promise.all((await this.environments()).map((e) => this.status(e.name))),
+      monitors: () => this.monitors.monitors,
+      eventStreams: () => this.eventStreams,
+    });
+    this.monitors = new MonitorPool(
+      this.conn,
+      this.layout,
+      { ...options.monitor, idleCloseMs: options.monitorIdleCloseMs ?? REGISTRY_DEFAULTS.monitorIdleCloseMs },
+      (monitor) =>
+        monitor.on('resync', (reason) => {
+          this.metrics.resynced(monitor.environment, reason);
+          this.emit('resync', monitor.environment, reason);
+        }),
+    );
     this.lease = new LeasedKeys(this.conn, { ttlSeconds: options.leaseTtlSeconds ?? REGISTRY_DEFAULTS.leaseTtlSeconds });
-    this.lease.on('lost', (err) => this.emit('leaseLost', err));
+    this.lease.on('lost', (err) => {
+      this.metrics.leaseLost();
+      this.emit('leaseLost', err);
+    });
+    this.lease.on('keepaliveFailed', (err) => {
+      this.metrics.keepaliveFailed();
+      this.emit('keepaliveFailed', err);
+    });
     this.ctx = {
       conn: this.conn,
       layout: this.layout,
@@ -73,9 +108,17 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (this.address) return this.address;
     await this.leaseReady;
     const app = createAdminApp(this, this.tokens, this.options.maxBodyBytes ?? REGISTRY_DEFAULTS.maxBodyBytes, {
-      onRequest: (r) => this.emit('request', r),
+      onRequest: (r) => {
+        this.metrics.request(r.method, r.route, r.status, r.durationMs / 1000);
+        this.emit('request', r);
+      },
       onFailure: (e) => this.emit('failure', e),
-    });
+    }, observabilityRoutes({
+      tokens: this.tokens,
+      metrics: this.metrics,
+      monitors: this.monitors,
+      streams: { opened: () => this.eventStreams++, closed: () => this.eventStreams-- },
+    }));
     const tls = this.options.tls;
     const server = tls
       ? createHttpsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, app.callback())
@@ -96,7 +139,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   async apply(req: ApplyRequest): Promise<ApplyResult> {
     await this.leaseReady;
-    const result = await applyManifests(this.ctx, req);
+    const result = await this.measured(req.environment, req.operation ?? 'apply', () => applyManifests(this.ctx, req));
     if (result.changed && !result.dryRun) {
       this.emit('applied', result, { operation: req.operation ?? 'apply', ...(req.by ? { by: req.by } : {}) });
     }
@@ -105,7 +148,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   async promote(req: PromoteRequest): Promise<ApplyResult> {
     await this.leaseReady;
-    const result = await promote(this.ctx, req);
+    const result = await this.measured(req.to, 'promote', () => promote(this.ctx, req));
     if (result.changed && !result.dryRun) {
       this.emit('applied', result, { operation: 'promote', from: req.from, ...(req.by ? { by: req.by } : {}) });
     }
@@ -124,6 +167,22 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return environmentStatus(this.conn, this.layout, env);
   }
 
+  /** Runs an apply or promotion, counting it by outcome and timing it. */
+  private async measured(environment: string, operation: string, run: () => Promise<ApplyResult>): Promise<ApplyResult> {
+    const started = performance.now();
+    let outcome: ApplyOutcome = 'failed';
+    try {
+      const result = await run();
+      outcome = applyOutcome(result);
+      return result;
+    } catch (err) {
+      outcome = err instanceof ValidationError ? 'rejected' : err instanceof ConflictError ? 'conflict' : 'failed';
+      throw err;
+    } finally {
+      this.metrics.applied(environment, operation, outcome, (performance.now() - started) / 1000);
+    }
+  }
+
   /** Stops serving (open connections are closed), revokes the lease and closes etcd if owned. */
   async close(): Promise<void> {
     const server = this.server;
@@ -134,6 +193,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       server.closeAllConnections();
       await closed;
     }
+    await this.monitors.close();
     await this.leaseReady;
     await this.lease.close();
     if (this.ownsConnection) this.conn.close();

@@ -11,6 +11,7 @@ export function formatGuide(d: StackDescription, token: string): string {
   const lines: string[] = [];
   lines.push('', 'Waymark is running. Ctrl-C stops everything.', '');
   lines.push(`registry   ${d.registry.url}   (admin token below; also in ${d.registry.tokenFile})`);
+  lines.push(`dashboard  ${d.registry.url}/   (paste the admin token once)`);
   lines.push(`etcd       ${d.etcd.endpoints.join(',')}${d.etcd.managed ? '' : '   (external)'}`);
   for (const [env, { gateways }] of Object.entries(d.environments)) {
     lines.push('', `gateways of ${env}:`);

@@ -26,6 +26,13 @@ export interface BareServer {
 /** Headers node writes itself on every response; copying them would send them twice. */
 const PER_CONNECTION = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding']);
 
+/** The first value of a header in raw name/value pairs (names compared case-insensitively). */
+export function headerValue(raw: readonly string[], name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === wanted) return raw[i + 1];
+  return undefined;
+}
+
 /** GETs `url` and keeps the response exactly as received (minus per-connection headers). */
 export function captureResponse(url: string, headers: Record<string, string> = {}): Promise<PreparedResponse> {
   return new Promise((resolve, reject) => {

@@ -33,7 +33,7 @@ export interface RunningNginx {
 function findNginx(): { binary: string; version: string } | undefined {
   for (const binary of ['nginx', '/usr/sbin/nginx']) {
     const res = spawnSync(binary, ['-v'], { encoding: 'utf8' });
-    if (res.error === undefined && res.status === 0) return { binary, version: (res.stderr || res.stdout).trim().replace(/^nginx version: /, '') };
+    if (res.error === undefined && res.status === 0) return { binary, version: (res.stderr || res.stdout).trim().replace(/^nginx version: (nginx\/)?/, '') };
   }
   return undefined;
 }

@@ -1,10 +1,10 @@
 import { connectEtcd, KeyLayout } from '../../registry/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
-import { captureResponse, startBareServer } from '../baselines/bare-server.js';
+import { captureResponse, headerValue, startBareServer } from '../baselines/bare-server.js';
 import { gatewayOptions, startInProcessGateway } from '../fixtures/gateways.js';
 import { makeGatewayRegistrations, makeRegions, makeServices, putGatewayRegistrations } from '../fixtures/topology.js';
 import type { Benchmark, BenchContext, BenchmarkReport, Metric, Target } from '../harness/benchmark.js';
-import { assertClean, type LoadResult } from '../harness/load.js';
+import { assertClean, assertNotModified, type LoadResult } from '../harness/load.js';
 import { alternate, atLeast, ratios, roundsMetric } from '../harness/rounds.js';
 
 const TOPOLOGY_PATH = '/.well-known/topology';
@@ -47,11 +47,11 @@ export const discovery: Benchmark = {
 
     const identity = await captureResponse(gatewayUrl);
     const gzip = await captureResponse(gatewayUrl, { 'accept-encoding': 'gzip' });
-    const etag = header(identity.headers, 'etag');
+    const etag = headerValue(identity.headers, 'etag');
     if (!etag) throw new Error('the gateway sent no ETag');
     const notModified = await captureResponse(gatewayUrl, { 'if-none-match': etag });
-    if (identity.status !== 200 || gzip.status !== 200 || notModified.status !== 304 || header(gzip.headers, 'content-encoding') !== 'gzip') {
-      throw new Error(`unexpected answers from the gateway: ${identity.status}, ${gzip.status} (${header(gzip.headers, 'content-encoding')}), ${notModified.status}`);
+    if (identity.status !== 200 || gzip.status !== 200 || notModified.status !== 304 || headerValue(gzip.headers, 'content-encoding') !== 'gzip') {
+      throw new Error(`unexpected answers from the gateway: ${identity.status}, ${gzip.status} (${headerValue(gzip.headers, 'content-encoding')}), ${notModified.status}`);
     }
     const bare = await startBareServer({ identity, gzip, notModified, etag });
     ctx.defer(() => bare.close());
@@ -80,6 +80,7 @@ export const discovery: Benchmark = {
         ctx.signal,
       );
       assertClean(variant, [...runs.gateway, ...runs.bare]);
+      if (variant === 'conditional 304') assertNotModified(variant, [...runs.gateway, ...runs.bare]);
       const rps = (r: LoadResult[]) => r.map((x) => x.rps);
       metrics.push(
         roundsMetric(`${variant}: gateway`, 'req/s', rps(runs.gateway)),
@@ -102,8 +103,3 @@ export const discovery: Benchmark = {
     };
   },
 };
-
-function header(raw: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1];
-  return undefined;
-}

@@ -1,6 +1,7 @@
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { LoadToolError } from './errors.js';
+import { IpcWorker } from './ipc-worker.js';
 
 export type LoadToolName = 'wrk' | 'autocannon';
 
@@ -38,6 +39,8 @@ export interface LoadResult {
   errors: number;
   /** Responses with a status of 400 or more. */
   failedStatus: number;
+  /** Bytes received (heads and bodies), per response. */
+  bytesPerResponse: number;
 }
 
 export interface LoadRunnerOptions {
@@ -51,11 +54,11 @@ export interface LoadRunnerOptions {
 
 export const LOAD_RUNNER_DEFAULTS = { wrkThreads: 1, timeoutSeconds: 10 } as const;
 
-/** A job for the autocannon worker process, and its answers. */
-export type AutocannonJob = { type: 'run'; id: number; spec: LoadSpec; timeoutSeconds: number };
-export type AutocannonReply =
-  | { type: 'result'; id: number; result: Omit<LoadResult, 'tool'> }
-  | { type: 'error'; id: number; message: string };
+/** A job for the autocannon worker process (bench/workers/autocannon.ts). */
+export interface AutocannonJob {
+  spec: LoadSpec;
+  timeoutSeconds: number;
+}
 
 const WRK_SCRIPT = fileURLToPath(new URL('./wrk-report.lua', import.meta.url));
 const AUTOCANNON_WORKER = fileURLToPath(new URL('../workers/autocannon.ts', import.meta.url));
@@ -73,15 +76,15 @@ export class LoadRunner {
   readonly tool: LoadToolName;
   private readonly wrkThreads: number;
   private readonly timeoutSeconds: number;
-  private worker: ChildProcess | undefined;
-  private nextId = 1;
+  private readonly autocannon = new IpcWorker<AutocannonJob, Omit<LoadResult, 'tool'>>(AUTOCANNON_WORKER, 'the autocannon worker');
   private readonly running = new Set<ChildProcess>();
 
   constructor(options: LoadRunnerOptions = {}) {
-    this.tool = options.tool ?? (wrkAvailable() ? 'wrk' : 'autocannon');
+    const hasWrk = wrkAvailable();
+    this.tool = options.tool ?? (hasWrk ? 'wrk' : 'autocannon');
     this.wrkThreads = options.wrkThreads ?? LOAD_RUNNER_DEFAULTS.wrkThreads;
     this.timeoutSeconds = options.timeoutSeconds ?? LOAD_RUNNER_DEFAULTS.timeoutSeconds;
-    if (this.tool === 'wrk' && !wrkAvailable()) throw new LoadToolError('wrk is not on PATH: install it (apt-get install wrk) or use --load-tool autocannon');
+    if (this.tool === 'wrk' && !hasWrk) throw new LoadToolError('wrk is not on PATH: install it (apt-get install wrk) or use --load-tool autocannon');
   }
 
   /** The tool a spec runs with. */
@@ -108,13 +111,7 @@ export class LoadRunner {
   /** Stops the worker and any wrk still running. */
   async close(): Promise<void> {
     for (const child of this.running) child.kill('SIGKILL');
-    const worker = this.worker;
-    this.worker = undefined;
-    if (worker && worker.exitCode === null && worker.signalCode === null) {
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      worker.kill('SIGKILL');
-      await exited;
-    }
+    await this.autocannon.close();
   }
 
   private runWrk(spec: LoadSpec, signal: AbortSignal | undefined): Promise<LoadResult> {
@@ -163,51 +160,14 @@ export class LoadRunner {
           },
           errors: e.connect + e.read + e.write + e.timeout,
           failedStatus: e.status,
+          bytesPerResponse: r.requests > 0 ? r.bytes / r.requests : 0,
         });
       });
     });
   }
 
   private runAutocannon(spec: LoadSpec, signal: AbortSignal | undefined): Promise<LoadResult> {
-    const worker = this.autocannonWorker();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const cleanup = () => {
-        worker.off('message', onMessage);
-        worker.off('exit', onExit);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const onMessage = (reply: AutocannonReply) => {
-        if (reply.id !== id) return;
-        cleanup();
-        if (reply.type === 'error') reject(new LoadToolError(`autocannon on ${spec.url}: ${reply.message}`));
-        else resolve({ tool: 'autocannon', ...reply.result });
-      };
-      const onExit = (code: number | null, sig: NodeJS.Signals | null) => {
-        cleanup();
-        reject(signal?.aborted ? signal.reason : new LoadToolError(`the autocannon worker exited (code ${code}, signal ${sig}) during a run on ${spec.url}`));
-      };
-      // An interrupted run cannot be stopped cleanly from here: end the worker (a new one starts on demand).
-      const onAbort = () => {
-        if (this.worker === worker) this.worker = undefined;
-        worker.kill('SIGKILL');
-      };
-      worker.on('message', onMessage);
-      worker.once('exit', onExit);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const job: AutocannonJob = { type: 'run', id, spec, timeoutSeconds: this.timeoutSeconds };
-      worker.send(job);
-    });
-  }
-
-  private autocannonWorker(): ChildProcess {
-    if (this.worker && this.worker.exitCode === null && this.worker.signalCode === null) return this.worker;
-    const worker = fork(AUTOCANNON_WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    worker.once('exit', () => {
-      if (this.worker === worker) this.worker = undefined;
-    });
-    this.worker = worker;
-    return worker;
+    return this.autocannon.request({ spec, timeoutSeconds: this.timeoutSeconds }, signal).then((r) => ({ tool: 'autocannon', ...r }));
   }
 }
 
@@ -228,4 +188,10 @@ function wrkSeconds(seconds: number): number {
 export function assertClean(what: string, runs: readonly LoadResult[]): void {
   const bad = runs.find((r) => r.errors > 0 || r.failedStatus > 0 || r.requests === 0);
   if (bad) throw new LoadToolError(`${what}: a load run had ${bad.errors} errors and ${bad.failedStatus} failed answers out of ${bad.requests} responses`);
+}
+
+/** A run of conditional requests that got full bodies means the ETag no longer matched: its figures would be of 200s. */
+export function assertNotModified(what: string, runs: readonly LoadResult[]): void {
+  const full = runs.find((r) => r.bytesPerResponse > 2048);
+  if (full) throw new LoadToolError(`${what}: ${Math.round(full.bytesPerResponse)} bytes per response, so not 304s: the ETag no longer matches the document`);
 }

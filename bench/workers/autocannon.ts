@@ -5,18 +5,22 @@
  * non-2xx answers such as a 304.
  */
 import autocannon from 'autocannon';
-import type { AutocannonJob, AutocannonReply } from '../harness/load.js';
+import type { WorkerJob, WorkerReply } from '../harness/ipc-worker.js';
+import type { AutocannonJob, LoadResult } from '../harness/load.js';
 import { percentiles } from '../harness/stats.js';
 
-function reply(message: AutocannonReply): void {
+type Reply = WorkerReply<Omit<LoadResult, 'tool'>>;
+
+function reply(message: Reply): void {
   process.send?.(message);
 }
 
-async function run(job: AutocannonJob): Promise<void> {
+async function run(job: WorkerJob<AutocannonJob>): Promise<void> {
   const { spec } = job;
   let latencies = new Float64Array(1 << 16);
   let count = 0;
   let failedStatus = 0;
+  let bytes = 0;
   let finished!: (result: autocannon.Result) => void;
   let failed!: (err: unknown) => void;
   const done = new Promise<autocannon.Result>((resolve, reject) => {
@@ -34,7 +38,7 @@ async function run(job: AutocannonJob): Promise<void> {
     },
     (err: unknown, result: autocannon.Result) => (err ? failed(err) : finished(result)),
   );
-  instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+  instance.on('response', (_client, statusCode, resBytes, responseTime) => {
     if (count === latencies.length) {
       const grown = new Float64Array(latencies.length * 2);
       grown.set(latencies);
@@ -42,6 +46,7 @@ async function run(job: AutocannonJob): Promise<void> {
     }
     latencies[count++] = responseTime;
     if (statusCode >= 400) failedStatus++;
+    bytes += resBytes;
   });
   const result = await done;
   const p = percentiles(latencies.subarray(0, count));
@@ -55,11 +60,12 @@ async function run(job: AutocannonJob): Promise<void> {
       latencyMs: { p50: p.p50, p90: p.p90, p99: p.p99, max: p.max, mean: p.mean },
       errors: result.errors,
       failedStatus,
+      bytesPerResponse: count > 0 ? bytes / count : 0,
     },
   });
 }
 
-process.on('message', (job: AutocannonJob) => {
+process.on('message', (job: WorkerJob<AutocannonJob>) => {
   if (job?.type !== 'run') return;
   run(job).catch((err: unknown) => reply({ type: 'error', id: job.id, message: err instanceof Error ? err.message : String(err) }));
 });

@@ -1,7 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import type { Level } from 'pino';
 import { WaymarkError } from '../../client-sdk/errors.js';
 import { createGateway, GatewayOptionsError, type GatewayOptions } from '../../gateway/index.js';
-import type { EtcdOptions } from '../../registry/index.js';
+import { createLogger, type EtcdOptions } from '../../registry/index.js';
+import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
 
 interface GatewayCliOptions {
   etcd: string[];
@@ -19,6 +21,8 @@ interface GatewayCliOptions {
   snapshot?: string;
   dispatch?: boolean;
   leaseTtl?: number;
+  logLevel: Level;
+  quiet?: boolean;
 }
 
 /** `waymark gateway …`: runs a regional gateway until SIGTERM or SIGINT. */
@@ -41,6 +45,8 @@ export function registerGateway(program: Command): void {
     .option('--etcd-key <file>', 'client key (PEM) for etcd')
     .option('--etcd-user <user>', 'etcd user')
     .option('--etcd-password <password>', 'etcd password (prefer the WAYMARK_ETCD_PASSWORD environment variable)')
+    .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
+    .option('--quiet', 'do not log a line per request (the request path then does no logging work at all)')
     .action(async (opts: GatewayCliOptions) => {
       await runGateway(opts);
     });
@@ -67,38 +73,61 @@ async function runGateway(opts: GatewayCliOptions): Promise<void> {
     ...(opts.snapshot ? { snapshotFile: opts.snapshot } : {}),
     ...(opts.prefix ? { prefix: opts.prefix } : {}),
   };
+  const logger = createLogger({ name: 'gateway', level: opts.logLevel, base: { environment: opts.environment, region: opts.region, gateway: opts.id } });
+  const log = (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown> = {}, message = event) => logger[level]({ event, ...fields }, message);
   let gateway;
   try {
     gateway = createGateway(options);
   } catch (err) {
     if (err instanceof GatewayOptionsError) {
-      log('error', { code: err.code, message: err.message });
+      log('error', 'error', { code: err.code }, err.message);
       process.exit(2);
     }
     throw err;
   }
-  gateway.on('listening', (url) => log('listening', { url, id: opts.id, region: opts.region, environment: opts.environment }));
-  gateway.on('registered', (lease) => log('registered', { lease }));
-  gateway.on('registering', (err) => log('registering', { message: err.message }));
-  gateway.on('stale', (since, err) => log('stale', { since: since.toISOString(), message: err.message }));
-  gateway.on('fresh', (revision) => log('fresh', { revision }));
-  gateway.on('warning', (err) => log('warning', { message: err.message }));
+  gateway.on('listening', (url) => log('info', 'listening', { url }, `listening on ${url}`));
+  gateway.on('registered', (lease) => log('info', 'registered', { lease }));
+  gateway.on('registering', (err) => log('warn', 'registering', {}, `lease lost (${err.message}): registering again`));
+  gateway.on('keepaliveFailed', (err) => log('warn', 'keepaliveFailed', {}, err.message));
+  gateway.on('resync', (reason) => log('info', 'resync', { reason }, `re-reading the environment: ${reason}`));
+  gateway.on('stale', (since, err) => log('warn', 'stale', { since: since.toISOString() }, `etcd unreachable (${err.message}): serving the last topology`));
+  gateway.on('fresh', (revision) => log('info', 'fresh', { revision }, `etcd answers again at revision ${revision}`));
+  gateway.on('warning', (err) => log('warn', 'warning', {}, err.message));
+  if (!opts.quiet) {
+    gateway.on('request', (r) =>
+      logger.info(
+        {
+          event: 'request',
+          requestId: r.requestId,
+          traceparent: r.traceparent,
+          method: r.method,
+          path: r.path,
+          service: r.service,
+          status: r.status,
+          durationMs: Math.round(r.durationMs * 1000) / 1000,
+          ...(r.upstream ? { upstream: true } : {}),
+          ...(r.dispatched ? { dispatched: true } : {}),
+        },
+        'request',
+      ),
+    );
+  }
 
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
-      log('exit', { signal, message: 'second signal: exiting without draining' });
+      log('warn', 'exit', { signal }, 'second signal: exiting without draining');
       process.exit(1);
     }
-    log('draining', { signal });
+    log('info', 'draining', { signal }, `${signal}: draining`);
     gateway.close().then(
       () => {
-        log('exit', { signal });
+        log('info', 'exit', { signal }, 'drained; exiting');
         process.exit(0);
       },
       (err: Error) => {
-        log('error', { message: err.message });
+        log('error', 'error', {}, err.message);
         process.exit(1);
       },
     );
@@ -110,14 +139,9 @@ async function runGateway(opts: GatewayCliOptions): Promise<void> {
     await gateway.listen();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    log('error', { code: err instanceof WaymarkError ? err.code : e.code, message: e.message });
+    log('error', 'error', { code: err instanceof WaymarkError ? err.code : e.code }, e.message);
     process.exit(1);
   }
-}
-
-/** One JSON line per event on stderr: easy to read, easy to ship to a log pipeline. */
-function log(event: string, fields: Record<string, unknown>): void {
-  process.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), event, ...fields })}\n`);
 }
 
 function parseUrls(value: string): string[] {

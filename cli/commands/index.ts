@@ -10,3 +10,4 @@ import { registerPromote } from './promote.js'; commands.push(registerPromote);
 import { registerGet } from './get.js'; commands.push(registerGet);
 import { registerStatus } from './status.js'; commands.push(registerStatus);
 import { registerUp } from './up.js'; commands.push(registerUp);
+import { registerWatch } from './watch.js'; commands.push(registerWatch);

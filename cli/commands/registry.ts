@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { createRegistry, DEFAULT_KEY_PREFIX, REGISTRY_DEFAULTS, TokenStore, type EtcdOptions, type TokenSource } from '../../registry/index.js';
+import type { Level } from 'pino';
+import { createLogger, createRegistry, DEFAULT_KEY_PREFIX, REGISTRY_DEFAULTS, TokenStore, type EtcdOptions, type TokenSource } from '../../registry/index.js';
+import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
 import { handled, UsageError } from '../output.js';
 
 interface RegistryFlags {
@@ -17,6 +19,7 @@ interface RegistryFlags {
   maxBodyBytes?: string;
   leaseTtl?: string;
   quiet?: boolean;
+  logLevel: Level;
 }
 
 const DEFAULT_ETCD = 'http://127.0.0.1:2379';
@@ -40,6 +43,7 @@ export function registerRegistry(program: Command): void {
     .option('--max-body-bytes <n>', `largest apply body (default ${REGISTRY_DEFAULTS.maxBodyBytes})`)
     .option('--lease-ttl <seconds>', `TTL of the registry's lease: how soon another registry may roll back an apply this one abandoned (default ${REGISTRY_DEFAULTS.leaseTtlSeconds})`)
     .option('--quiet', 'do not log requests')
+    .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
     .action(
       handled(async (flags: RegistryFlags) => {
         const { host, port } = parseListen(flags.listen);
@@ -73,18 +77,44 @@ export function registerRegistry(program: Command): void {
           ...(maxBodyBytes ? { maxBodyBytes } : {}),
           ...(leaseTtlSeconds ? { leaseTtlSeconds } : {}),
         });
+        const logger = createLogger({ name: 'registry', level: flags.logLevel });
         if (!flags.quiet) {
           registry.on('request', (r) =>
-            process.stderr.write(`${new Date().toISOString()} ${r.method} ${r.path} ${r.status}${r.code ? ` ${r.code}` : ''} ${r.durationMs}ms${r.principal ? ` by ${r.principal}` : ''}\n`),
+            logger.info(
+              {
+                event: 'request',
+                requestId: r.requestId,
+                traceparent: r.traceparent,
+                method: r.method,
+                path: r.path,
+                route: r.route,
+                status: r.status,
+                durationMs: r.durationMs,
+                ...(r.principal ? { principal: r.principal } : {}),
+                ...(r.code ? { code: r.code } : {}),
+              },
+              'request',
+            ),
           );
         }
         registry.on('applied', (res, req) =>
-          process.stderr.write(
-            `${new Date().toISOString()} ${req.operation} ${res.environment}${req.from ? ` from ${req.from}` : ''} at revision ${res.revision}: ${res.summary.created} created, ${res.summary.updated} updated, ${res.summary.deleted} deleted${req.by ? ` by ${req.by}` : ''}\n`,
+          logger.info(
+            {
+              event: 'applied',
+              operation: req.operation,
+              environment: res.environment,
+              revision: res.revision,
+              summary: res.summary,
+              ...(req.from ? { from: req.from } : {}),
+              ...(req.by ? { by: req.by } : {}),
+            },
+            `${req.operation} ${res.environment}${req.from ? ` from ${req.from}` : ''} at revision ${res.revision}: ${res.summary.created} created, ${res.summary.updated} updated, ${res.summary.deleted} deleted${req.by ? ` by ${req.by}` : ''}`,
           ),
         );
-        registry.on('failure', (err) => process.stderr.write(`${new Date().toISOString()} unexpected error: ${err.stack ?? err.message}\n`));
-        registry.on('leaseLost', (err) => process.stderr.write(`${new Date().toISOString()} registry lease lost (${err.message}); granting a new one\n`));
+        registry.on('failure', (err) => logger.error({ event: 'failure', err }, `unexpected error: ${err.message}`));
+        registry.on('leaseLost', (err) => logger.warn({ event: 'leaseLost' }, `registry lease lost (${err.message}); granting a new one`));
+        registry.on('keepaliveFailed', (err) => logger.warn({ event: 'keepaliveFailed' }, err.message));
+        registry.on('resync', (environment, reason) => logger.info({ event: 'resync', environment, reason }, `re-reading ${environment}: ${reason}`));
         let url: string;
         try {
           url = await registry.listen();
@@ -92,7 +122,8 @@ export function registerRegistry(program: Command): void {
           await registry.close();
           throw err;
         }
-        process.stdout.write(`waymark registry listening on ${url} (etcd ${etcd.endpoints.join(',')}, prefix ${flags.prefix})\n`);
+        logger.info({ event: 'listening', url, etcd: etcd.endpoints, prefix: flags.prefix }, `listening on ${url}`);
+        process.stdout.write(`waymark registry listening on ${url} (etcd ${etcd.endpoints.join(',')}, prefix ${flags.prefix}); dashboard at ${url}/, metrics at ${url}/metrics\n`);
         const stop = () => {
           void registry.close().finally(() => process.exit(0));
         };

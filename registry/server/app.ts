@@ -1,6 +1,8 @@
+import type { Router } from '@koa/router';
 import Koa from 'koa';
 import type { TokenStore } from '../auth/tokens.js';
 import { NotFoundError } from '../errors.js';
+import { traceContext } from '../telemetry/trace-context.js';
 import type { Registry } from '../registry.js';
 import { toHttpError } from './errors.js';
 import { adminRoutes, type AdminState } from './routes.js';
@@ -9,11 +11,17 @@ import { adminRoutes, type AdminState } from './routes.js';
 export interface RequestRecord {
   method: string;
   path: string;
+  /** The matched route pattern, such as `/v1/environments/:env/apply` (`unmatched` when none). */
+  route: string;
   status: number;
   durationMs: number;
   /** Name of the token's holder, when authenticated. */
   principal?: string;
   code?: string;
+  /** The client's `X-Request-Id` when valid, else a new one (echoed in the response). */
+  requestId: string;
+  /** The client's `traceparent` when valid, else a new one. */
+  traceparent: string;
 }
 
 export interface AppHooks {
@@ -22,12 +30,20 @@ export interface AppHooks {
 }
 
 /** The admin API as a Koa application: errors as the contract's Error objects, then the routes. */
-export function createAdminApp(registry: Registry, tokens: TokenStore, maxBodyBytes: number, hooks: AppHooks): Koa<AdminState> {
+export function createAdminApp(
+  registry: Registry,
+  tokens: TokenStore,
+  maxBodyBytes: number,
+  hooks: AppHooks,
+  observability: Router<AdminState>,
+): Koa<AdminState> {
   const app = new Koa<AdminState>();
   app.proxy = false;
   app.silent = true;
   app.use(async (ctx, next) => {
     const started = performance.now();
+    const trace = traceContext(ctx.req.headers);
+    ctx.set('X-Request-Id', trace.requestId);
     let code: string | undefined;
     try {
       await next();
@@ -48,12 +64,15 @@ export function createAdminApp(registry: Registry, tokens: TokenStore, maxBodyBy
     hooks.onRequest({
       method: ctx.method,
       path: ctx.path,
+      route: typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : 'unmatched',
       status: ctx.status,
       durationMs: Math.round(performance.now() - started),
       ...(ctx.state.principal ? { principal: ctx.state.principal.name } : {}),
       ...(code ? { code } : {}),
+      ...trace,
     });
   });
+  app.use(observability.routes());
   const router = adminRoutes(registry, tokens, maxBodyBytes);
   app.use(router.routes());
   return app;

@@ -1,5 +1,6 @@
 import type { TokenSource } from '../auth/tokens.js';
 import type { ManifestLimits } from '../manifest/schema.js';
+import type { EnvironmentMonitorOptions } from '../monitor/monitor.js';
 import type { EtcdConnection, EtcdOptions } from '../store/etcd.js';
 
 /** Everything a registry needs. Every default is in REGISTRY_DEFAULTS. */
@@ -25,6 +26,10 @@ export interface RegistryOptions {
   /** etcd's `--max-txn-ops` and request size budget, when they differ from a stock etcd. */
   maxTxnOps?: number;
   maxTxnBytes?: number;
+  /** How dashboards and `waymark watch` see environments (polling, scraping gateways' /metrics). */
+  monitor?: EnvironmentMonitorOptions;
+  /** A watched environment stops being watched this long after its last viewer left, ms. Default 30000. */
+  monitorIdleCloseMs?: number;
 }
 
 export const REGISTRY_DEFAULTS = {
@@ -32,4 +37,5 @@ export const REGISTRY_DEFAULTS = {
   port: 8080,
   maxBodyBytes: 32 * 1024 * 1024,
   leaseTtlSeconds: 10,
+  monitorIdleCloseMs: 30_000,
 } as const;

@@ -1,0 +1,123 @@
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { Resolver } from '../../client-sdk/index.js';
+import { connectEtcd, gatewayKey, KeyLayout, TopologySnapshot } from '../../registry/index.js';
+import { writeTopology } from '../../test/support/gateway.js';
+import { startBackendProcess } from '../fixtures/backend.js';
+import { gatewayOptions, startInProcessGateway } from '../fixtures/gateways.js';
+import { makeGatewayRegistrations, makeRegions, makeServices } from '../fixtures/topology.js';
+import type { Benchmark, BenchContext, BenchmarkReport } from '../harness/benchmark.js';
+import { IpcWorker } from '../harness/ipc-worker.js';
+import { alternate, atLeast, atMost, ratios, roundsMetric, statMetric } from '../harness/rounds.js';
+import type { HttpClientJob, HttpClientResult } from '../workers/http-client.js';
+
+const HTTP_CLIENT_WORKER = fileURLToPath(new URL('../workers/http-client.ts', import.meta.url));
+
+/**
+ * The SDK's cost to an application: request() against plain axios calling the same gateway URL
+ * (same concurrency, alternating rounds, from a process of their own), and the resolver's cost
+ * per call at 10 000 services.
+ */
+export const sdk: Benchmark = {
+  name: 'sdk',
+  title: 'SDK request() vs plain axios to the same gateway; resolver cost per call at 10 000 services',
+  async run(ctx: BenchContext): Promise<BenchmarkReport> {
+    const concurrency = 16;
+    const durationMs = ctx.pick(3000, 500);
+    const warmUpMs = ctx.pick(1000, 200);
+    const backend = await startBackendProcess();
+    ctx.defer(() => backend.close());
+    const endpoints = await ctx.etcd();
+    const conn = connectEtcd({ endpoints });
+    ctx.defer(() => conn.close());
+    const env = 'bench-sdk';
+    const region = 'eu-west';
+    await writeTopology(conn, new KeyLayout(), env, {
+      regions: [{ name: region, jurisdiction: 'EU' }],
+      services: [{ name: 'catalog', basePath: '/catalog/v1', placement: 'regional', deployments: [{ region, upstreams: [backend.url] }] }],
+    });
+    const gateway = await startInProcessGateway(gatewayOptions(endpoints, env, region, 'gw-sdk'), ctx.signal);
+    ctx.defer(() => gateway.close());
+    const worker = new IpcWorker<HttpClientJob, HttpClientResult>(HTTP_CLIENT_WORKER, 'the http-client worker');
+    ctx.defer(() => worker.close());
+
+    const job = (mode: HttpClientJob['mode'], measureMs: number, warm: number): HttpClientJob => ({
+      mode,
+      gatewayUrl: gateway.url,
+      environment: env,
+      region,
+      service: 'catalog',
+      basePath: '/catalog/v1',
+      path: '/items/42',
+      concurrency,
+      durationMs: measureMs,
+      warmUpMs: warm,
+    });
+    ctx.log(`request(): ${ctx.rounds} rounds of sdk and axios, alternated`);
+    const runs = await alternate(
+      ['sdk', 'axios'] as const,
+      ctx.rounds,
+      (mode, round) => worker.request(job(mode, durationMs, round === 0 ? warmUpMs : 0), ctx.signal),
+      ctx.signal,
+    );
+    const failed = [...runs.sdk, ...runs.axios].find((r) => r.errors > 0 || r.requests === 0);
+    if (failed) throw new Error(`a client run had ${failed.errors} errors out of ${failed.requests + failed.errors} calls`);
+    await worker.close();
+    await gateway.close();
+
+    ctx.log('resolver: 10 000 services');
+    const resolver = measureResolver(ctx.pick(5, 1), ctx.pick(1_000_000, 100_000));
+    const rps = (r: HttpClientResult[]) => r.map((x) => x.rps);
+    const cpu = (r: HttpClientResult[]) => r.map((x) => x.cpuUsPerRequest);
+    return {
+      setup: [
+        `client process (SDK or axios, reused across rounds) → gateway in the runner process → node:http backend in its own process`,
+        `${concurrency} calls in flight, ${durationMs / 1000} s per round after a ${warmUpMs / 1000} s warm-up of each in the first round; plain axios is axios.get(url) with Node's keep-alive global agent`,
+        `resolver: ${resolver.services} services over ${resolver.regions} regions with ${resolver.gateways} gateways; ${resolver.calls.toLocaleString('en-US')} resolve() calls per round after materializing every route`,
+      ],
+      metrics: [
+        roundsMetric('request(): SDK', 'req/s', rps(runs.sdk)),
+        roundsMetric('request(): plain axios', 'req/s', rps(runs.axios)),
+        roundsMetric('request(): ratio SDK/axios', 'ratio', ratios(rps(runs.sdk), rps(runs.axios)), atLeast(0.95, '≥ 0.95× axios')),
+        roundsMetric('client CPU per call: SDK', 'µs', cpu(runs.sdk)),
+        roundsMetric('client CPU per call: plain axios', 'µs', cpu(runs.axios)),
+        roundsMetric('client CPU per call: ratio SDK/axios', 'ratio', ratios(cpu(runs.sdk), cpu(runs.axios))),
+        roundsMetric('request(): SDK p99', 'ms', runs.sdk.map((r) => r.latencyMs.p99)),
+        roundsMetric('request(): plain axios p99', 'ms', runs.axios.map((r) => r.latencyMs.p99)),
+        roundsMetric('resolve() at 10 000 services', 'ns', resolver.nsPerCall, atMost(2000, '< 2 µs')),
+        statMetric('resolver build at 10 000 services', 'ms', resolver.buildMs, 1),
+      ],
+      notes: ['the client process, the gateway and the backend share 2 cores: the ratio is of whole round trips, the CPU per call is the client\'s alone'],
+      details: { request: runs, resolverNsPerCall: resolver.nsPerCall },
+    };
+  },
+};
+
+/** ns per Resolver.resolve() call at 10 000 services, one figure per round (the approach of test/unit/resolver.test.ts). */
+function measureResolver(rounds: number, calls: number): { nsPerCall: number[]; buildMs: number; services: number; regions: number; gateways: number; calls: number } {
+  const regions = makeRegions(6);
+  const services = makeServices(10_000, regions);
+  const gateways = makeGatewayRegistrations(18, regions);
+  const doc = new TopologySnapshot(
+    'bench',
+    1,
+    new Map(regions.map((r) => [r.name, r])),
+    new Map(services.map((s) => [s.name, s])),
+    new Map(gateways.map((g) => [gatewayKey(g.region, g.id), g])),
+  ).toDocument({ baseUrl: 'https://gw.waymark.test', maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
+  const buildStart = performance.now();
+  const { resolver } = Resolver.build(doc, { region: regions[0]!.name });
+  const buildMs = performance.now() - buildStart;
+  const names = services.map((s) => s.name);
+  let sink = 0;
+  for (const name of names) sink += resolver.resolve(name).candidates.length;
+  const nsPerCall: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const start = performance.now();
+    for (let i = 0; i < calls; i++) sink += resolver.resolve(names[i % names.length]!).candidates.length;
+    nsPerCall.push(((performance.now() - start) * 1e6) / calls);
+  }
+  // Keeps the loop from being optimized away.
+  if (sink === 0) throw new Error('the resolver returned no candidates');
+  return { nsPerCall, buildMs, services: services.length, regions: regions.length, gateways: gateways.length, calls };
+}

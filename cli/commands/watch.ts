@@ -1,0 +1,83 @@
+import type { Command } from 'commander';
+import type { EnvironmentView, TopologyChange } from '../../openapi/index.js';
+import { AdminApiError } from '../admin-client.js';
+import { serverSentEvents } from '../event-stream.js';
+import { handled, palette, UsageError } from '../output.js';
+import { clientFrom, environmentFrom, withConnection, type ConnectionFlags } from './connection.js';
+
+interface WatchFlags extends ConnectionFlags {
+  environment?: string;
+  output?: string;
+}
+
+/** Wait before reconnecting after the stream dropped. */
+const RECONNECT_MS = 2000;
+
+/**
+ * `waymark watch`: follows the registry's event stream of an environment and prints each change
+ * as a line (revision, time, what, who). Reconnects when the stream drops, asking for the changes
+ * after the last one printed. Stops on SIGINT/SIGTERM.
+ */
+export function registerWatch(program: Command): void {
+  withConnection(
+    program
+      .command('watch')
+      .description('print changes of an environment as they happen: regions, services, gateways joining and leaving, applies (who, what, revision)')
+      .option('-e, --environment <env>', 'environment (env WAYMARK_ENVIRONMENT)')
+      .option('-o, --output <format>', 'text (one readable line per change) or json (one TopologyChange per line)', 'text'),
+  ).action(
+    handled(async (flags: WatchFlags) => {
+      const format = flags.output ?? 'text';
+      if (format !== 'text' && format !== 'json') throw new UsageError(`-o ${format}: use text or json`);
+      const env = environmentFrom(flags.environment);
+      const client = clientFrom(flags);
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const c = palette(process.stdout);
+      let since: number | undefined;
+      let connected = false;
+      while (!stop.signal.aborted) {
+        try {
+          const body = await client.events(env, { ...(since !== undefined ? { since } : {}), signal: stop.signal });
+          for await (const ev of serverSentEvents(body)) {
+            if (ev.event === 'view' && !connected) {
+              connected = true;
+              const view = JSON.parse(ev.data) as EnvironmentView;
+              const gateways = view.regions.reduce((n, r) => n + r.gateways.length, 0);
+              // On stderr, so `-o json` output stays pure JSON lines.
+              process.stderr.write(
+                `watching ${env} at revision ${view.revision}: ${view.regions.length} region(s), ${view.services.length} service(s), ${gateways} gateway(s)\n`,
+              );
+            } else if (ev.event === 'change') {
+              const change = JSON.parse(ev.data) as TopologyChange;
+              since = change.revision;
+              process.stdout.write(format === 'json' ? `${JSON.stringify(change)}\n` : `${formatChange(change, c)}\n`);
+            }
+          }
+        } catch (err) {
+          if (stop.signal.aborted) break;
+          // Refusals (bad token, unknown environment) will not get better by retrying.
+          if (err instanceof AdminApiError || !connected) throw err;
+        }
+        if (stop.signal.aborted) break;
+        connected = false;
+        process.stderr.write(`the event stream of ${env} dropped; reconnecting in ${RECONNECT_MS / 1000}s\n`);
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+      }
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }),
+  );
+}
+
+type Palette = ReturnType<typeof palette>;
+
+/** `rev 42  12:03:04  service hr updated: deployments changed`. */
+export function formatChange(change: TopologyChange, c: Palette): string {
+  const time = change.at.slice(11, 19);
+  const paint = change.action === 'added' ? c.green : change.action === 'removed' ? c.red : change.action === 'committed' ? c.bold : c.yellow;
+  const what = change.kind === 'commit' ? `${change.detail ?? change.name}${change.by ? ` by ${change.by}` : ''}` : `${change.kind} ${change.name} ${change.action}${change.detail ? `: ${change.detail}` : ''}`;
+  return `${c.dim(`rev ${change.revision}`)}  ${c.dim(time)}  ${paint(what)}`;
+}

@@ -1,0 +1,35 @@
+import { spawnSync } from 'node:child_process';
+import type { EtcdCluster } from './etcd.js';
+import type { TestPki } from './tls.js';
+
+/** An etcd user confined to one key prefix, as an operator would set one up for Waymark. */
+export interface EtcdAuthSetup {
+  rootPassword: string;
+  user: string;
+  password: string;
+  /** Key prefix the user may read and write (such as `/waymark/v1/`). */
+  prefix: string;
+}
+
+/**
+ * Creates root and a prefix-confined user with etcdctl over TLS (the trusted client certificate
+ * of `pki`), then enables authentication. etcd must serve TLS with that PKI.
+ */
+export function enableEtcdAuth(etcd: EtcdCluster, pki: TestPki, setup: EtcdAuthSetup): void {
+  const etcdctl = (...args: string[]) => {
+    const res = spawnSync(
+      'etcdctl',
+      ['--endpoints', etcd.endpoints.join(','), '--cacert', pki.caFile, '--cert', pki.client.certFile, '--key', pki.client.keyFile, '--dial-timeout', '3s', ...args],
+      { encoding: 'utf8', timeout: 10_000, env: { ...process.env, ETCDCTL_API: '3' } },
+    );
+    if (res.status !== 0) throw new Error(`etcdctl ${args[0]} ${args[1] ?? ''} failed: ${res.stderr || String(res.error)}`);
+  };
+  etcdctl('user', 'add', `root:${setup.rootPassword}`);
+  etcdctl('role', 'add', 'root');
+  etcdctl('user', 'grant-role', 'root', 'root');
+  etcdctl('user', 'add', `${setup.user}:${setup.password}`);
+  etcdctl('role', 'add', setup.user);
+  etcdctl('role', 'grant-permission', setup.user, '--prefix=true', 'readwrite', setup.prefix);
+  etcdctl('user', 'grant-role', setup.user, setup.user);
+  etcdctl('auth', 'enable');
+}
