@@ -20,6 +20,12 @@ import { ConflictError } from './store/errors.js';
 import { KeyLayout } from './store/keys.js';
 import { LeasedKeys } from './store/lease.js';
 
+/**
+ * Bounds on slow clients (slow-loris): headers within 10 s, a whole request (a 10 000-service
+ * manifest included) within 2 minutes, checked every second rather than node's default 30 s.
+ */
+const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 120_000, connectionsCheckingInterval: 1000 } as const;
+
 export interface RegistryEvents {
   /** An apply or promotion was committed (not emitted for dry runs or no-ops). */
   applied: [result: ApplyResult, request: { operation: 'apply' | 'promote'; by?: string; from?: string }];
@@ -121,8 +127,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     }));
     const tls = this.options.tls;
     const server = tls
-      ? createHttpsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, app.callback())
-      : createHttpServer(app.callback());
+      ? createHttpsServer({ ...SERVER_TIMEOUTS, cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, app.callback())
+      : createHttpServer(SERVER_TIMEOUTS, app.callback());
     const host = this.options.host ?? REGISTRY_DEFAULTS.host;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -1,16 +1,18 @@
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WaymarkClient } from '../../client-sdk/index.js';
 import type { Gateway } from '../../gateway/index.js';
 import type { ServiceDefinition } from '../../openapi/index.js';
-import { connectEtcd, KeyLayout } from '../../registry/index.js';
+import { connectEtcd, KeyLayout, type TopologySnapshot } from '../../registry/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { waitFor } from '../../test/support/wait.js';
+import { measureDocumentBuild } from '../fixtures/document-build.js';
 import { gatewayOptions, startInProcessGateway } from '../fixtures/gateways.js';
 import { makeRegions, makeServices } from '../fixtures/topology.js';
 import type { Benchmark, BenchContext, BenchmarkReport } from '../harness/benchmark.js';
 import { atMost, statMetric } from '../harness/rounds.js';
-import { percentiles } from '../harness/stats.js';
+import { percentiles, summarize } from '../harness/stats.js';
 
 /** Per watcher (gateway or client), when each revision arrived (performance.now() ms). */
 class Arrivals {
@@ -72,6 +74,7 @@ export const propagation: Benchmark = {
     ctx.log(`starting ${gatewayCount} gateways and ${clientCount} SDK clients`);
     const gateways: Gateway[] = [];
     const gatewayArrivals: Arrivals[] = [];
+    let sample: TopologySnapshot | undefined;
     for (let start = 0; start < gatewayCount; start += 10) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(10, gatewayCount - start) }, (_, k) =>
@@ -82,6 +85,7 @@ export const propagation: Benchmark = {
         ctx.defer(() => g.close());
         const arrivals = new Arrivals();
         g.on('topology', (doc) => arrivals.note(doc.revision));
+        if (gateways.length === 0) g.on('topology', (_doc, snapshot) => (sample = snapshot));
         gateways.push(g);
         gatewayArrivals.push(arrivals);
       }
@@ -131,6 +135,8 @@ export const propagation: Benchmark = {
       const revision = await writeTopology(conn, layout, env, { services: [changed] });
       commitMs.push(performance.now() - t0);
       const deadline = AbortSignal.any([ctx.signal, AbortSignal.timeout(CHANGE_TIMEOUT_MS)]);
+      // Every gateway and client waits on it.
+      setMaxListeners(gatewayArrivals.length + clientArrivals.length + 10, deadline);
       try {
         await Promise.all([...gatewayArrivals, ...clientArrivals].map((a) => a.reached(revision, deadline)));
       } catch (err) {
@@ -148,6 +154,8 @@ export const propagation: Benchmark = {
       await sleep(50, undefined, { signal: ctx.signal });
     }
 
+    // What one gateway spends on each change, and so what 50 of them cost this machine.
+    const build = summarize(sample ? measureDocumentBuild(sample, regions[0]!.name, 20).publication : []);
     const all = percentiles(toGateways);
     const allClients = percentiles(toClients);
     const one = percentiles(perGateway);
@@ -172,9 +180,11 @@ export const propagation: Benchmark = {
         statMetric('to one SDK client: p50', 'ms', oneClient.p50, perClient.length),
         statMetric('to one SDK client: p99', 'ms', oneClient.p99, perClient.length),
         statMetric('changes not everywhere within 10 s', 'count', timeouts, changes, atMost(0, '= 0')),
+        statMetric("one gateway's document build per change (median)", 'ms', build.median, build.n),
+        statMetric(`  × ${gatewayCount} gateways: CPU per change on this machine`, 'ms', build.median * gatewayCount, build.n),
       ],
       notes: [
-        `all ${gatewayCount} gateways share this process's event loop and 2 cores: each rebuilds its document in turn, so the last one waits for the others (a gateway on its own machine does not)`,
+        `all ${gatewayCount} gateways share this process's event loop and 2 cores: each rebuilds its document in turn, so the last one waits for the others (a gateway on its own machine does not); the build figures above say how much of the delay that is`,
         'Eureka clients see a new instance after ~2 minutes; an API manager reconciling every minute, within 60 s',
       ],
       details: { toGateways, toClients, commitMs },

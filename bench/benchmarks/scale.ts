@@ -1,17 +1,12 @@
-import { createHash } from 'node:crypto';
 import { get } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 import type { ServiceDefinition } from '../../openapi/index.js';
-import { resolveGatewayOptions } from '../../gateway/index.js';
-// The gateway's internals, to time the build itself (as the gateway's unit tests use them).
-import { Publication } from '../../gateway/discovery.js';
-import { RouteTable } from '../../gateway/routes.js';
 import { applyManifests, connectEtcd, gatewayKey, KeyLayout, TopologySnapshot, type OperationContext } from '../../registry/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { freePort } from '../../test/support/ports.js';
 import { captureResponse, headerValue } from '../baselines/bare-server.js';
+import { measureDocumentBuild } from '../fixtures/document-build.js';
 import { memoryOf, spawnReadyGateway } from '../fixtures/gateways.js';
 import { makeGatewayRegistrations, makeRegions, makeServices, putGatewayRegistrations, toManifests } from '../fixtures/topology.js';
 import type { Benchmark, BenchContext, BenchmarkReport, Metric } from '../harness/benchmark.js';
@@ -97,7 +92,7 @@ export const scale: Benchmark = {
       new Map(services.map((s) => [s.name, s])),
       new Map(makeGatewayRegistrations(size.gateways, regions).map((g) => [gatewayKey(g.region, g.id), g])),
     );
-    const components = measureBuild(snapshot, regions[0]!.name, ctx.pick(5, 1));
+    const components = measureDocumentBuild(snapshot, regions[0]!.name, ctx.pick(5, 1));
 
     const spec = { connections: ctx.pick(16, 8), durationSeconds: ctx.pick(3, 0.5) };
     const variants = { 'conditional 304': { 'if-none-match': etag }, 'full 200 gzip': { 'accept-encoding': 'gzip' } };
@@ -166,48 +161,6 @@ export const scale: Benchmark = {
     };
   },
 };
-
-/** The build of a publication after a one-service change (as the gateway does it), and its pieces; one figure per round each. */
-function measureBuild(
-  snapshot: TopologySnapshot,
-  region: string,
-  rounds: number,
-): Record<'publication' | 'toDocument' | 'stringify' | 'hash' | 'gzip' | 'brotli' | 'routes', number[]> {
-  const out = { publication: [] as number[], toDocument: [] as number[], stringify: [] as number[], hash: [] as number[], gzip: [] as number[], brotli: [] as number[], routes: [] as number[] };
-  const settings = resolveGatewayOptions({ etcd: { endpoints: ['http://127.0.0.1:2379'] }, environment: snapshot.environment, region, id: 'gw-build' });
-  const baseUrl = 'http://127.0.0.1:8081';
-  let previous = new Publication(snapshot, baseUrl, settings, undefined);
-  const names = [...snapshot.services.keys()];
-  for (let i = 0; i < rounds; i++) {
-    const services = new Map(snapshot.services);
-    const victim = services.get(names[i % names.length]!)!;
-    services.set(victim.name, { ...victim, basePath: `/${victim.name}/build-${i}` });
-    const changed = new TopologySnapshot(snapshot.environment, snapshot.revision + i + 1, snapshot.regions, services, snapshot.gateways, snapshot.commit);
-    let t = performance.now();
-    const publication = new Publication(changed, baseUrl, settings, undefined, previous);
-    out.publication.push(performance.now() - t);
-    t = performance.now();
-    const doc = changed.toDocument({ baseUrl, maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
-    out.toDocument.push(performance.now() - t);
-    t = performance.now();
-    const bytes = Buffer.from(JSON.stringify(doc));
-    out.stringify.push(performance.now() - t);
-    t = performance.now();
-    createHash('sha256').update(bytes).digest('base64url');
-    out.hash.push(performance.now() - t);
-    t = performance.now();
-    gzipSync(bytes, { level: 6 });
-    out.gzip.push(performance.now() - t);
-    t = performance.now();
-    brotliCompressSync(bytes, { params: { [zlib.BROTLI_PARAM_QUALITY]: 5, [zlib.BROTLI_PARAM_MODE]: zlib.BROTLI_MODE_TEXT, [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length } });
-    out.brotli.push(performance.now() - t);
-    t = performance.now();
-    RouteTable.build(changed, doc, { region, id: 'gw-build' }, previous.routes);
-    out.routes.push(performance.now() - t);
-    previous = publication;
-  }
-  return out;
-}
 
 /** A held long-poll: resolves when the answer's headers arrive (the body is drained, not timed). */
 function longPoll(url: string): Promise<{ at: number; revision: number }> {
