@@ -38,11 +38,9 @@ export const eviction: Benchmark = {
 
     const metrics: Metric[] = [];
     const details: Record<string, number[]> = {};
-    let roundsRun = ctx.rounds;
     for (const ttl of ttls) {
       // A 10 s lease costs ~15 s a round: fewer rounds of it.
       const rounds = ttl > 5 ? Math.min(ctx.rounds, 2) : ctx.rounds;
-      roundsRun = Math.max(roundsRun, rounds);
       const evictions: number[] = [];
       for (let round = 0; round < rounds; round++) {
         ctx.signal.throwIfAborted();
@@ -64,7 +62,6 @@ export const eviction: Benchmark = {
       metrics.push(roundsMetric(`TTL ${ttl} s: gone from every document`, 'ms', evictions, atMost(ttl * 1000 + 1000, `≤ ${ttl + 1} s (TTL + 1 s)`, 'max')));
     }
     return {
-      rounds: roundsRun,
       setup: [
         `victim: \`waymark gateway\` child process (--lease-ttl 2 and 10); ${observerCount} observing gateways in the runner process`,
         'SIGKILL at a random point of the keepalive cycle (keepalives every TTL/3); the delay is until the last observer drops it (its \'topology\' event)',

@@ -10,7 +10,7 @@ import { alternate, atLeast, atMost, differences, ratios, roundsMetric } from '.
 /** The path every target is asked for: the backend answers any path with the same small JSON. */
 const PATH = '/catalog/v1/items/42';
 
-type Target = 'direct' | 'gateway' | 'nginx';
+type Server = 'direct' | 'gateway' | 'nginx';
 
 /**
  * A small GET through the gateway to a local backend, against the backend called directly and
@@ -35,7 +35,7 @@ export const proxy: Benchmark = {
     const gateway = await startInProcessGateway(gatewayOptions(endpoints, env, 'eu-west', 'gw-proxy'), ctx.signal);
     ctx.defer(() => gateway.close());
 
-    const urls: Partial<Record<Target, string>> = { direct: `${backend.url}${PATH}`, gateway: `${gateway.url}${PATH}` };
+    const urls: Partial<Record<Server, string>> = { direct: `${backend.url}${PATH}`, gateway: `${gateway.url}${PATH}` };
     const nginx = ensureNginx({ install: ctx.mode === 'full', log: (l) => ctx.log(l) });
     let nginxVersion: string | undefined;
     if (nginx.available) {
@@ -46,7 +46,7 @@ export const proxy: Benchmark = {
     } else {
       notes.push(`nginx baseline skipped: ${nginx.reason}`);
     }
-    const targets = (Object.keys(urls) as Target[]).sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b));
+    const targets = (Object.keys(urls) as Server[]).sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b));
     let bodyBytes = 0;
     for (const t of targets) {
       const res = await fetch(urls[t]!);
@@ -69,7 +69,7 @@ export const proxy: Benchmark = {
     const sat = await measure(saturated, 'saturation');
     const mod = await measure(moderate, 'moderate load');
 
-    const rps = (t: Target) => sat[t].map((r: LoadResult) => r.rps);
+    const rps = (t: Server) => sat[t].map((r: LoadResult) => r.rps);
     const metrics: Metric[] = targets.map((t) => roundsMetric(`saturated: ${t}`, 'req/s', rps(t)));
     metrics.push(roundsMetric('saturated: ratio gateway/direct', 'ratio', ratios(rps('gateway'), rps('direct'))));
     if (urls.nginx) {
@@ -81,7 +81,7 @@ export const proxy: Benchmark = {
     for (const t of targets) {
       metrics.push(roundsMetric(`saturated: ${t} p50`, 'ms', sat[t].map((r) => r.latencyMs.p50)), roundsMetric(`saturated: ${t} p99`, 'ms', sat[t].map((r) => r.latencyMs.p99)));
     }
-    const p = (t: Target, q: 'p50' | 'p99') => mod[t].map((r) => r.latencyMs[q]);
+    const p = (t: Server, q: 'p50' | 'p99') => mod[t].map((r) => r.latencyMs[q]);
     for (const t of targets) metrics.push(roundsMetric(`moderate: ${t} p50`, 'ms', p(t, 'p50')), roundsMetric(`moderate: ${t} p99`, 'ms', p(t, 'p99')));
     for (const t of targets.filter((x) => x !== 'direct')) {
       metrics.push(
@@ -102,4 +102,4 @@ export const proxy: Benchmark = {
   },
 };
 
-const ORDER: readonly Target[] = ['direct', 'gateway', 'nginx'];
+const ORDER: readonly Server[] = ['direct', 'gateway', 'nginx'];

@@ -64,7 +64,7 @@ const WRK_SCRIPT = fileURLToPath(new URL('./wrk-report.lua', import.meta.url));
 const AUTOCANNON_WORKER = fileURLToPath(new URL('../workers/autocannon.ts', import.meta.url));
 
 /** True when `wrk` can be run. */
-export function wrkAvailable(): boolean {
+function wrkAvailable(): boolean {
   return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
 }
 

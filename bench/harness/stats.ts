@@ -6,16 +6,8 @@ export interface Summary {
   n: number;
 }
 
-/** The q-quantile (0..1) of `values`, nearest-rank on a sorted copy; NaN when empty. */
-export function quantile(values: ArrayLike<number>, q: number): number {
-  if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile ${q} must be between 0 and 1`);
-  if (values.length === 0) return Number.NaN;
-  const sorted = Float64Array.from(values).sort();
-  return sortedQuantile(sorted, q);
-}
-
 /** The q-quantile of values already sorted ascending. */
-export function sortedQuantile(sorted: ArrayLike<number>, q: number): number {
+function sortedQuantile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.max(1, Math.ceil(q * sorted.length));
   return sorted[rank - 1]!;

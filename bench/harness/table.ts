@@ -1,7 +1,7 @@
 import type { BenchmarkResult, Metric, Unit } from './benchmark.js';
 
 /** A figure in its unit, with the precision that unit deserves. */
-export function formatValue(value: number | undefined, unit: Unit): string {
+function formatValue(value: number | undefined, unit: Unit): string {
   if (value === undefined) return '';
   if (!Number.isFinite(value)) return String(value);
   switch (unit) {
@@ -41,7 +41,7 @@ function verdict(m: Metric): string {
 }
 
 /** The rows of a benchmark as aligned text columns. */
-export function metricTable(metrics: readonly Metric[]): string[] {
+function metricTable(metrics: readonly Metric[]): string[] {
   const rows = [['metric', 'value', 'min … max', 'n', 'target'], ...metrics.map((m) => [m.name, formatValue(m.value, m.unit), range(m), String(m.n), verdict(m)])];
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
   return rows.map((r) => r.map((cell, col) => (col === 1 || col === 3 ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!))).join('  ').trimEnd());
