@@ -26,6 +26,11 @@ export const ETCD_DEFAULTS = {
   callTimeoutMs: 5000,
   /** A failing member is skipped for this long before it is tried again. */
   hostRetryAfterMs: 1000,
+  /**
+   * Largest response accepted, in bytes. gRPC's 4 MiB default is below what a range read of an
+   * environment of 10 000 services returns (etcd itself sends up to 2 GiB).
+   */
+  maxResponseBytes: 256 * 1024 * 1024,
 } as const;
 
 /** An etcd3 client plus what is needed to translate its errors. */
@@ -44,6 +49,7 @@ export function connectEtcd(options: EtcdOptions): EtcdConnection {
   const config: IOptions = {
     hosts: options.endpoints,
     dialTimeout: callTimeoutMs,
+    grpcOptions: { 'grpc.max_receive_message_length': ETCD_DEFAULTS.maxResponseBytes },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {
       // Skip a failing member briefly (the library default is 5 s, which delays recovery).

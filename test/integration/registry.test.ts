@@ -21,7 +21,17 @@ import { useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
 /** YAML manifests: regions, then one regional service per name (upstream from `${<name>Up}` when `vars`). */
-function manifests(options: { env?: string; variables?: Record<string, string>; regions?: string[]; services?: string[]; vars?: boolean }): string {
+function manifests(options: {
+  env?: string;
+  variables?: Record<string, string>;
+  regions?: string[];
+  services?: string[];
+  vars?: boolean;
+  /** Services as large production ones: two regions, two upstreams each, a failover order. */
+  rich?: boolean;
+  /** Gives this service another upstream, to change exactly one resource. */
+  changed?: string;
+}): string {
   const docs: string[] = [];
   if (options.env) {
     const vars = Object.entries(options.variables ?? {}).map(([k, v]) => `    ${k}: "${v}"`).join('\n');
@@ -32,6 +42,15 @@ function manifests(options: { env?: string; variables?: Record<string, string>; 
   }
   for (const s of options.services ?? []) {
     const up = options.vars ? `\${${s.replace(/-/g, '')}Up}` : `http://10.0.0.1:8080/${s}`;
+    const extra = s === options.changed ? ', "http://10.0.0.9:8080"' : '';
+    if (options.rich) {
+      docs.push(
+        `apiVersion: waymark/v1\nkind: Service\nmetadata: { name: ${s} }\nspec:\n  basePath: /${s}/v1\n  placement: regional\n  failover: [eu-west, us-east]\n  deployments:\n` +
+          `    - region: eu-west\n      upstreams: ["http://${s}.eu-west.internal.example.com:8080", "http://${s}-b.eu-west.internal.example.com:8080"${extra}]\n` +
+          `    - region: us-east\n      upstreams: ["http://${s}.us-east.internal.example.com:8080", "http://${s}-b.us-east.internal.example.com:8080"]\n`,
+      );
+      continue;
+    }
     docs.push(
       `apiVersion: waymark/v1\nkind: Service\nmetadata: { name: ${s} }\nspec:\n  basePath: /${s}/v1\n  placement: regional\n  deployments:\n    - region: eu-west\n      upstreams: ["${up}"]\n`,
     );
@@ -337,7 +356,7 @@ describe('registry admin API (real etcd)', function () {
     this.timeout(300_000);
     const env = uniqueEnv('big');
     const services = Array.from({ length: 10_000 }, (_, i) => `svc-${i}`);
-    const yaml = manifests({ services });
+    const yaml = manifests({ services, rich: true });
     const watcher = new TopologyWatcher(ctx.conn, ctx.layout, env).start();
     try {
       await watcher.ready();
@@ -360,6 +379,14 @@ describe('registry admin API (real etcd)', function () {
       expect(again.body.changed).to.equal(false);
       expect(await etcdRevision()).to.equal(before);
 
+      // One changed service reads the whole stored source (more than gRPC's default 4 MiB).
+      t = performance.now();
+      const one = await apply(env, manifests({ services, rich: true, changed: 'svc-4242' }));
+      const oneMs = performance.now() - t;
+      expect(one.status, JSON.stringify(one.body).slice(0, 500)).to.equal(200);
+      expect(one.body.summary).to.include({ updated: 1, created: 0, deleted: 0 });
+      await waitFor(() => watcher.current()?.services.get('svc-4242')?.deployments[0]?.upstreams.length === 3, { what: 'the change in the watcher', timeoutMs: 60_000 });
+
       t = performance.now();
       const pruned = await apply(env, manifests({ services: ['svc-0'] }), '?prune=true');
       const pruneMs = performance.now() - t;
@@ -368,7 +395,7 @@ describe('registry admin API (real etcd)', function () {
       expect(sizes.every((n) => n === 0 || n === 10_000 || n === 1), `partial states: ${sizes.join(',')}`).to.equal(true);
       expect(await ctx.conn.client.getAll().prefix(ctx.layout.sources(env)).keys()).to.have.length(1);
       console.log(
-        `      10 000 services (${(yaml.length / 1024 / 1024).toFixed(1)} MiB YAML): apply ${Math.round(applyMs)} ms, no-op re-apply ${Math.round(noopMs)} ms, prune of 9 999 ${Math.round(pruneMs)} ms`,
+        `      10 000 services (${(yaml.length / 1024 / 1024).toFixed(1)} MiB YAML): apply ${Math.round(applyMs)} ms, no-op re-apply ${Math.round(noopMs)} ms, one service changed ${Math.round(oneMs)} ms, prune of 9 999 ${Math.round(pruneMs)} ms`,
       );
     } finally {
       await watcher.close();
