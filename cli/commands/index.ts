@@ -1,13 +1,24 @@
 import type { Command } from 'commander';
+import { registerApply, registerDiff } from './apply.js';
+import { registerGateway } from './gateway.js';
+import { registerGet } from './get.js';
+import { registerPromote } from './promote.js';
+import { registerRegistry } from './registry.js';
+import { registerStatus } from './status.js';
+import { registerToken } from './token.js';
+import { registerUp } from './up.js';
+import { registerWatch } from './watch.js';
 
-/** Every command of the CLI; each module adds its own subcommands. */
-export const commands: Array<(program: Command) => void> = [];
-import { registerGateway } from './gateway.js'; commands.push(registerGateway);
-import { registerRegistry } from './registry.js'; commands.push(registerRegistry);
-import { registerToken } from './token.js'; commands.push(registerToken);
-import { registerApply, registerDiff } from './apply.js'; commands.push(registerApply, registerDiff);
-import { registerPromote } from './promote.js'; commands.push(registerPromote);
-import { registerGet } from './get.js'; commands.push(registerGet);
-import { registerStatus } from './status.js'; commands.push(registerStatus);
-import { registerUp } from './up.js'; commands.push(registerUp);
-import { registerWatch } from './watch.js'; commands.push(registerWatch);
+/** Every command of the CLI, in the order `waymark --help` lists them; each adds its subcommands. */
+export const commands: ReadonlyArray<(program: Command) => void> = [
+  registerUp,
+  registerRegistry,
+  registerGateway,
+  registerToken,
+  registerApply,
+  registerDiff,
+  registerPromote,
+  registerGet,
+  registerStatus,
+  registerWatch,
+];
