@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { candidateGateways } from '../client-sdk/candidates.js';
 import type { ServiceRoute, TopologyDocument } from '../openapi/index.js';
 import { isValidName, type TopologySnapshot } from '../registry/index.js';
+import { DocumentCache } from './document-cache.js';
 import { badRequest, GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
 import { LongPolls } from './longpoll.js';
 import { sendError } from './reply.js';
@@ -49,6 +50,8 @@ export class Publication {
   private servicesRep: Representation | undefined;
   private catalogRep: Representation | undefined;
   private readonly serviceRoutes = new Map<string, Representation>();
+  /** Service entries and their JSON, handed on to the next publication. */
+  private readonly cache: DocumentCache;
 
   constructor(
     readonly snapshot: TopologySnapshot,
@@ -59,7 +62,9 @@ export class Publication {
     onProblem?: (problem: RouteProblem) => void,
   ) {
     this.revision = snapshot.revision;
+    this.cache = previous?.cache ?? new DocumentCache();
     this.doc = snapshot.toDocument({
+      entries: this.cache,
       baseUrl,
       maxStaleSeconds: settings.maxStaleSeconds,
       refreshIntervalSeconds: settings.refreshIntervalSeconds,
@@ -83,11 +88,10 @@ export class Publication {
       // Only discovery answers are stale; proxied ones come fresh from their upstream.
       ...(staleSince ? ['Warning', staleWarning(settings.id, staleSince, this.revision)] : []),
     ];
-    this.topology = new Representation(Buffer.from(JSON.stringify(this.doc)), {
+    this.topology = new Representation(Buffer.from(this.cache.stringify(this.doc)), {
       contentType: JSON_TYPE,
       revision: this.revision,
       headers: this.cacheHeaders,
-      eager: true,
     });
     this.routes =
       previous && previous.snapshot === snapshot

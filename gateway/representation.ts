@@ -11,15 +11,14 @@ export interface RepresentationOptions {
   revision: number;
   /** Raw header pairs sent with 200 and 304 (Cache-Control, Link, X-Waymark-*, Warning…). */
   headers: readonly string[];
-  /** Compress now rather than on first use (the topology document: once per revision). */
-  eager?: boolean;
 }
 
 /**
- * One serialized resource at one revision, in each content coding, with its headers precomputed:
- * serving it is a header lookup and a write, with no per-request serialization or compression.
- * ETags are strong, `"<revision>-<hash of the bytes>"`; compressed variants add a suffix because
- * they are different representations.
+ * One serialized resource at one revision, with its headers precomputed: serving it is a header
+ * lookup and a write. Each content coding is compressed once, when first asked for, so a change
+ * is published without waiting for codings nobody may request (at 10 000 services gzip and br
+ * took 58 ms of a 109 ms build). ETags are strong, `"<revision>-<hash of the bytes>"`;
+ * compressed variants add a suffix because they are different representations.
  */
 export class Representation {
   /** `"<revision>-<hash>`, without the closing quote: matches every variant's ETag. */
@@ -33,10 +32,6 @@ export class Representation {
     const hash = createHash('sha256').update(bytes).digest('base64url').slice(0, 12);
     this.stem = `"${options.revision}-${hash}`;
     this.variant('identity');
-    if (options.eager) {
-      this.variant('gzip');
-      this.variant('br');
-    }
   }
 
   /** The ETag of the uncompressed bytes. */

@@ -5,7 +5,7 @@ export { DEFAULT_KEY_PREFIX, KeyLayout, type ParsedKey } from './store/keys.js';
 export { assertName, InvalidNameError, isValidName } from './store/names.js';
 export { readEnvironment, topologyRange, type EnvironmentRead, type PendingApply } from './store/reader.js';
 export { TopologyRecords, type InvalidRecord } from './store/records.js';
-export { gatewayKey, TopologySnapshot, type DocumentOptions } from './store/snapshot.js';
+export { gatewayKey, TopologySnapshot, type DocumentOptions, type ServiceEntries } from './store/snapshot.js';
 export {
   TOPOLOGY_WATCHER_DEFAULTS,
   TopologyWatcher,

@@ -45,10 +45,11 @@ export function registerWatch(program: Command): void {
             if (ev.event === 'view' && !connected) {
               connected = true;
               const view = JSON.parse(ev.data) as EnvironmentView;
-              const gateways = view.regions.reduce((n, r) => n + r.gateways.length, 0);
+              const gateways = view.regions.flatMap((r) => r.gateways);
+              const down = gateways.filter((g) => g.state === 'down').length;
               // On stderr, so `-o json` output stays pure JSON lines.
               process.stderr.write(
-                `watching ${env} at revision ${view.revision}: ${view.regions.length} region(s), ${view.services.length} service(s), ${gateways} gateway(s)\n`,
+                `watching ${env} at revision ${view.revision}: ${view.regions.length} region(s), ${view.services.length} service(s), ${gateways.length - down} gateway(s) up${down ? `, ${down} recently down` : ''}\n`,
               );
             } else if (ev.event === 'change') {
               const change = JSON.parse(ev.data) as TopologyChange;

@@ -20,6 +20,17 @@ export interface DocumentOptions {
   stale?: boolean;
   staleSince?: Date;
   now?: Date;
+  /** Entries of unchanged services kept from earlier documents (see ServiceEntries). */
+  entries?: ServiceEntries;
+}
+
+/**
+ * Public service entries reused across documents. An entry depends only on its definition, the
+ * environment's region names and the base URL, all given by `key`: after a change of one service
+ * out of 10 000, one entry is rebuilt instead of every one. Entries must be treated as immutable.
+ */
+export interface ServiceEntries {
+  get(definition: ServiceDefinition, key: string, build: () => Service): Service;
 }
 
 /**
@@ -76,13 +87,18 @@ export class TopologySnapshot {
   toDocument(options: DocumentOptions): TopologyDocument {
     const base = options.baseUrl.replace(/\/+$/, '');
     const self = `${base}/.well-known/topology`;
-    const services: Service[] = sortedKeys(this.services).map((name) => {
-      const s = this.services.get(name)!;
+    const entry = (s: ServiceDefinition): Service => {
       const out: Service = { name: s.name, basePath: s.basePath, placement: s.placement, regions: this.servingRegions(s) };
       if (s.jurisdictions?.length) out.jurisdictions = [...s.jurisdictions];
       if (s.failover?.length) out.failover = [...s.failover];
       out._links = { self: { href: `${self}/services/${encodeURIComponent(s.name)}` } };
       return out;
+    };
+    const { entries } = options;
+    const key = entries ? `${self} ${sortedKeys(this.regions).join(',')}` : '';
+    const services: Service[] = sortedKeys(this.services).map((name) => {
+      const s = this.services.get(name)!;
+      return entries ? entries.get(s, key, () => entry(s)) : entry(s);
     });
     const doc: TopologyDocument = {
       environment: this.environment,
