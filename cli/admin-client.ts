@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
-import { WaymarkError } from '../client-sdk/errors.js';
+import { WaymarkError } from '../topology/index.js';
 import type {
   ApiError,
   ApplyResult,

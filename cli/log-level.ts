@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import type { Level } from 'pino';
-import { LOG_LEVELS } from '../registry/index.js';
+import { LOG_LEVELS } from '../telemetry/index.js';
 
 /** The `--log-level` option of the commands that run servers (gateway, registry). */
 export const LOG_LEVEL_HELP = `lowest level logged (JSON lines on stderr): ${LOG_LEVELS.join(', ')}`;

@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { WaymarkError } from '../client-sdk/errors.js';
+import { WaymarkError } from '../topology/index.js';
 import type { ApplyResult, ErrorDetail } from '../openapi/index.js';
 import { ValidationError } from '../registry/manifest/errors.js';
 import { AdminApiError, RegistryUnreachableError } from './admin-client.js';

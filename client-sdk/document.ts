@@ -1,10 +1,7 @@
 import type { TopologyDocument } from '../openapi/index.js';
+import { basePathProblem, gatewayUrlProblem, isValidJurisdiction, isValidName } from '../topology/index.js';
 import { InvalidTopologyError } from './errors.js';
 
-const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const JURISDICTION = /^[A-Z][A-Z0-9-]{0,31}$/;
-/** A base path: absolute, no dot segments, query, fragment, backslash or control characters. */
-const BASE_PATH = /^(\/[A-Za-z0-9\-._~!$&'()*+,;=:@%]*)+$/;
 const MAX_PROBLEMS = 20;
 
 /** Parses a received body into a checked document; throws InvalidTopologyError naming each problem. */
@@ -61,7 +58,7 @@ export function checkDocument(data: unknown, source: string): TopologyDocument {
         if (regionNames.has(r.name as string)) fail(`${at}.name`, `duplicate region "${String(r.name)}"`);
         regionNames.add(r.name as string);
       }
-      if (typeof r.jurisdiction !== 'string' || !JURISDICTION.test(r.jurisdiction)) fail(`${at}.jurisdiction`, 'must be like "EU" or "US"');
+      if (!isValidJurisdiction(r.jurisdiction)) fail(`${at}.jurisdiction`, 'must be like "EU" or "US"');
       if (!Array.isArray(r.gateways)) return fail(`${at}.gateways`, 'must be an array');
       const ids = new Set<string>();
       r.gateways.forEach((g: unknown, j: number) => {
@@ -86,9 +83,8 @@ export function checkDocument(data: unknown, source: string): TopologyDocument {
         if (serviceNames.has(s.name as string)) fail(`${at}.name`, `duplicate service "${String(s.name)}"`);
         serviceNames.add(s.name as string);
       }
-      if (typeof s.basePath !== 'string' || !BASE_PATH.test(s.basePath) || s.basePath.includes('//') || /(^|\/)\.\.?(\/|$)/.test(s.basePath)) {
-        fail(`${at}.basePath`, 'must be an absolute path without empty or dot segments, query or fragment');
-      }
+      const basePath = basePathProblem(s.basePath);
+      if (basePath) fail(`${at}.basePath`, basePath);
       if (s.placement !== 'global' && s.placement !== 'regional' && s.placement !== 'pinned') {
         fail(`${at}.placement`, 'must be "global", "regional" or "pinned"');
       }
@@ -101,7 +97,7 @@ export function checkDocument(data: unknown, source: string): TopologyDocument {
       if (s.jurisdictions !== undefined) {
         if (!Array.isArray(s.jurisdictions)) fail(`${at}.jurisdictions`, 'must be an array');
         else s.jurisdictions.forEach((j: unknown, k: number) => {
-          if (typeof j !== 'string' || !JURISDICTION.test(j)) fail(`${at}.jurisdictions[${k}]`, 'must be like "EU" or "US"');
+          if (!isValidJurisdiction(j)) fail(`${at}.jurisdictions[${k}]`, 'must be like "EU" or "US"');
         });
       }
       if (s.placement === 'pinned' && !(Array.isArray(s.jurisdictions) && s.jurisdictions.length > 0)) {
@@ -125,7 +121,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function name(v: unknown, where: string, fail: Fail): boolean {
-  if (typeof v === 'string' && NAME.test(v)) return true;
+  if (isValidName(v)) return true;
   fail(where, 'must be a DNS label (lowercase letters, digits, "-")');
   return false;
 }
@@ -139,12 +135,6 @@ function seconds(v: unknown, where: string, fail: Fail): void {
 }
 
 function gatewayUrl(v: unknown, where: string, fail: Fail): void {
-  let url: URL;
-  try {
-    url = new URL(String(v));
-  } catch {
-    return fail(where, 'must be an absolute URL');
-  }
-  if (typeof v !== 'string' || (url.protocol !== 'http:' && url.protocol !== 'https:')) return fail(where, `must be an http(s) URL, got ${url.protocol}`);
-  if (url.username || url.password || url.search || url.hash) fail(where, 'must not carry credentials, a query or a fragment');
+  const problem = gatewayUrlProblem(v);
+  if (problem) fail(where, problem);
 }

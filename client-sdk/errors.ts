@@ -1,17 +1,6 @@
-/**
- * Error classes of Waymark. Every error has a stable `code` (for programs) and a message that
- * says what happened and what to do (for people). Server-side errors extend the same base, so
- * one `instanceof WaymarkError` check covers them all.
- */
-export class WaymarkError extends Error {
-  readonly code: string;
+import { WaymarkError } from '../topology/index.js';
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export { WaymarkError };
 
 /** A gateway the SDK tried for one call, and why it did not serve it. */
 export interface GatewayAttempt {

@@ -14,7 +14,7 @@ export {
   type GatewayAttempt,
   type InvalidTopologyReason,
 } from './errors.js';
-export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions } from './candidates.js';
+export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions } from '../topology/index.js';
 export { Resolver, type Candidate, type LastResortEvent, type Route } from './resolver.js';
 export { checkDocument, parseDocument } from './document.js';
 export type { SourceFailure } from './discovery.js';

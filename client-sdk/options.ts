@@ -1,3 +1,4 @@
+import { isValidName } from '../topology/index.js';
 import { InvalidOptionsError } from './errors.js';
 
 /** Options of a WaymarkClient. Every default is in WAYMARK_CLIENT_DEFAULTS below. */
@@ -105,7 +106,7 @@ export function resolveOptions(options: WaymarkClientOptions): ResolvedOptions {
   if (out.retryBudgetRatio > 1) throw new InvalidOptionsError('retryBudgetRatio must be between 0 and 1');
   for (const key of ['region', 'environment'] as const) {
     const v = options[key];
-    if (v !== undefined && (typeof v !== 'string' || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(v))) {
+    if (v !== undefined && !isValidName(v)) {
       throw new InvalidOptionsError(`${key} must be a DNS label (lowercase letters, digits, '-'), got ${JSON.stringify(v)}`);
     }
   }

@@ -1,5 +1,5 @@
 import type { RoutedGateway, Service, TopologyDocument } from '../openapi/index.js';
-import { orderRegions, type CandidateOptions } from './candidates.js';
+import { orderRegions, type CandidateOptions } from '../topology/index.js';
 import { NoRouteError } from './errors.js';
 
 /** One gateway a service's calls may go to. */

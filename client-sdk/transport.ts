@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { IDEMPOTENT_METHODS, newRequestId, newTraceparent } from '../topology/index.js';
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
@@ -55,7 +55,6 @@ export interface TransportEvents {
   failed: [];
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const GATEWAY_FAILURE = new Set([502, 503, 504]);
 
 type AttemptResult =
@@ -104,11 +103,11 @@ export class Transport extends EventEmitter<TransportEvents> {
     const route = await this.context.route(service);
     this.budget.recordCall();
     const headers = AxiosHeaders.from(config.headers);
-    if (!headers.has('x-request-id')) headers.set('X-Request-Id', randomUUID());
-    if (!headers.has('traceparent')) headers.set('traceparent', `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`);
+    if (!headers.has('x-request-id')) headers.set('X-Request-Id', newRequestId());
+    if (!headers.has('traceparent')) headers.set('traceparent', newTraceparent());
     const method = (config.method ?? 'get').toUpperCase();
     const repeatable = !(config.data instanceof Readable);
-    const idempotent = IDEMPOTENT.has(method) || config.waymark?.idempotent === true;
+    const idempotent = IDEMPOTENT_METHODS.has(method) || config.waymark?.idempotent === true;
     const totalMs = config.timeout && config.timeout > 0 ? config.timeout : this.options.requestTimeoutMs;
     const deadline = performance.now() + totalMs;
     const queue = this.ejector.order(route.candidates, (c) => [c.gateway.url, c.baseUrl]);

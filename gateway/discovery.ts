@@ -1,7 +1,9 @@
+import { buildDocument } from './document.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { candidateGateways } from '../client-sdk/candidates.js';
+import { candidateGateways } from '../topology/index.js';
 import type { ServiceRoute, TopologyDocument } from '../openapi/index.js';
-import { isValidName, type TopologySnapshot } from '../registry/index.js';
+import { isValidName } from '../topology/index.js';
+import { type TopologySnapshot } from '../store/index.js';
 import { DocumentCache } from './document-cache.js';
 import { badRequest, GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
 import { LongPolls } from './longpoll.js';
@@ -63,7 +65,7 @@ export class Publication {
   ) {
     this.revision = snapshot.revision;
     this.cache = previous?.cache ?? new DocumentCache();
-    this.doc = snapshot.toDocument({
+    this.doc = buildDocument(snapshot, {
       entries: this.cache,
       baseUrl,
       maxStaleSeconds: settings.maxStaleSeconds,

@@ -1,5 +1,5 @@
 import type { Service, ServiceDefinition, TopologyDocument } from '../openapi/index.js';
-import type { ServiceEntries } from '../registry/index.js';
+import type { ServiceEntries } from './document.js';
 
 /**
  * What a gateway keeps from one revision's document to the next: the public entry of each

@@ -1,4 +1,4 @@
-import { WaymarkError } from '../client-sdk/errors.js';
+import { WaymarkError } from '../topology/index.js';
 
 /** A gateway option is missing or out of range. */
 export class GatewayOptionsError extends WaymarkError {

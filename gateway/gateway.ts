@@ -2,14 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { GatewayReport, Health, TopologyDocument } from '../openapi/index.js';
-import {
-  connectEtcd,
-  KeyLayout,
-  TopologyWatcher,
-  type EtcdConnection,
-  type EtcdOptions,
-  type TopologySnapshot,
-} from '../registry/index.js';
+import { connectEtcd, KeyLayout, TopologyWatcher, type EtcdConnection, type EtcdOptions, type TopologySnapshot } from '../store/index.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
 import { GatewayOptionsError, type SnapshotFileError } from './errors.js';
 import { GatewayMetrics } from './metrics.js';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { HotCounterFamily, HotHistogramFamily, type HotCounter, type HotHistogram } from '../registry/index.js';
+import { HotCounterFamily, HotHistogramFamily, type HotCounter, type HotHistogram } from '../telemetry/index.js';
 
 /** Where the gateway serves its metrics (unauthenticated, like /healthz). */
 export const METRICS_PATH = '/metrics';

@@ -1,5 +1,6 @@
-import type { EtcdConnection, EtcdOptions, LeasedKeysOptions, TopologyWatcherOptions } from '../registry/index.js';
-import { assertName, DEFAULT_KEY_PREFIX } from '../registry/index.js';
+import type { EtcdConnection, EtcdOptions, LeasedKeysOptions, TopologyWatcherOptions } from '../store/index.js';
+import { assertName } from '../topology/index.js';
+import { DEFAULT_KEY_PREFIX } from '../store/index.js';
 import { GatewayOptionsError } from './errors.js';
 
 /** Everything a gateway can be told. Every default is in GATEWAY_DEFAULTS, below. */

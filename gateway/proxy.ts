@@ -3,7 +3,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { newTraceparent, validRequestId, validTraceparent } from '../registry/index.js';
+import { newTraceparent, validRequestId, validTraceparent } from '../topology/index.js';
 import { GatewayHttpError, payloadTooLarge } from './errors.js';
 import type { UpstreamErrorReason } from './metrics.js';
 import { sendError } from './reply.js';

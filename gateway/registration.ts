@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { GatewayRegistration, GatewayReport } from '../openapi/index.js';
-import { LeasedKeys, type EtcdConnection, type KeyLayout, type LeasedKeysOptions } from '../registry/index.js';
+import { LeasedKeys, type EtcdConnection, type KeyLayout, type LeasedKeysOptions } from '../store/index.js';
 
 export type RegistrationState = NonNullable<GatewayReport['registration']>;
 

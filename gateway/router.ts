@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Health } from '../openapi/index.js';
-import { traceContext } from '../registry/index.js';
+import { traceContext } from '../topology/index.js';
 import { Discovery, TOPOLOGY_PATH, type Publication } from './discovery.js';
 import { GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
 import { METRICS_PATH, type GatewayMetrics } from './metrics.js';

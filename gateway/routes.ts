@@ -1,6 +1,6 @@
-import { candidateGateways, regionAllowed } from '../client-sdk/candidates.js';
+import { candidateGateways, regionAllowed } from '../topology/index.js';
 import type { RoutedGateway, Service, ServiceDefinition, TopologyDocument } from '../openapi/index.js';
-import type { TopologySnapshot } from '../registry/index.js';
+import type { TopologySnapshot } from '../store/index.js';
 
 /** A backend (or, when dispatching, another gateway) a request may be forwarded to. */
 export interface Upstream {

@@ -1,7 +1,7 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { InternalTopology } from '../openapi/index.js';
-import { TopologySnapshot } from '../registry/index.js';
+import { TopologySnapshot } from '../store/index.js';
 import { SnapshotFileError } from './errors.js';
 
 /**

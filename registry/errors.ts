@@ -1,4 +1,4 @@
-import { WaymarkError } from '../client-sdk/errors.js';
+import { WaymarkError } from '../topology/index.js';
 
 /** Errors of the registry's operations and admin API (beyond the store's and the manifests'). */
 

@@ -15,10 +15,10 @@ import { createAdminApp, type RequestRecord } from './server/app.js';
 import { applyOutcome, RegistryMetrics, type ApplyOutcome } from './server/metrics.js';
 import { observabilityRoutes } from './server/observability.js';
 import { REGISTRY_DEFAULTS, type RegistryOptions } from './server/options.js';
-import { connectEtcd, type EtcdConnection } from './store/etcd.js';
-import { ConflictError } from './store/errors.js';
-import { KeyLayout } from './store/keys.js';
-import { LeasedKeys } from './store/lease.js';
+import { connectEtcd, type EtcdConnection } from '../store/etcd.js';
+import { ConflictError } from '../store/errors.js';
+import { KeyLayout } from '../store/keys.js';
+import { LeasedKeys } from '../store/lease.js';
 
 /**
  * Bounds on slow clients (slow-loris): headers within 10 s, a whole request (a 10 000-service

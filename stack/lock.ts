@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { WaymarkError } from '../client-sdk/errors.js';
+import { WaymarkError } from '../topology/index.js';
 
 export class StackAlreadyRunningError extends WaymarkError {
   constructor(

@@ -1,4 +1,4 @@
-import { connectEtcd, KeyLayout } from '../../registry/index.js';
+import { connectEtcd, KeyLayout } from '../../store/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { captureResponse, headerValue, startBareServer } from '../baselines/bare-server.js';
 import { gatewayOptions, startInProcessGateway } from '../fixtures/gateways.js';

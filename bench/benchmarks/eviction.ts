@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Gateway } from '../../gateway/index.js';
-import { connectEtcd, KeyLayout } from '../../registry/index.js';
+import { connectEtcd, KeyLayout } from '../../store/index.js';
 import { freePort } from '../../test/support/ports.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { waitFor } from '../../test/support/wait.js';

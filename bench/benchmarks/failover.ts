@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WaymarkClient } from '../../client-sdk/index.js';
-import { connectEtcd, KeyLayout } from '../../registry/index.js';
+import { connectEtcd, KeyLayout } from '../../store/index.js';
 import { startFaultProxy, type FaultProxy } from '../../test/support/fault-proxy.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { freePort } from '../../test/support/ports.js';

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WaymarkClient } from '../../client-sdk/index.js';
 import type { Gateway } from '../../gateway/index.js';
 import type { ServiceDefinition } from '../../openapi/index.js';
-import { connectEtcd, KeyLayout, type TopologySnapshot } from '../../registry/index.js';
+import { connectEtcd, KeyLayout, type TopologySnapshot } from '../../store/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { waitFor } from '../../test/support/wait.js';
 import { measureDocumentBuild } from '../fixtures/document-build.js';

@@ -1,4 +1,4 @@
-import { connectEtcd, KeyLayout } from '../../registry/index.js';
+import { connectEtcd, KeyLayout } from '../../store/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { ensureNginx, startNginx } from '../baselines/nginx.js';
 import { startBackendProcess } from '../fixtures/backend.js';

@@ -1,7 +1,8 @@
+import { buildDocument } from '../../gateway/document.js';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Resolver } from '../../client-sdk/index.js';
-import { connectEtcd, gatewayKey, KeyLayout, TopologySnapshot } from '../../registry/index.js';
+import { connectEtcd, gatewayKey, KeyLayout, TopologySnapshot } from '../../store/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { startBackendProcess } from '../fixtures/backend.js';
 import { gatewayOptions, startInProcessGateway } from '../fixtures/gateways.js';
@@ -98,13 +99,13 @@ function measureResolver(rounds: number, calls: number): { nsPerCall: number[]; 
   const regions = makeRegions(6);
   const services = makeServices(10_000, regions);
   const gateways = makeGatewayRegistrations(18, regions);
-  const doc = new TopologySnapshot(
+  const doc = buildDocument(new TopologySnapshot(
     'bench',
     1,
     new Map(regions.map((r) => [r.name, r])),
     new Map(services.map((s) => [s.name, s])),
     new Map(gateways.map((g) => [gatewayKey(g.region, g.id), g])),
-  ).toDocument({ baseUrl: 'https://gw.waymark.test', maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
+  ), { baseUrl: 'https://gw.waymark.test', maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
   const buildStart = performance.now();
   const { resolver } = Resolver.build(doc, { region: regions[0]!.name });
   const buildMs = performance.now() - buildStart;

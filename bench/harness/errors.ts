@@ -1,4 +1,4 @@
-import { WaymarkError } from '../../client-sdk/errors.js';
+import { WaymarkError } from '../../topology/index.js';
 
 /** The command line was wrong: an unknown benchmark or option. */
 export class BenchUsageError extends WaymarkError {

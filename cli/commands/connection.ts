@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { isValidName } from '../../registry/store/names.js';
+import { isValidName } from '../../topology/index.js';
 import { AdminClient } from '../admin-client.js';
 import { OUTPUT_FORMATS, UsageError, type OutputFormat } from '../output.js';
 

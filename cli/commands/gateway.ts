@@ -1,8 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Level } from 'pino';
-import { WaymarkError } from '../../client-sdk/errors.js';
+import { WaymarkError } from '../../topology/index.js';
 import { createGateway, GatewayOptionsError, type GatewayOptions } from '../../gateway/index.js';
-import { createLogger, type EtcdOptions } from '../../registry/index.js';
+import { type EtcdOptions } from '../../store/index.js';
+import { createLogger } from '../../telemetry/index.js';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
 
 interface GatewayCliOptions {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatApplyResult, formatData, handled, UsageError } from '../output.js';
-import { isValidName } from '../../registry/store/names.js';
+import { isValidName } from '../../topology/index.js';
 import { clientFrom, outputFormat, withConnection, type ConnectionFlags } from './connection.js';
 
 interface PromoteFlags extends ConnectionFlags {

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import type { Level } from 'pino';
-import { createLogger, createRegistry, DEFAULT_KEY_PREFIX, REGISTRY_DEFAULTS, TokenStore, type EtcdOptions, type TokenSource } from '../../registry/index.js';
+import { DEFAULT_KEY_PREFIX, type EtcdOptions } from '../../store/index.js';
+import { createLogger } from '../../telemetry/index.js';
+import { createRegistry, REGISTRY_DEFAULTS, TokenStore, type TokenSource } from '../../registry/index.js';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
 import { handled, UsageError } from '../output.js';
 

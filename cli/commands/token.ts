@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { addToken, isValidName, ROLES, type Role } from '../../registry/index.js';
+import { isValidName } from '../../topology/index.js';
+import { addToken, ROLES, type Role } from '../../registry/index.js';
 import { handled, UsageError } from '../output.js';
 
 interface TokenFlags {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { WaymarkError } from '../../client-sdk/errors.js';
+import { WaymarkError } from '../../topology/index.js';
 import { formatGuide } from '../../stack/guide.js';
 import { STACK_DEFAULTS, type StackOptions } from '../../stack/options.js';
 import { startStack } from '../../stack/stack.js';

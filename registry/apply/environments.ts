@@ -1,8 +1,8 @@
 import type { CommitRecord, EnvironmentSummary, InternalTopology } from '../../openapi/index.js';
-import type { EtcdConnection } from '../store/etcd.js';
+import type { EtcdConnection } from '../../store/etcd.js';
 import { NotFoundError } from '../errors.js';
-import type { KeyLayout } from '../store/keys.js';
-import { readEnvironment } from '../store/reader.js';
+import type { KeyLayout } from '../../store/keys.js';
+import { readEnvironment } from '../../store/reader.js';
 
 /** A key's name and revisions, as a keys-only range returns them. */
 export interface KeyInfo {

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { DiffSummary, FieldChange, RegionDefinition, ResourceRef, ResourceUpdate, ServiceDefinition } from '../../openapi/index.js';
-import type { KeyLayout } from '../store/keys.js';
-import type { Mutation } from '../store/writer.js';
+import type { KeyLayout } from '../../store/keys.js';
+import type { Mutation } from '../../store/writer.js';
 import { sourceMutations } from './source.js';
 import type { EnvironmentState, StoredEnvironment } from './state.js';
 

@@ -1,5 +1,5 @@
-import type { KeyLayout } from '../store/keys.js';
-import type { Mutation } from '../store/writer.js';
+import type { KeyLayout } from '../../store/keys.js';
+import type { Mutation } from '../../store/writer.js';
 import type { ParsedInput } from '../manifest/parse.js';
 import { toResource, type LocatedManifest } from '../manifest/schema.js';
 

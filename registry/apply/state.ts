@@ -1,9 +1,9 @@
 import type { RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
-import type { EtcdConnection } from '../store/etcd.js';
-import { ConflictError } from '../store/errors.js';
-import type { KeyLayout } from '../store/keys.js';
-import { topologyRange } from '../store/reader.js';
-import { TopologyRecords } from '../store/records.js';
+import type { EtcdConnection } from '../../store/etcd.js';
+import { ConflictError } from '../../store/errors.js';
+import type { KeyLayout } from '../../store/keys.js';
+import { topologyRange } from '../../store/reader.js';
+import { TopologyRecords } from '../../store/records.js';
 import { decodeSource, type StoredSource } from './source.js';
 
 /** What an apply compares against: an environment's records as etcd holds them at one revision. */

@@ -1,7 +1,7 @@
 import type { EnvironmentStatus, GatewayRegistration, GatewayReport, GatewayStatus } from '../../openapi/index.js';
-import type { EtcdConnection } from '../store/etcd.js';
-import type { KeyLayout } from '../store/keys.js';
-import { topologyRange } from '../store/reader.js';
+import type { EtcdConnection } from '../../store/etcd.js';
+import type { KeyLayout } from '../../store/keys.js';
+import { topologyRange } from '../../store/reader.js';
 import { contentRevision, readKeys } from './environments.js';
 
 /**

@@ -1,8 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { WaymarkError } from '../../client-sdk/errors.js';
+import { WaymarkError } from '../../topology/index.js';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
-import { isValidName } from '../store/names.js';
+import { isValidName } from '../../topology/index.js';
 
 /**
  * `admin` may do everything; `operator` may apply and promote to its listed environments and read

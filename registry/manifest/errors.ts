@@ -1,4 +1,4 @@
-import { WaymarkError } from '../../client-sdk/errors.js';
+import { WaymarkError } from '../../topology/index.js';
 import type { ErrorDetail } from '../../openapi/index.js';
 import { fieldPath, resourceId, type Origin, type PathSegment, type Position } from './schema.js';
 

@@ -8,9 +8,6 @@ export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
 export const PLACEMENTS: readonly Placement[] = ['global', 'regional', 'pinned'];
 
-/** Same rule as `#/components/schemas/Jurisdiction` in the contract. */
-export const JURISDICTION = /^[A-Z][A-Z0-9-]{0,31}$/;
-
 /** Names a `${var}` may use. */
 export const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -1,10 +1,9 @@
 import type { Placement, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
-import { isValidName } from '../store/names.js';
+import { basePathProblem, isValidJurisdiction, isValidName } from '../../topology/index.js';
 import type { Problems, ProblemSubject } from './errors.js';
 import type { ParsedDocument } from './parse.js';
 import {
   API_VERSION,
-  JURISDICTION,
   PLACEMENTS,
   RESOURCE_KINDS,
   VARIABLE_NAME,
@@ -25,8 +24,6 @@ const SPEC_FIELDS: Record<ResourceKind, string[]> = {
   Region: ['jurisdiction', 'provider', 'location'],
   Service: ['basePath', 'placement', 'jurisdictions', 'deployments', 'failover'],
 };
-/** A path of URL segments: no query, fragment, empty or dot segments. */
-const BASE_PATH = /^\/([A-Za-z0-9._~!$&'()*+,;=:@%-]+(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*)?\/?$/;
 
 /** A document's kind and name, known even when the rest of it has problems (for duplicate checks). */
 export interface DocumentRef {
@@ -94,7 +91,7 @@ class DocumentChecker {
       }
       case 'Region': {
         const jurisdiction = this.string(spec.jurisdiction, ['spec', 'jurisdiction'], true);
-        if (jurisdiction !== undefined && !JURISDICTION.test(jurisdiction)) {
+        if (jurisdiction !== undefined && !isValidJurisdiction(jurisdiction)) {
           this.fail(['spec', 'jurisdiction'], `${JSON.stringify(jurisdiction)} is not a jurisdiction: use upper-case letters, digits and '-', such as EU or US`);
         }
         const provider = this.string(spec.provider, ['spec', 'provider'], false);
@@ -119,7 +116,7 @@ class DocumentChecker {
     }
     const jurisdictions = spec.jurisdictions === undefined ? undefined : this.stringList(spec.jurisdictions, ['spec', 'jurisdictions']);
     jurisdictions?.forEach((j, i) => {
-      if (!JURISDICTION.test(j)) this.fail(['spec', 'jurisdictions', i], `${JSON.stringify(j)} is not a jurisdiction: use upper-case letters, digits and '-', such as EU or US`);
+      if (!isValidJurisdiction(j)) this.fail(['spec', 'jurisdictions', i], `${JSON.stringify(j)} is not a jurisdiction: use upper-case letters, digits and '-', such as EU or US`);
     });
     if (placement === 'pinned' && !jurisdictions?.length) {
       this.fail(['spec', 'jurisdictions'], 'a pinned service needs jurisdictions: the legal areas its traffic may go through, such as [EU]');
@@ -325,14 +322,8 @@ export function validateTopology(
         problems.add(subject(placed, 'Service', path), `failover region ${r} is in jurisdiction ${region.value.jurisdiction}, outside ${s.jurisdictions?.join(', ')}`);
       }
     });
-    if (!BASE_PATH.test(s.basePath)) {
-      problems.add(
-        subject(placed, 'Service', ['spec', 'basePath']),
-        `${JSON.stringify(s.basePath)} is not a base path: use an absolute path such as /hr/v1, without query, fragment, '//' or spaces`,
-      );
-    } else if (s.basePath.split('/').some((seg) => seg === '.' || seg === '..')) {
-      problems.add(subject(placed, 'Service', ['spec', 'basePath']), `${JSON.stringify(s.basePath)} must not contain '.' or '..' segments`);
-    }
+    const basePath = basePathProblem(s.basePath);
+    if (basePath) problems.add(subject(placed, 'Service', ['spec', 'basePath']), basePath);
     s.deployments.forEach((d, i) =>
       d.upstreams.forEach((u, j) => {
         const problem = upstreamProblem(u);

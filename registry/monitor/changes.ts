@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { GatewayRegistration, RegionDefinition, ServiceDefinition, TopologyChange } from '../../openapi/index.js';
-import type { TopologySnapshot } from '../store/snapshot.js';
+import type { TopologySnapshot } from '../../store/snapshot.js';
 
 /**
  * What changed from one snapshot of an environment to the next, in words an operator reads:

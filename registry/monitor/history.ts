@@ -1,6 +1,6 @@
 import type { CommitRecord, CommitView } from '../../openapi/index.js';
-import type { EtcdConnection } from '../store/etcd.js';
-import type { KeyLayout } from '../store/keys.js';
+import type { EtcdConnection } from '../../store/etcd.js';
+import type { KeyLayout } from '../../store/keys.js';
 
 /**
  * The last applies of an environment, newest first, from etcd's history of `<env>/commit`: each

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { CommitView, EnvironmentStatus, EnvironmentView, GatewayView, TopologyChange } from '../../openapi/index.js';
 import { environmentStatus } from '../apply/status.js';
-import type { EtcdConnection } from '../store/etcd.js';
-import type { KeyLayout } from '../store/keys.js';
-import { gatewayKey, TopologySnapshot } from '../store/snapshot.js';
-import { TopologyWatcher } from '../store/watch.js';
+import type { EtcdConnection } from '../../store/etcd.js';
+import type { KeyLayout } from '../../store/keys.js';
+import { gatewayKey, TopologySnapshot } from '../../store/snapshot.js';
+import { TopologyWatcher } from '../../store/watch.js';
 import { diffSnapshots } from './changes.js';
 import { commitHistory } from './history.js';
 import { scrapeTraffic, trafficRates, type TrafficSample } from './scrape.js';

@@ -1,5 +1,5 @@
-import type { EtcdConnection } from '../store/etcd.js';
-import type { KeyLayout } from '../store/keys.js';
+import type { EtcdConnection } from '../../store/etcd.js';
+import type { KeyLayout } from '../../store/keys.js';
 import { EnvironmentMonitor, type EnvironmentMonitorOptions } from './monitor.js';
 
 /** A monitor lent to one client; `release()` when done with it. */

@@ -1,4 +1,4 @@
-import { parseExposition } from '../telemetry/exposition.js';
+import { parseExposition } from '../../telemetry/exposition.js';
 
 /** What one scrape of a gateway's /metrics says about its traffic. */
 export interface TrafficSample {

@@ -1,5 +1,5 @@
 import type { CommitView, EnvironmentStatus, EnvironmentView, GatewayStatus, GatewayView, RegionView, Service } from '../../openapi/index.js';
-import { gatewayKey, type TopologySnapshot } from '../store/snapshot.js';
+import { gatewayKey, type TopologySnapshot } from '../../store/snapshot.js';
 import type { TrafficRates } from './scrape.js';
 
 /** What the registry knows of one gateway's traffic from scraping it. */

@@ -2,7 +2,7 @@ import type { Router } from '@koa/router';
 import Koa from 'koa';
 import type { TokenStore } from '../auth/tokens.js';
 import { NotFoundError } from '../errors.js';
-import { traceContext } from '../telemetry/trace-context.js';
+import { traceContext } from '../../topology/index.js';
 import type { Registry } from '../registry.js';
 import { toHttpError } from './errors.js';
 import { adminRoutes, type AdminState } from './routes.js';

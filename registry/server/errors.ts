@@ -1,4 +1,4 @@
-import { WaymarkError } from '../../client-sdk/errors.js';
+import { WaymarkError } from '../../topology/index.js';
 import type { ApiError } from '../../openapi/index.js';
 import { ValidationError } from '../manifest/errors.js';
 

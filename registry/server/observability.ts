@@ -6,7 +6,7 @@ import type { EnvironmentView, TopologyChange } from '../../openapi/index.js';
 import { authorize, type TokenStore } from '../auth/tokens.js';
 import { BadRequestError } from '../errors.js';
 import type { MonitorPool } from '../monitor/pool.js';
-import { assertName } from '../store/names.js';
+import { assertName } from '../../topology/index.js';
 import type { RegistryMetrics } from './metrics.js';
 import type { AdminState } from './routes.js';
 

@@ -1,7 +1,7 @@
 import type { TokenSource } from '../auth/tokens.js';
 import type { ManifestLimits } from '../manifest/schema.js';
 import type { EnvironmentMonitorOptions } from '../monitor/monitor.js';
-import type { EtcdConnection, EtcdOptions } from '../store/etcd.js';
+import type { EtcdConnection, EtcdOptions } from '../../store/etcd.js';
 
 /** Everything a registry needs. Every default is in REGISTRY_DEFAULTS. */
 export interface RegistryOptions {

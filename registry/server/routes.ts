@@ -5,7 +5,7 @@ import { authorize, type Principal, type TokenStore } from '../auth/tokens.js';
 import { BadRequestError } from '../errors.js';
 import type { ManifestSource } from '../manifest/parse.js';
 import type { Registry } from '../registry.js';
-import { assertName, isValidName } from '../store/names.js';
+import { assertName, isValidName } from '../../topology/index.js';
 import { readBody, type RequestBody } from './body.js';
 
 export interface AdminState {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { TopologyDocument } from '../../openapi/index.js';
-import { readEnvironment } from '../../registry/index.js';
+import { readEnvironment } from '../../store/index.js';
 import { spawnGateway, startGateway, writeTopology } from '../support/gateway.js';
 import { region, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
 import type { ApiError, ServiceDefinition, ServiceRoute, TopologyDocument } from '../../openapi/index.js';
 import type { RequestInfo } from '../../gateway/index.js';
-import { readEnvironment } from '../../registry/index.js';
+import { readEnvironment } from '../../store/index.js';
 import { startBackend, startGateway, writeTopology, type StartedGateway, type TestBackend } from '../support/gateway.js';
 import { region, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createLogger } from '../../registry/index.js';
+import { createLogger } from '../../telemetry/index.js';
 import { spawnGateway, startBackend, writeTopology, type SpawnedGateway, type TestBackend } from '../support/gateway.js';
 import { spawnRegistry, type SpawnedRegistry } from '../support/registry-process.js';
 import { region, service, useEtcd } from '../support/store.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { get } from 'node:http';
-import { parseExposition, sumSamples, type MetricSample } from '../../registry/index.js';
+import { parseExposition, sumSamples, type MetricSample } from '../../telemetry/index.js';
 import { startBackend, startGateway, type StartedGateway, type TestBackend } from '../support/gateway.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { useEtcd } from '../support/store.js';

@@ -5,16 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminClient } from '../../cli/admin-client.js';
 import type { ApiError, ApplyResult, EnvironmentStatus, InternalTopology } from '../../openapi/index.js';
-import {
-  addToken,
-  ConflictError,
-  hashToken,
-  prepareApply,
-  readEnvironment,
-  TokenStore,
-  TopologyWatcher,
-  type OperationContext,
-} from '../../registry/index.js';
+import { ConflictError, readEnvironment, TopologyWatcher } from '../../store/index.js';
+import { addToken, hashToken, prepareApply, TokenStore, type OperationContext } from '../../registry/index.js';
 import { freePort } from '../support/ports.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { useEtcd } from '../support/store.js';

@@ -1,16 +1,7 @@
+import { buildDocument } from '../../gateway/document.js';
 import { expect } from 'chai';
-import {
-  commitChanges,
-  ConflictError,
-  EtcdUnavailableError,
-  LeasedKeys,
-  readEnvironment,
-  recoverPendingApply,
-  TopologyWatcher,
-  type Mutation,
-  type TopologySnapshot,
-} from '../../registry/index.js';
-import { connectEtcd } from '../../registry/index.js';
+import { commitChanges, ConflictError, EtcdUnavailableError, LeasedKeys, readEnvironment, recoverPendingApply, TopologyWatcher, type Mutation, type TopologySnapshot } from '../../store/index.js';
+import { connectEtcd } from '../../store/index.js';
 import { region, service, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
@@ -37,7 +28,7 @@ describe('topology store (real etcd)', function () {
     expect([...read.snapshot.regions.keys()]).to.deep.equal(['eu-west', 'us-east']);
     expect([...read.snapshot.services.keys()].sort()).to.deep.equal(['catalog', 'hr']);
     expect(read.snapshot.commit?.id).to.equal('a1');
-    const doc = read.snapshot.toDocument({ baseUrl: 'http://gw', maxStaleSeconds: 60, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
+    const doc = buildDocument(read.snapshot, { baseUrl: 'http://gw', maxStaleSeconds: 60, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
     expect(JSON.stringify(doc)).not.to.include('127.0.0.1:1');
   });
 

@@ -2,14 +2,7 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import {
-  commitChanges,
-  readEnvironment,
-  recoverPendingApply,
-  TopologyWatcher,
-  type Mutation,
-  type TopologySnapshot,
-} from '../../registry/index.js';
+import { commitChanges, readEnvironment, recoverPendingApply, TopologyWatcher, type Mutation, type TopologySnapshot } from '../../store/index.js';
 import type { ServiceDefinition } from '../../openapi/index.js';
 import type { ApplyJob } from '../support/apply-process.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';

@@ -1,17 +1,6 @@
 import { expect } from 'chai';
-import {
-  commitChanges,
-  connectEtcd,
-  EtcdTimeoutError,
-  EtcdUnavailableError,
-  KeyLayout,
-  LeasedKeys,
-  readEnvironment,
-  TopologyWatcher,
-  type EtcdConnection,
-  type TopologySnapshot,
-} from '../../registry/index.js';
-import { WaymarkError } from '../../client-sdk/errors.js';
+import { commitChanges, connectEtcd, EtcdTimeoutError, EtcdUnavailableError, KeyLayout, LeasedKeys, readEnvironment, TopologyWatcher, type EtcdConnection, type TopologySnapshot } from '../../store/index.js';
+import { WaymarkError } from '../../topology/index.js';
 import { startEtcdCluster, type EtcdCluster, type EtcdMember } from '../support/etcd.js';
 import { region, service } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { WaymarkClient } from '../../client-sdk/index.js';
 import type { TopologyDocument } from '../../openapi/index.js';
-import { connectEtcd, KeyLayout, type EtcdConnection } from '../../registry/index.js';
+import { connectEtcd, KeyLayout, type EtcdConnection } from '../../store/index.js';
 import { applyYaml } from '../support/admin-api.js';
 import { watchDocuments, type DocumentWatch } from '../support/document-watch.js';
 import { startEtcd, startEtcdCluster, type EtcdCluster } from '../support/etcd.js';

@@ -1,19 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import {
-  commitChanges,
-  connectEtcd,
-  EtcdAuthError,
-  EtcdUnavailableError,
-  KeyLayout,
-  LeasedKeys,
-  readEnvironment,
-  TopologyWatcher,
-  type EtcdConnection,
-  type EtcdOptions,
-  type Mutation,
-} from '../../registry/index.js';
-import { WaymarkError } from '../../client-sdk/errors.js';
+import { commitChanges, connectEtcd, EtcdAuthError, EtcdUnavailableError, KeyLayout, LeasedKeys, readEnvironment, TopologyWatcher, type EtcdConnection, type EtcdOptions, type Mutation } from '../../store/index.js';
+import { WaymarkError } from '../../topology/index.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 import { region, service } from '../support/store.js';
 import { createTestPki, type TestPki } from '../support/tls.js';

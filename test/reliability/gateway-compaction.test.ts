@@ -1,6 +1,7 @@
+import { buildDocument } from '../../gateway/document.js';
 import { expect } from 'chai';
 import type { TopologyDocument } from '../../openapi/index.js';
-import { readEnvironment } from '../../registry/index.js';
+import { readEnvironment } from '../../store/index.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startGateway, writeTopology, type StartedGateway } from '../support/gateway.js';
 import { region, service, useEtcd } from '../support/store.js';
@@ -57,7 +58,7 @@ describe('compaction while a gateway\'s watch is behind', function () {
     const resyncMs = Date.now() - healedAt;
     const fresh = async () => {
       const read = await readEnvironment(ctx.conn, ctx.layout, env);
-      return read.snapshot.toDocument({ baseUrl: g!.url, maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
+      return buildDocument(read.snapshot, { baseUrl: g!.url, maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
     };
     // The lease may have lapsed in the black hole: wait for the registration to settle too.
     await waitFor(async () => content(g!.gateway.document!) === content(await fresh()), { what: 'the document to equal a fresh read', timeoutMs: 10_000 });

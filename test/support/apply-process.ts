@@ -6,7 +6,7 @@
  * marker, as the registry does), runs commitChanges, and writes one JSON line per step to stdout:
  * `{"event":"lease","id":…}`, then `{"event":"done","revision":…,"transactions":…}`.
  */
-import { commitChanges, connectEtcd, KeyLayout, type Mutation } from '../../registry/index.js';
+import { commitChanges, connectEtcd, KeyLayout, type Mutation } from '../../store/index.js';
 import type { CommitRecord } from '../../openapi/index.js';
 
 export interface ApplyJob {

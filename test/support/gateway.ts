@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/index.js';
 import type { RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
-import { commitChanges, type EtcdConnection, type KeyLayout, type Mutation } from '../../registry/index.js';
+import { commitChanges, type EtcdConnection, type KeyLayout, type Mutation } from '../../store/index.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 

@@ -1,4 +1,4 @@
-import { connectEtcd, KeyLayout, type EtcdConnection } from '../../registry/index.js';
+import { connectEtcd, KeyLayout, type EtcdConnection } from '../../store/index.js';
 import type { RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
 import { startEtcd, type EtcdCluster } from './etcd.js';
 

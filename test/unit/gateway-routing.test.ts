@@ -1,7 +1,8 @@
+import { buildDocument } from '../../gateway/document.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import type { ServiceDefinition } from '../../openapi/index.js';
-import { TopologySnapshot } from '../../registry/index.js';
+import { TopologySnapshot } from '../../store/index.js';
 import { parseTarget } from '../../gateway/request-target.js';
 import { chooseDeployment, RouteTable } from '../../gateway/routes.js';
 import { GatewayHttpError } from '../../gateway/errors.js';
@@ -25,7 +26,7 @@ function snapshot(services: ServiceDefinition[]): TopologySnapshot {
 
 function table(services: ServiceDefinition[], region = 'eu-west'): RouteTable {
   const snap = snapshot(services);
-  const doc = snap.toDocument({ baseUrl: 'http://gw', maxStaleSeconds: 60, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
+  const doc = buildDocument(snap, { baseUrl: 'http://gw', maxStaleSeconds: 60, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
   return RouteTable.build(snap, doc, { region, id: 'gw-e' });
 }
 

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { InvalidNameError, KeyLayout } from '../../registry/index.js';
+import { InvalidNameError } from '../../topology/index.js';
+import { KeyLayout } from '../../store/index.js';
 
 describe('KeyLayout', () => {
   const layout = new KeyLayout();

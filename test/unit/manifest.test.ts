@@ -7,7 +7,7 @@ import { renderManifest } from '../../registry/manifest/render.js';
 import { validateTopology, type Placed } from '../../registry/manifest/validate.js';
 import { fieldChanges } from '../../registry/apply/plan.js';
 import { decodeSource, encodeSource, mergeSource, sourceMutations } from '../../registry/apply/source.js';
-import { KeyLayout } from '../../registry/index.js';
+import { KeyLayout } from '../../store/index.js';
 
 const region = (name: string, jurisdiction = 'EU') =>
   `apiVersion: waymark/v1\nkind: Region\nmetadata: { name: ${name} }\nspec: { jurisdiction: ${jurisdiction}, provider: cloud-a }\n`;

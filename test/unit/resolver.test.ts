@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { performance } from 'node:perf_hooks';
-import { candidateGateways } from '../../client-sdk/candidates.js';
+import { candidateGateways } from '../../topology/index.js';
 import { NoRouteError } from '../../client-sdk/errors.js';
 import { fastestRegion, Resolver } from '../../client-sdk/resolver.js';
 import { topologyDoc } from '../support/topology-doc.js';

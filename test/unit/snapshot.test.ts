@@ -1,5 +1,6 @@
+import { buildDocument } from '../../gateway/document.js';
 import { expect } from 'chai';
-import { TopologySnapshot } from '../../registry/index.js';
+import { TopologySnapshot } from '../../store/index.js';
 import type { GatewayRegistration } from '../../openapi/index.js';
 import { region, service } from '../support/store.js';
 
@@ -34,7 +35,7 @@ describe('TopologySnapshot', () => {
   const options = { baseUrl: 'https://eu.example/', maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 10 };
 
   it('builds the public document without upstreams, with links and serving regions', () => {
-    const doc = snapshot().toDocument({ ...options, now: new Date('2026-11-22T00:00:00Z') });
+    const doc = buildDocument(snapshot(), { ...options, now: new Date('2026-11-22T00:00:00Z') });
     expect(doc.revision).to.equal(7);
     expect(doc.generatedAt).to.equal('2026-11-22T00:00:00.000Z');
     expect(doc._links.self.href).to.equal('https://eu.example/.well-known/topology');
@@ -54,7 +55,7 @@ describe('TopologySnapshot', () => {
 
   it('marks stale documents with the time since when', () => {
     const since = new Date('2026-11-22T01:00:00Z');
-    const doc = snapshot().toDocument({ ...options, stale: true, staleSince: since });
+    const doc = buildDocument(snapshot(), { ...options, stale: true, staleSince: since });
     expect(doc.stale).to.equal(true);
     expect(doc.staleSince).to.equal(since.toISOString());
   });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Etcd3, IKeyValue, IOperation } from 'etcd3';
-import type { CommitRecord } from '../../openapi/index.js';
+import type { CommitRecord } from '../openapi/index.js';
 import type { EtcdConnection } from './etcd.js';
 import { ConflictError } from './errors.js';
 import type { KeyLayout } from './keys.js';

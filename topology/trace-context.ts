@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
-
 /**
- * Request correlation shared by the gateway and the registry: an `X-Request-Id` and a W3C
+ * Request correlation shared by the SDK, the gateway and the registry: an `X-Request-Id` and a W3C
  * `traceparent` (https://www.w3.org/TR/trace-context/) taken from the request when valid, else
- * made up, so every request line of the logs can be joined with the upstream's.
+ * made up, so every request line of the logs can be joined with the upstream's. Uses the Web
+ * Crypto global (Node 20, browsers, edge runtimes), so the core stays free of Node built-ins.
  */
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
@@ -22,17 +21,22 @@ export function validTraceparent(value: string | string[] | undefined): string |
   return value;
 }
 
+/** A new random request id (a UUID). */
+export function newRequestId(): string {
+  return globalThis.crypto.randomUUID();
+}
+
 /** A new sampled traceparent with random trace and parent ids. */
 export function newTraceparent(): string {
-  const traceId = randomUUID().replace(/-/g, '');
-  const parentId = randomUUID().replace(/-/g, '').slice(0, 16);
+  const traceId = newRequestId().replace(/-/g, '');
+  const parentId = newRequestId().replace(/-/g, '').slice(0, 16);
   return `00-${traceId}-${parentId}-01`;
 }
 
 /** The request's id and traceparent: the client's when valid, else new ones. */
 export function traceContext(headers: Record<string, string | string[] | undefined>): { requestId: string; traceparent: string } {
   return {
-    requestId: validRequestId(headers['x-request-id']) ?? randomUUID(),
+    requestId: validRequestId(headers['x-request-id']) ?? newRequestId(),
     traceparent: validTraceparent(headers.traceparent) ?? newTraceparent(),
   };
 }

@@ -1,4 +1,4 @@
-import { WaymarkError } from '../../client-sdk/errors.js';
+import { WaymarkError } from '../topology/index.js';
 
 /** One sample of a Prometheus text exposition: `name{labels} value`. */
 export interface MetricSample {

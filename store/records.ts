@@ -1,4 +1,4 @@
-import type { CommitRecord, GatewayRegistration, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
+import type { CommitRecord, GatewayRegistration, RegionDefinition, ServiceDefinition } from '../openapi/index.js';
 import type { KeyLayout } from './keys.js';
 import { TopologySnapshot, gatewayKey } from './snapshot.js';
 

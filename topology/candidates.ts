@@ -1,4 +1,4 @@
-import type { RoutedGateway, Service, TopologyDocument } from '../openapi/index.js';
+import type { RoutedGateway, Service, TopologyDocument } from './types.js';
 
 /** Inputs to ordering, beyond the document. */
 export interface CandidateOptions {

@@ -5,7 +5,7 @@ import {
   GRPCUnavailableError,
 } from 'etcd3';
 import { isBrokenCircuitError } from 'cockatiel';
-import { WaymarkError } from '../../client-sdk/errors.js';
+import { WaymarkError } from '../topology/index.js';
 
 /** etcd did not answer at all (connection refused, no route, every host failing). */
 export class EtcdUnavailableError extends WaymarkError {

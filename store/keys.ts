@@ -1,4 +1,4 @@
-import { assertName, isValidName } from './names.js';
+import { assertName, isValidName } from '../topology/index.js';
 
 /** Default root of every key Waymark writes. */
 export const DEFAULT_KEY_PREFIX = '/waymark/v1';

@@ -1,0 +1,23 @@
+/** The etcd topology store: connection, key layout, reads, atomic writes, watches and leases. Used by the registry and the gateway. */
+export { connectEtcd, ETCD_DEFAULTS, type EtcdConnection, type EtcdOptions } from './etcd.js';
+export { ConflictError, EtcdAuthError, EtcdTimeoutError, EtcdUnavailableError, translateEtcdError } from './errors.js';
+export { DEFAULT_KEY_PREFIX, KeyLayout, type ParsedKey } from './keys.js';
+export { readEnvironment, topologyRange, type EnvironmentRead, type PendingApply } from './reader.js';
+export { TopologyRecords, type InvalidRecord } from './records.js';
+export { gatewayKey, TopologySnapshot } from './snapshot.js';
+export {
+  TOPOLOGY_WATCHER_DEFAULTS,
+  TopologyWatcher,
+  type TopologyWatcherEvents,
+  type TopologyWatcherOptions,
+} from './watch.js';
+export {
+  commitChanges,
+  recoverPendingApply,
+  WRITER_DEFAULTS,
+  type CommitOptions,
+  type CommitResult,
+  type Mutation,
+  type RecoveryOutcome,
+} from './writer.js';
+export { LEASED_KEYS_DEFAULTS, LeasedKeys, type LeasedKeysEvents, type LeasedKeysOptions, type LeaseState } from './lease.js';

@@ -1,0 +1,13 @@
+/**
+ * The neutral core of Waymark: what a valid topology is, and how calls are routed on it. Shared
+ * by the registry, the gateway and the SDK, so the same input gets the same verdict at every
+ * trust boundary. Free of dependencies and of Node built-ins: the SDK imports it in any runtime.
+ */
+export type * from './types.js';
+export { WaymarkError } from './error.js';
+export { assertName, InvalidNameError, isValidJurisdiction, isValidName, JURISDICTION_PATTERN, NAME_PATTERN } from './names.js';
+export { basePathProblem, isValidBasePath, RESERVED_PATHS } from './base-path.js';
+export { gatewayUrlProblem, isValidGatewayUrl } from './url.js';
+export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions } from './candidates.js';
+export { IDEMPOTENT_METHODS, isIdempotent } from './methods.js';
+export { newRequestId, newTraceparent, traceContext, validRequestId, validTraceparent } from './trace-context.js';
