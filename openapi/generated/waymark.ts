@@ -13,10 +13,14 @@ export interface paths {
         };
         /**
          * The topology document of this gateway's environment.
-         * @description Maintained from an etcd watch and serialized once per revision. Strong `ETag`,
-         *     `Cache-Control` with `stale-while-revalidate`/`stale-if-error` (RFC 5861), gzip/br.
+         * @description Maintained from an etcd watch and serialized once per revision. Strong `ETag` (one per
+         *     content coding; `If-None-Match` is compared per entity tag, weakly, RFC 9110 §13.1.2),
+         *     `Cache-Control` with `stale-while-revalidate`/`stale-if-error` (RFC 5861) while fresh and
+         *     `no-cache` while stale (etcd unreachable; `X-Waymark-Stale-Since` says since when), gzip/br.
+         *     Readable cross-origin (`Access-Control-Allow-Origin: *`; `OPTIONS` answers preflights).
          *     Long-poll: with `wait`, the request is held until the document's revision is greater
-         *     than `wait` (200) or `timeout` seconds pass (304).
+         *     than `wait` (200) or `timeout` seconds pass (304 when `If-None-Match` names the current
+         *     representation, else 200). Long-poll answers are `Cache-Control: no-store`.
          */
         get: operations["getTopology"];
         put?: never;
@@ -618,7 +622,7 @@ export interface components {
             leaseTtlSeconds?: number;
             appliedRevision?: number;
             lag?: number;
-            /** @description Requests per second (its own scrapes excluded) */
+            /** @description Requests per second (its own scrapes excluded), from its /metrics. */
             requestRate?: number;
             /** @description Responses with a 5xx status per second. */
             errorRate?: number;
@@ -626,7 +630,7 @@ export interface components {
             reportedAt?: string;
             /**
              * Format: date-time
-             * @description When it entered its current state (for `down`
+             * @description When it entered its current state (for `down`, when it left).
              */
             since?: string;
         };
@@ -704,14 +708,18 @@ export interface operations {
                     ETag: components["headers"]["ETag"];
                     "X-Waymark-Revision": components["headers"]["XWaymarkRevision"];
                     "Cache-Control"?: string;
+                    /** @description `self` and `api-catalog` links (RFC 8288). */
                     Link?: string;
+                    /** @description An HTTP-date: since when the gateway has not reached etcd (only while stale). */
+                    "X-Waymark-Stale-Since"?: string;
+                    "Access-Control-Allow-Origin"?: "*";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TopologyDocument"];
                 };
             };
-            /** @description Not modified (If-None-Match matched, or a long-poll timed out). */
+            /** @description Not modified (If-None-Match names the current representation, also when a long-poll timed out). */
             304: {
                 headers: {
                     ETag: components["headers"]["ETag"];

@@ -119,8 +119,12 @@ describe('gateway (real etcd, real backends)', function () {
       expect(res.headers['cache-control']).to.equal('public, max-age=7, stale-while-revalidate=31, stale-if-error=600');
       expect(res.headers.vary).to.equal('Accept-Encoding');
       expect(res.headers.link).to.include(`<${g.url}/.well-known/topology>; rel="self"`);
-      expect(res.headers.link).to.include(`<${g.url}/.well-known/topology/services>; rel="collection"`);
+      expect(res.headers.link).to.include(`<${g.url}/.well-known/api-catalog>; rel="api-catalog"`);
+      expect(res.headers.link).not.to.include('rel="collection"');
       expect(res.headers.warning).to.equal(undefined);
+      expect(res.headers['x-waymark-stale-since']).to.equal(undefined);
+      expect(res.headers['access-control-allow-origin']).to.equal('*');
+      expect(res.headers['access-control-expose-headers']).to.include('ETag').and.include('X-Waymark-Revision');
       expect(doc._links.self.href).to.equal(`${g.url}/.well-known/topology`);
 
       const again = await http(g.url, '/.well-known/topology', { headers: { 'if-none-match': res.headers.etag! } });
@@ -130,6 +134,24 @@ describe('gateway (real etcd, real backends)', function () {
       expect(again.headers['x-waymark-revision']).to.equal(String(doc.revision));
       const other = await http(g.url, '/.well-known/topology', { headers: { 'if-none-match': '"1-nope"' } });
       expect(other.status).to.equal(200);
+      // If-None-Match is a list compared per entity tag, never a substring.
+      const bogus = await http(g.url, '/.well-known/topology', { headers: { 'if-none-match': `${res.headers.etag!.slice(0, -1)}-bogus"` } });
+      expect(bogus.status).to.equal(200);
+      const listed = await http(g.url, '/.well-known/topology', { headers: { 'if-none-match': `"x", W/${res.headers.etag}` } });
+      expect(listed.status).to.equal(304);
+      // The identity ETag does not validate the br variant: the client gets the br bytes.
+      const crossCoding = await http(g.url, '/.well-known/topology', { headers: { 'if-none-match': res.headers.etag!, 'accept-encoding': 'br' } });
+      expect(crossCoding.status).to.equal(200);
+      expect(crossCoding.headers['content-encoding']).to.equal('br');
+
+      const preflight = await http(g.url, '/.well-known/topology', {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'if-none-match' },
+      });
+      expect(preflight.status).to.equal(204);
+      expect(preflight.headers['access-control-allow-origin']).to.equal('*');
+      expect(preflight.headers['access-control-allow-methods']).to.include('GET');
+      expect(preflight.headers['access-control-allow-headers']).to.match(/If-None-Match/i);
 
       const gz = await http(g.url, '/.well-known/topology', { headers: { 'accept-encoding': 'gzip' } });
       expect(gz.headers['content-encoding']).to.equal('gzip');
@@ -148,18 +170,28 @@ describe('gateway (real etcd, real backends)', function () {
       expect(head.body.length).to.equal(0);
       expect(head.headers['content-length']).to.equal(String(res.body.length));
       expect(head.headers.etag).to.equal(res.headers.etag);
-      expect((await http(g.url, '/.well-known/topology', { method: 'POST' })).status).to.equal(405);
+      const post = await http(g.url, '/.well-known/topology', { method: 'POST' });
+      expect(post.status).to.equal(405);
+      expect(post.headers['access-control-allow-origin']).to.equal('*');
     });
 
-    it('long-polls: wakes on a change, answers 304 on timeout, and bounds held requests', async () => {
+    it('long-polls: wakes on a change, answers 304 on timeout (200 without a validator), never storable, and bounds held requests', async () => {
       const { env } = await basicEnv();
       const g = await gateway(env, 'eu-west', 'gw-1', { maxLongPolls: 1 });
       const rev = g.gateway.revision;
-      const timedOut = await http(g.url, `/.well-known/topology?wait=${rev}&timeout=0.2`);
+      const etag = (await http(g.url, '/.well-known/topology')).headers.etag!;
+      const timedOut = await http(g.url, `/.well-known/topology?wait=${rev}&timeout=0.2`, { headers: { 'if-none-match': etag } });
       expect(timedOut.status).to.equal(304);
       expect(timedOut.headers['x-waymark-revision']).to.equal(String(rev));
+      expect(timedOut.headers['cache-control']).to.equal('no-store');
+      // A 304 needs a validator to refer to (RFC 9110 §15.4.5): without one the timeout answers the document.
+      const unconditional = await http(g.url, `/.well-known/topology?wait=${rev}&timeout=0.2`);
+      expect(unconditional.status).to.equal(200);
+      expect(unconditional.json<TopologyDocument>().revision).to.equal(rev);
+      expect(unconditional.headers['cache-control']).to.equal('no-store');
       const immediate = await http(g.url, `/.well-known/topology?wait=${rev - 1}&timeout=5`);
       expect(immediate.status).to.equal(200);
+      expect(immediate.headers['cache-control']).to.equal('no-store');
 
       const started = Date.now();
       const held = http(g.url, `/.well-known/topology?wait=${rev}&timeout=20`);
@@ -222,12 +254,19 @@ describe('gateway (real etcd, real backends)', function () {
       expect(fromUs.headers.etag).to.be.a('string');
       expect((await http(west.url, '/.well-known/topology/services/nope')).status).to.equal(404);
       expect((await http(west.url, '/.well-known/topology/services/hr?from=Bad!')).status).to.equal(400);
+      const mars = await http(west.url, '/.well-known/topology/services/hr?from=mars');
+      expect(mars.status).to.equal(400);
+      expect(mars.json<ApiError>().message).to.include('eu-central, eu-west, us-east');
+      // Each resource is the context of its own links (RFC 8288 §3.2).
+      expect(fromUs.headers.link).to.include(`<${west.url}/.well-known/topology/services/hr?from=us-east>; rel="self"`);
 
       const list = (await http(west.url, '/.well-known/topology/services')).json<{ services: Array<{ name: string }> }>();
       expect(list.services.map((s) => s.name)).to.deep.equal(['hr']);
 
       const catalog = await http(west.url, '/.well-known/api-catalog');
       expect(catalog.status).to.equal(200);
+      expect(catalog.headers.link).to.include(`<${west.url}/.well-known/api-catalog>; rel="self"`);
+      expect(catalog.headers['access-control-allow-origin']).to.equal('*');
       expect(catalog.headers['content-type']).to.match(/^application\/linkset\+json/);
       const linkset = catalog.json<{ linkset: Array<{ anchor: string; item?: Array<{ href: string }> }> }>();
       expect(linkset.linkset[0].item![0].href).to.equal(`${west.url}/.well-known/topology`);
