@@ -90,15 +90,12 @@ export class Publication {
     this.cache = previous?.cache ?? new DocumentCache();
     this.doc = buildDocument(snapshot, {
       entries: this.cache,
-      baseUrl,
       maxStaleSeconds: settings.maxStaleSeconds,
       refreshIntervalSeconds: settings.refreshIntervalSeconds,
       refreshJitterSeconds: settings.refreshJitterSeconds,
-      servedBy: { gateway: settings.id, region: settings.region },
       stale: staleSince !== undefined,
       ...(staleSince ? { staleSince } : {}),
     });
-    this.doc._links.services = { href: `${baseUrl}${SERVICES_PATH}`, type: 'application/json' };
     this.common = ['X-Waymark-Revision', String(this.revision), 'X-Waymark-Region', settings.region, 'X-Waymark-Gateway', settings.id];
     this.cacheControl = staleSince
       ? `public, no-cache, stale-if-error=${settings.staleIfErrorSeconds}`
@@ -126,9 +123,9 @@ export class Publication {
       revision: this.revision,
       services: this.doc.services,
       _links: {
-        self: { href: `${this.baseUrl}${SERVICES_PATH}` },
-        topology: { href: `${this.baseUrl}${TOPOLOGY_PATH}` },
-        service: { href: `${this.baseUrl}${SERVICES_PATH}/{name}`, templated: true },
+        self: { href: SERVICES_PATH },
+        topology: { href: TOPOLOGY_PATH },
+        service: { href: `${SERVICES_PATH}/{name}`, templated: true },
       },
     });
     return this.servicesRep;
@@ -141,19 +138,21 @@ export class Publication {
     if (cached) return cached;
     const service = this.routes.service(name)?.service;
     if (!service) return undefined;
-    const self = `${this.baseUrl}${SERVICES_PATH}/${name}`;
+    const self = `${SERVICES_PATH}/${name}${from === this.settings.region ? '' : `?from=${from}`}`;
+    const gateways = candidateGateways(this.doc, service, { region: from });
     const body: ServiceRoute = {
       environment: this.doc.environment,
       revision: this.revision,
       from,
       service,
-      gateways: candidateGateways(this.doc, service, { region: from }),
+      gateways,
       _links: {
-        self: { href: from === this.settings.region ? self : `${self}?from=${from}` },
-        topology: { href: `${this.baseUrl}${TOPOLOGY_PATH}` },
+        self: { href: self },
+        topology: { href: TOPOLOGY_PATH },
+        entrypoints: gateways.map((g) => ({ href: `${g.url.replace(/\/+$/, '')}${service.basePath}`, name: g.id, region: g.region, title: `${g.id} (${g.region})` })),
       },
     };
-    const rep = this.json(body._links.self.href, body);
+    const rep = this.json(`${this.baseUrl}${self}`, body);
     if (this.serviceRoutes.size >= SERVICE_ROUTES_MAX) this.serviceRoutes.clear();
     this.serviceRoutes.set(key, rep);
     return rep;

@@ -18,6 +18,7 @@ export type Health = Schemas['Health'];
 export type GatewayInstance = Schemas['GatewayInstance'];
 export type Region = Schemas['Region'];
 export type Service = Schemas['Service'];
+export type EntryPoint = Schemas['EntryPoint'];
 export type TopologyDocument = Schemas['TopologyDocument'];
 export type RoutedGateway = Schemas['RoutedGateway'];
 export type ServiceRoute = Schemas['ServiceRoute'];

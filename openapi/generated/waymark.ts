@@ -371,16 +371,38 @@ export interface components {
             jurisdictions?: components["schemas"]["Jurisdiction"][];
             /** @description Preferred order of regions when the caller's own region cannot serve. */
             failover?: components["schemas"]["Name"][];
+            /**
+             * @description Links from the service (HAL). Relative references resolve against the URL the document
+             *     was fetched from, so every gateway of an environment serves the same bytes.
+             */
             _links?: {
-                [key: string]: components["schemas"]["Link"];
+                self: components["schemas"]["Link"];
+                /**
+                 * @description Where the service is reached: its base path on each gateway (status `up`) of each
+                 *     region that serves it, by region name then gateway id. A client that knows only
+                 *     the well-known URL and a service's name follows one of these; `/services/{name}`
+                 *     lists them in a caller's order.
+                 */
+                entrypoints: components["schemas"]["EntryPoint"][];
             };
         };
+        /** @description A link to a service's base path on one gateway. */
+        EntryPoint: {
+            /** @description The gateway's URL followed by the service's base path. */
+            href: string;
+            name: components["schemas"]["Name"];
+            region: components["schemas"]["Name"];
+            title?: string;
+        };
+        /**
+         * @description The same revision has the same bytes on every gateway of an environment (while fresh):
+         *     facts of the serving gateway travel in headers (`X-Waymark-Gateway`, `X-Waymark-Region`,
+         *     `Date`), links are relative references.
+         */
         TopologyDocument: {
             environment: components["schemas"]["Name"];
             /** @description The etcd revision up to which this view is complete; never decreases. */
             revision: number;
-            /** Format: date-time */
-            generatedAt: string;
             /** @description True when the gateway serving it has lost etcd and serves its last snapshot. */
             stale: boolean;
             /** Format: date-time */
@@ -390,10 +412,6 @@ export interface components {
             refresh: {
                 intervalSeconds: number;
                 jitterSeconds: number;
-            };
-            servedBy?: {
-                gateway: components["schemas"]["Name"];
-                region: components["schemas"]["Name"];
             };
             regions: components["schemas"]["Region"][];
             services: components["schemas"]["Service"][];
@@ -420,7 +438,10 @@ export interface components {
             /** @description Candidate gateways, best first, for a caller in `from`. */
             gateways: components["schemas"]["RoutedGateway"][];
             _links: {
-                [key: string]: components["schemas"]["Link"];
+                self: components["schemas"]["Link"];
+                topology: components["schemas"]["Link"];
+                /** @description The service's entry points on the candidate gateways, best first for a caller in `from`. */
+                entrypoints: components["schemas"]["EntryPoint"][];
             };
         };
         Linkset: {

@@ -97,7 +97,7 @@ describe('gateway (real etcd, real backends)', function () {
 
   describe('the well-known document', () => {
     it('serves the document with a strong ETag, 304, Cache-Control, Link, gzip and brotli, HEAD', async () => {
-      const { env } = await basicEnv();
+      const { env, eu } = await basicEnv();
       const g = await gateway(env, 'eu-west', 'gw-1', { cacheMaxAgeSeconds: 7, staleWhileRevalidateSeconds: 31, maxStaleSeconds: 600 });
       await waitFor(() => g.gateway.document?.regions.find((r) => r.name === 'eu-west')?.gateways.length, { what: 'self-registration in the document' });
 
@@ -109,10 +109,10 @@ describe('gateway (real etcd, real backends)', function () {
       expect(doc.stale).to.equal(false);
       expect(doc.maxStaleSeconds).to.equal(600);
       expect(doc.refresh).to.deep.equal({ intervalSeconds: 30, jitterSeconds: 5 });
-      expect(doc.servedBy).to.deep.equal({ gateway: 'gw-1', region: 'eu-west' });
+      expect([res.headers['x-waymark-gateway'], res.headers['x-waymark-region']]).to.deep.equal(['gw-1', 'eu-west']);
       expect(doc.services.map((s) => s.name)).to.deep.equal(['hr']);
       expect(doc.regions.find((r) => r.name === 'eu-west')!.gateways).to.deep.equal([{ id: 'gw-1', url: g.url, status: 'up' }]);
-      expect(res.body.toString()).not.to.include('127.0.0.1:' + new URL(g.url).port + '/hr'); // no upstreams
+      expect(res.body.toString()).not.to.include(new URL(eu.url).host); // no upstreams
       expect(JSON.stringify(doc)).not.to.include('upstream');
       expect(res.headers['x-waymark-revision']).to.equal(String(doc.revision));
       expect(res.headers.etag).to.match(new RegExp(`^"${doc.revision}-[A-Za-z0-9_-]+"$`));
@@ -125,7 +125,7 @@ describe('gateway (real etcd, real backends)', function () {
       expect(res.headers['x-waymark-stale-since']).to.equal(undefined);
       expect(res.headers['access-control-allow-origin']).to.equal('*');
       expect(res.headers['access-control-expose-headers']).to.include('ETag').and.include('X-Waymark-Revision');
-      expect(doc._links.self.href).to.equal(`${g.url}/.well-known/topology`);
+      expect(doc._links.self.href).to.equal('/.well-known/topology');
 
       const again = await http(g.url, '/.well-known/topology', { headers: { 'if-none-match': res.headers.etag! } });
       expect(again.status).to.equal(304);
@@ -232,6 +232,51 @@ describe('gateway (real etcd, real backends)', function () {
         { what: 'the report of the applied revision' },
       );
       expect(report.registration).to.equal('registered');
+    });
+
+    it('leads a client that knows only the well-known URL and a service name to the backend, by links alone', async () => {
+      const env = uniqueEnv('walk');
+      const hrEu = await backend('walk-eu');
+      await writeTopology(ctx.conn, ctx.layout, env, {
+        regions: [region('eu-west', 'EU'), region('us-east', 'US')],
+        services: [svc('hr', { 'eu-west': [hrEu.url] }, { placement: 'pinned', jurisdictions: ['EU'] })],
+      });
+      const west = await gateway(env, 'eu-west', 'gw-w');
+      const east = await gateway(env, 'us-east', 'gw-e');
+      await waitFor(() => east.gateway.document?.regions.every((r) => r.gateways.length === 1), { what: 'both gateways registered' });
+
+      // A generic HAL walk: start at the US gateway's well-known URL, resolve every href against where it was found.
+      const start = new URL('/.well-known/topology', east.url);
+      const doc = (await (await fetch(start)).json()) as TopologyDocument;
+      const template = new URL(doc._links.service.href.replace('{name}', 'hr'), start);
+      const route = (await (await fetch(template)).json()) as ServiceRoute;
+      const entry = new URL(route._links.entrypoints[0]!.href, template);
+      expect(entry.origin).to.equal(new URL(west.url).origin);
+      const res = await fetch(new URL('employees/7', `${entry.href}/`));
+      expect(res.status).to.equal(200);
+      expect(hrEu.received.at(-1)?.url).to.equal('/hr/v1/employees/7');
+      // Pinned to the EU: no entry point on the US gateway, in the document or in the route.
+      const hr = doc.services.find((x) => x.name === 'hr')!;
+      expect(hr._links!.entrypoints.map((e) => e.name)).to.deep.equal(['gw-w']);
+      expect(route._links.entrypoints.map((e) => e.region)).to.deep.equal(['eu-west']);
+    });
+
+    it('serves the same bytes and ETag for the same revision on every gateway of an environment', async () => {
+      const { env } = await basicEnv();
+      const a = await gateway(env, 'eu-west', 'gw-a');
+      const b = await gateway(env, 'eu-west', 'gw-b');
+      await waitFor(
+        () => a.gateway.document?.regions[0]?.gateways.length === 2 && a.gateway.revision === b.gateway.revision,
+        { what: 'both gateways at one revision with both registrations' },
+      );
+      const [ra, rb] = [await http(a.url, '/.well-known/topology'), await http(b.url, '/.well-known/topology')];
+      expect(ra.headers['x-waymark-revision']).to.equal(rb.headers['x-waymark-revision']);
+      expect(ra.body.equals(rb.body)).to.equal(true);
+      expect(ra.headers.etag).to.equal(rb.headers.etag);
+      // Revalidation across gateways (failover, a cache in front of a pool) costs a 304.
+      expect((await http(b.url, '/.well-known/topology', { headers: { 'if-none-match': ra.headers.etag! } })).status).to.equal(304);
+      expect(ra.headers['x-waymark-gateway']).to.equal('gw-a');
+      expect(rb.headers['x-waymark-gateway']).to.equal('gw-b');
     });
 
     it('serves service routes, the services collection, the API catalog, health, and JSON 404s', async () => {

@@ -26,7 +26,7 @@ function snapshot(services: ServiceDefinition[]): TopologySnapshot {
 
 function table(services: ServiceDefinition[], region = 'eu-west'): RouteTable {
   const snap = snapshot(services);
-  const doc = buildDocument(snap, { baseUrl: 'http://gw', maxStaleSeconds: 60, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
+  const doc = buildDocument(snap, { maxStaleSeconds: 60, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
   return RouteTable.build(snap, doc, { region, id: 'gw-e' });
 }
 
