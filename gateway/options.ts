@@ -1,5 +1,5 @@
 import type { EtcdConnection, EtcdOptions, LeasedKeysOptions, TopologyWatcherOptions } from '../store/index.js';
-import { assertName } from '../topology/index.js';
+import { assertName, gatewayUrlProblem } from '../topology/index.js';
 import { DEFAULT_KEY_PREFIX } from '../store/index.js';
 import { GatewayOptionsError } from './errors.js';
 
@@ -120,15 +120,9 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     maxStaleSeconds,
   };
   if (out.publicUrl !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(out.publicUrl);
-    } catch {
-      throw new GatewayOptionsError('publicUrl', `${JSON.stringify(out.publicUrl)} is not a URL`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new GatewayOptionsError('publicUrl', `must be an http(s) URL, got ${JSON.stringify(out.publicUrl)}`);
-    }
+    // The same rule clients apply to the URL they will find in the document.
+    const problem = gatewayUrlProblem(out.publicUrl);
+    if (problem) throw new GatewayOptionsError('publicUrl', `${JSON.stringify(out.publicUrl)} ${problem}`);
     out.publicUrl = out.publicUrl.replace(/\/+$/, '');
   }
   if (!Number.isInteger(out.port) || out.port < 0 || out.port > 65535) {

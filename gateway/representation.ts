@@ -154,6 +154,12 @@ function encode(bytes: Buffer, encoding: Encoding): Buffer {
 
 const negotiated = new Map<string, Encoding>();
 const NEGOTIATED_MAX = 64;
+/**
+ * Real clients send a few dozen characters; a header past these bounds is answered with identity
+ * without being parsed, so distinct hostile headers cannot make every request pay for a parse.
+ */
+const ACCEPT_ENCODING_MAX_CHARS = 256;
+const ACCEPT_ENCODING_MAX_TOKENS = 16;
 
 /**
  * The coding to send for an Accept-Encoding header (RFC 9110 §12.5.3): br, else gzip, else
@@ -161,11 +167,13 @@ const NEGOTIATED_MAX = 64;
  * memoised.
  */
 export function negotiateEncoding(header: string | undefined): Encoding {
-  if (!header) return 'identity';
+  if (!header || header.length > ACCEPT_ENCODING_MAX_CHARS) return 'identity';
   const known = negotiated.get(header);
   if (known) return known;
+  const parts = header.split(',', ACCEPT_ENCODING_MAX_TOKENS + 1);
+  if (parts.length > ACCEPT_ENCODING_MAX_TOKENS) return 'identity';
   const q = new Map<string, number>();
-  for (const part of header.split(',')) {
+  for (const part of parts) {
     const [token, ...params] = part.trim().toLowerCase().split(';');
     let weight = 1;
     for (const p of params) {

@@ -15,6 +15,9 @@ describe('gateway content negotiation and validators', () => {
     expect(negotiateEncoding('*;q=0, gzip')).to.equal('gzip');
     expect(negotiateEncoding('identity')).to.equal('identity');
     expect(negotiateEncoding('GZIP')).to.equal('gzip');
+    // Bounded: an oversized or many-token header is not parsed (identity is always acceptable).
+    expect(negotiateEncoding(`${'x'.repeat(15_000)}, br`)).to.equal('identity');
+    expect(negotiateEncoding(`${Array.from({ length: 20 }, (_, i) => `c${i}`).join(', ')}, br`)).to.equal('identity');
   });
 
   it('derives a strong ETag from the revision and the bytes', () => {
