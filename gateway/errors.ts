@@ -55,3 +55,10 @@ export const noSnapshot = () =>
     'Retry-After',
     '1',
   ]);
+
+/**
+ * The request's framing (how its body is delimited) is one that another HTTP parser on the path
+ * could read differently: answered, and the connection closed, since where the next request
+ * starts is unknown.
+ */
+export const badFraming = (message: string) => new GatewayHttpError(400, 'BAD_FRAMING', message, ['Connection', 'close']);

@@ -35,7 +35,8 @@ export interface RecordingBackend {
  * one's body shows up as an extra request (and a desynchronised connection as a wrong marker).
  * Every answer is JSON `{ marker, method, url, bodyLength }` with `X-Marker-Echo`.
  * Paths ending in `/slow?ms=N` answer after N ms; `/stream?chunks=N&delayMs=M` answers in chunks;
- * `/truncated` promises 100 bytes, sends 10 and cuts the connection.
+ * `/truncated` promises 100 bytes, sends 10 and cuts the connection; `/early?ms=N` answers at
+ * once, before reading the body, and ends its answer N ms later.
  */
 export async function startRecordingBackend(): Promise<RecordingBackend> {
   const received: RecordedRequest[] = [];
@@ -48,6 +49,14 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
   const ids = new WeakMap<Socket, number>();
   const server: Server = createServer((req, res) => {
     started += 1;
+    const early = new URL(req.url ?? '/', 'http://backend');
+    if (early.pathname.endsWith('/early')) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('early\n');
+      setTimeout(() => res.end('done\n'), Number(early.searchParams.get('ms') ?? 500));
+      req.resume();
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
