@@ -14,7 +14,7 @@ const LIMITS = {
   bodyMinBytesPerSecond: 1024,
   // 2 of the 8 sockets.
   upstreamUploadShare: 0.25,
-  maxBodyBytes: 1024 * 1024,
+  maxBodyBytes: 128 * 1024 * 1024,
 };
 
 const upload = (path: string, framing: string) => `POST ${path} HTTP/1.1\r\nHost: gw.example\r\n${framing}\r\n`;
@@ -116,6 +116,24 @@ describe('slow uploads and upstream socket shares (real gateway, real backend)',
     // The two that streamed were aborted upstream, never completed with a short body.
     expect(backend.received.filter((r) => r.method === 'POST')).to.deep.equal([]);
     expect(backend.started(), 'two uploads and the GETs reached the backend').to.equal(22);
+
+    // Their slots are free again: an upload at a normal pace streams, under its Content-Length.
+    const body = 'w'.repeat(100_000);
+    const res = await fetch(`${g.url}/catalog/v1/big`, { method: 'POST', body, signal: AbortSignal.timeout(5000) });
+    expect(res.status).to.equal(200);
+    const [stored] = backend.received.filter((r) => r.method === 'POST');
+    expect([stored.bodyLength, stored.headers['content-length'], stored.headers['transfer-encoding']]).to.deep.equal([100_000, '100000', undefined]);
+  });
+
+  it('never counts against a client the time the upstream held its body back', async () => {
+    const { g, backend } = await setup();
+    // Far more than the socket buffers hold, sent at full speed to an upstream that reads nothing
+    // for 2.5 bodyTimeoutMs windows: the client is held back by the upstream, not slow.
+    const body = Buffer.alloc(64 * 1024 * 1024, 'v');
+    const res = await fetch(`${g.url}/catalog/v1/stall?ms=2500`, { method: 'POST', body, signal: AbortSignal.timeout(20_000) });
+    expect(res.status, await res.clone().text()).to.equal(200);
+    expect(((await res.json()) as { bodyLength: number }).bodyLength).to.equal(body.length);
+    expect(backend.received.map((r) => r.bodyLength)).to.deep.equal([body.length]);
   });
 
   it('gives each service its own share of upstream sockets, even on a shared backend', async () => {
@@ -123,7 +141,7 @@ describe('slow uploads and upstream socket shares (real gateway, real backend)',
     // More slow calls to catalog than it has sockets (8): they hold all of them, and two wait.
     let slowDone = 0;
     const slowCalls = Array.from({ length: 10 }, () =>
-      fetch(`${g.url}/catalog/v1/slow?ms=3000`, { signal: AbortSignal.timeout(15_000) }).then(async (res) => {
+      fetch(`${g.url}/catalog/v1/slow?ms=1500`, { signal: AbortSignal.timeout(15_000) }).then(async (res) => {
         await res.arrayBuffer();
         slowDone += 1;
         return res.status;

@@ -36,7 +36,8 @@ export interface RecordingBackend {
  * Every answer is JSON `{ marker, method, url, bodyLength }` with `X-Marker-Echo`.
  * Paths ending in `/slow?ms=N` answer after N ms; `/stream?chunks=N&delayMs=M` answers in chunks;
  * `/truncated` promises 100 bytes, sends 10 and cuts the connection; `/early?ms=N` answers at
- * once, before reading the body, and ends its answer N ms later.
+ * once, before reading the body, and ends its answer N ms later; `/stall?ms=N` starts reading the
+ * body only after N ms.
  */
 export async function startRecordingBackend(): Promise<RecordingBackend> {
   const received: RecordedRequest[] = [];
@@ -50,6 +51,7 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
   const server: Server = createServer((req, res) => {
     started += 1;
     const early = new URL(req.url ?? '/', 'http://backend');
+    // Routes that act before (or instead of) reading the body.
     if (early.pathname.endsWith('/early')) {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('early\n');
@@ -58,6 +60,10 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
       return;
     }
     const chunks: Buffer[] = [];
+    if (early.pathname.endsWith('/stall')) {
+      req.pause();
+      setTimeout(() => req.resume(), Number(early.searchParams.get('ms') ?? 1000));
+    }
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
