@@ -27,6 +27,8 @@ export interface RecordingBackend {
   closedConnections: number[];
   /** Requests whose head has arrived (complete or not). */
   started(): number;
+  /** Answers every `/hold` request waiting so far. */
+  releaseHeld(): void;
   close(): Promise<void>;
 }
 
@@ -37,7 +39,7 @@ export interface RecordingBackend {
  * Paths ending in `/slow?ms=N` answer after N ms; `/stream?chunks=N&delayMs=M` answers in chunks;
  * `/truncated` promises 100 bytes, sends 10 and cuts the connection; `/early?ms=N` answers at
  * once, before reading the body, and ends its answer N ms later; `/stall?ms=N` starts reading the
- * body only after N ms.
+ * body only after N ms; `/hold` answers when the test calls `releaseHeld()`.
  */
 export async function startRecordingBackend(): Promise<RecordingBackend> {
   const received: RecordedRequest[] = [];
@@ -47,6 +49,7 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
   let opened = 0;
   let closed = 0;
   let started = 0;
+  const held: Array<() => void> = [];
   const ids = new WeakMap<Socket, number>();
   const server: Server = createServer((req, res) => {
     started += 1;
@@ -104,6 +107,7 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
         res.end(req.method === 'HEAD' ? undefined : out);
       };
       if (url.pathname.endsWith('/slow')) setTimeout(reply, Number(url.searchParams.get('ms') ?? 1000));
+      else if (url.pathname.endsWith('/hold')) held.push(reply);
       else reply();
     });
   });
@@ -134,6 +138,7 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
     connections: () => ({ opened, closed, open: sockets.size }),
     closedConnections,
     started: () => started,
+    releaseHeld: () => held.splice(0).forEach((reply) => reply()),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
