@@ -39,6 +39,11 @@ export class ClientConnections {
     this.condemned.add(socket);
   }
 
+  /** Whether a request on this connection was already refused for its framing (and answered). */
+  isCondemned(socket: Socket): boolean {
+    return this.condemned.has(socket);
+  }
+
   /**
    * Whether an error written straight onto the socket (node's parse errors and request timeout)
    * is read by the client as the answer to the request it concerns: when no response is in

@@ -394,7 +394,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * connection, or an earlier request still waiting for its own), the connection is only closed.
    */
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    if (err.code === 'ECONNRESET' || !socket.writable || !this.connections.canAnswer(socket)) {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    // llhttp refuses some framings only after node emitted the request, which the gateway has
+    // already refused: let that answer go out, then close.
+    if (this.connections.isCondemned(socket)) {
+      socket.end();
+      return;
+    }
+    if (!this.connections.canAnswer(socket)) {
       socket.destroy();
       return;
     }
