@@ -1,14 +1,17 @@
 import { EventEmitter } from 'node:events';
-import { createServer, STATUS_CODES, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { GatewayReport, Health, TopologyDocument } from '../openapi/index.js';
 import { connectEtcd, KeyLayout, TopologyWatcher, type EtcdConnection, type EtcdOptions, type TopologySnapshot } from '../store/index.js';
+import { ClientConnections } from './client-connections.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
-import { GatewayOptionsError, type SnapshotFileError } from './errors.js';
+import { GatewayOptionsError, type GatewayHttpError, type SnapshotFileError } from './errors.js';
+import { checkFraming } from './framing.js';
 import { GatewayMetrics } from './metrics.js';
 import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
 import { Registration, type RegistrationState } from './registration.js';
+import { sendError } from './reply.js';
 import { GatewayRouter, type RequestInfo } from './router.js';
 import type { RouteProblem } from './routes.js';
 import { SnapshotFile } from './snapshot-file.js';
@@ -51,6 +54,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly layout: KeyLayout;
   private readonly discovery: Discovery;
   private readonly proxy: Proxy;
+  private readonly router: GatewayRouter;
+  private readonly connections = new ClientConnections();
   private readonly server: Server;
   private readonly snapshotFile: SnapshotFile | undefined;
   private watcher: TopologyWatcher | undefined;
@@ -80,7 +85,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       registrationState: this.registrationState,
     }));
     this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason));
-    const router = new GatewayRouter({
+    this.router = new GatewayRouter({
       region: o.region,
       id: o.id,
       dispatch: o.dispatch,
@@ -97,6 +102,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     this.server = createServer(
       {
+        // Stated, not left to defaults: a process started with --insecure-http-parser would
+        // otherwise accept the ambiguous framings request smuggling relies on.
+        insecureHTTPParser: false,
+        requireHostHeader: true,
+        // Repeated headers stay apart in rawHeaders, which framing and Host checks read.
+        joinDuplicateHeaders: false,
         maxHeaderSize: o.maxHeaderBytes,
         headersTimeout: o.headersTimeoutMs,
         requestTimeout: o.requestTimeoutMs,
@@ -104,7 +115,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         // slow-loris client would hold a socket up to 30 s past headersTimeoutMs.
         connectionsCheckingInterval: Math.max(100, Math.min(o.headersTimeoutMs, o.requestTimeoutMs, 30_000) / 4),
       },
-      router.handle,
+      (req, res) => this.onRequest(req, res),
     );
     this.server.keepAliveTimeout = o.keepAliveTimeoutMs;
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
@@ -352,9 +363,41 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.listenerCount('warning') > 0) this.emit('warning', err);
   }
 
-  /** A request node could not parse: answer in JSON and close, never crash. */
+  /**
+   * Every request: framing another parser could read differently gets 400 and ends its connection
+   * (and nothing node parsed after it on that connection is served); the rest is routed.
+   */
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.connections.admit(req, res)) return;
+    try {
+      checkFraming(req);
+    } catch (err) {
+      this.connections.condemn(req.socket);
+      res.shouldKeepAlive = false;
+      sendError(res, err as GatewayHttpError, this.discovery.publication?.common ?? this.fallbackHeaders(), this.errorLinks());
+      this.metrics.rejected.settle(res);
+      return;
+    }
+    this.router.handle(req, res);
+  }
+
+  /**
+   * A request node could not parse, or did not receive in time: answer in JSON and close, never
+   * crash. When that answer would be read as another one (a response already under way on the
+   * connection, or an earlier request still waiting for its own), the connection is only closed.
+   */
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    // llhttp refuses some framings only after node emitted the request, which the gateway has
+    // already refused: let that answer go out, then close.
+    if (this.connections.isCondemned(socket)) {
+      socket.end();
+      return;
+    }
+    if (!this.connections.canAnswer(socket)) {
       socket.destroy();
       return;
     }

@@ -88,6 +88,11 @@ describe('gateway options', () => {
       [{ leaseTtlSeconds: 1.5 }, 'leaseTtlSeconds'],
       [{ publicUrl: 'ftp://x' }, 'publicUrl'],
       [{ maxLongPolls: -1 }, 'maxLongPolls'],
+      [{ bodyBufferBytes: 0 }, 'bodyBufferBytes'],
+      [{ bodyTimeoutMs: -1 }, 'bodyTimeoutMs'],
+      [{ bodyMinBytesPerSecond: 0 }, 'bodyMinBytesPerSecond'],
+      [{ upstreamUploadShare: 0 }, 'upstreamUploadShare'],
+      [{ upstreamUploadShare: 1.5 }, 'upstreamUploadShare'],
     ];
     for (const [patch, option] of bad) {
       expect(() => resolveGatewayOptions({ ...base, ...patch }), option)
