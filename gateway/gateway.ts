@@ -11,11 +11,12 @@ import {
   type TopologySnapshot,
 } from '../registry/index.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
-import { GatewayOptionsError, type SnapshotFileError } from './errors.js';
+import { GatewayHttpError, GatewayOptionsError, type SnapshotFileError } from './errors.js';
 import { GatewayMetrics } from './metrics.js';
 import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
 import { Registration, type RegistrationState } from './registration.js';
+import { sendError } from './reply.js';
 import { GatewayRouter, type RequestInfo } from './router.js';
 import type { RouteProblem } from './routes.js';
 import { SnapshotFile } from './snapshot-file.js';
@@ -111,7 +112,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         // slow-loris client would hold a socket up to 30 s past headersTimeoutMs.
         connectionsCheckingInterval: Math.max(100, Math.min(o.headersTimeoutMs, o.requestTimeoutMs, 30_000) / 4),
       },
-      router.handle,
+      (req, res) => {
+        try {
+          router.handle(req, res);
+        } catch (err) {
+          // A bug or an unexpected value must cost one request a 500, never the process.
+          this.warn(err instanceof Error ? err : new Error(String(err)));
+          if (res.headersSent) res.destroy();
+          else sendError(res, new GatewayHttpError(500, 'INTERNAL', 'the gateway failed to answer this request; retry, or ask another gateway'), this.fallbackHeaders());
+        }
+      },
     );
     this.server.keepAliveTimeout = o.keepAliveTimeoutMs;
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));

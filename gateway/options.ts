@@ -1,5 +1,6 @@
 import type { EtcdConnection, EtcdOptions, LeasedKeysOptions, TopologyWatcherOptions } from '../registry/index.js';
 import { assertName, DEFAULT_KEY_PREFIX } from '../registry/index.js';
+import { urlShapeRefusal } from '../policy/index.js';
 import { GatewayOptionsError } from './errors.js';
 
 /** Everything a gateway can be told. Every default is in GATEWAY_DEFAULTS, below. */
@@ -128,6 +129,9 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new GatewayOptionsError('publicUrl', `must be an http(s) URL, got ${JSON.stringify(out.publicUrl)}`);
     }
+    // It is registered and put in headers and links: readers skip a registration that fails this.
+    const shape = urlShapeRefusal(out.publicUrl);
+    if (shape) throw new GatewayOptionsError('publicUrl', `${JSON.stringify(out.publicUrl)}: ${shape.detail}`);
     out.publicUrl = out.publicUrl.replace(/\/+$/, '');
   }
   if (!Number.isInteger(out.port) || out.port < 0 || out.port > 65535) {

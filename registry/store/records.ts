@@ -1,4 +1,5 @@
 import type { CommitRecord, GatewayRegistration, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
+import { urlShapeRefusal } from '../../policy/index.js';
 import type { KeyLayout } from './keys.js';
 import { TopologySnapshot, gatewayKey } from './snapshot.js';
 
@@ -58,7 +59,7 @@ export class TopologyRecords {
           gatewayKey(parsed.region, parsed.name),
           key,
           value,
-          (v) => v.id === parsed.name && v.region === parsed.region && typeof v.url === 'string',
+          (v) => v.id === parsed.name && v.region === parsed.region && isGatewayUrl(v.url),
         )
           ? 'gateway'
           : undefined;
@@ -110,6 +111,20 @@ export class TopologyRecords {
       this.onInvalid({ key, reason: `the value is not JSON: ${(err as Error).message}` });
     }
     return undefined;
+  }
+}
+
+/**
+ * A registration's URL goes into documents, Link headers and dispatched requests: only a plain
+ * absolute http(s) URL is used (no control characters, credentials, query or fragment).
+ */
+function isGatewayUrl(url: unknown): boolean {
+  if (typeof url !== 'string' || urlShapeRefusal(url) || /[<>"{}|^`]/.test(url)) return false;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
   }
 }
 
