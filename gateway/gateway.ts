@@ -12,6 +12,7 @@ import {
 } from '../registry/index.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
 import { GatewayHttpError, GatewayOptionsError, type SnapshotFileError } from './errors.js';
+import { LoopGuard } from './loop-guard.js';
 import { GatewayMetrics } from './metrics.js';
 import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
@@ -102,6 +103,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       observed: () => this.listenerCount('request') > 0,
       onRequest: (info) => this.emit('request', info),
       metrics: this.metrics,
+      loops: new LoopGuard(o.id),
     });
     this.server = createServer(
       {

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { newTraceparent, validRequestId, validTraceparent } from '../registry/index.js';
 import { GatewayHttpError, payloadTooLarge } from './errors.js';
+import { HOPS_HEADER } from './loop-guard.js';
 import type { UpstreamErrorReason } from './metrics.js';
 import { sendError } from './reply.js';
 import type { RequestTarget } from './request-target.js';
@@ -35,6 +36,8 @@ export interface ForwardContext {
   /** The request's id and traceparent when the caller already settled them (to log the same ones). */
   requestId?: string;
   traceparent?: string;
+  /** X-Waymark-Hops to send (the gateways this request went through, this one last): see loop-guard.ts. */
+  hops?: string;
 }
 
 /** Marks a request forwarded by a dispatching gateway; a gateway never dispatches such a request again. */
@@ -65,6 +68,7 @@ const REPLACED_ON_REQUEST = new Set([
   'x-request-id',
   'traceparent',
   DISPATCH_HEADER,
+  HOPS_HEADER,
 ]);
 
 /** Response headers the gateway sets itself. */
@@ -119,7 +123,7 @@ export class Proxy {
         requestId,
       );
     }
-    const headers = this.requestHeaders(req, requestId, ctx.dispatchedBy, ctx.traceparent);
+    const headers = this.requestHeaders(req, requestId, ctx.dispatchedBy, ctx.traceparent, ctx.hops);
     const method = req.method ?? 'GET';
     const n = ctx.upstreams.length;
     let clientGone = false;
@@ -249,7 +253,13 @@ export class Proxy {
   }
 
   /** The headers sent upstream; index 1 holds the Host value, set per attempt on a copy. */
-  private requestHeaders(req: IncomingMessage, requestId: string, dispatchedBy: string | undefined, traceparent: string | undefined): string[] {
+  private requestHeaders(
+    req: IncomingMessage,
+    requestId: string,
+    dispatchedBy: string | undefined,
+    traceparent: string | undefined,
+    hops: string | undefined,
+  ): string[] {
     const raw = req.rawHeaders;
     const listed = connectionTokens(req.headers.connection);
     const out: string[] = ['Host', ''];
@@ -287,6 +297,7 @@ export class Proxy {
     );
     if (host) out.push('X-Forwarded-Host', host);
     if (dispatchedBy) out.push('X-Waymark-Dispatched-By', dispatchedBy);
+    if (hops) out.push('X-Waymark-Hops', hops);
     return out;
   }
 

@@ -5,6 +5,7 @@ import { traceContext } from '../registry/index.js';
 import { Discovery, TOPOLOGY_PATH, type Publication } from './discovery.js';
 import { GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
 import { isHeaderSafe, linkValue, uriReference } from './header-value.js';
+import type { LoopGuard } from './loop-guard.js';
 import { METRICS_PATH, type GatewayMetrics } from './metrics.js';
 import { DISPATCH_HEADER, Proxy } from './proxy.js';
 import { sendError, sendJson } from './reply.js';
@@ -49,6 +50,8 @@ export interface RouterDeps {
   onRequest: (info: RequestInfo) => void;
   /** Request counters and latencies (cheap: pre-resolved series of plain numbers). */
   metrics: GatewayMetrics;
+  /** Refuses requests that loop back through this gateway (508), and marks forwarded ones. */
+  loops: LoopGuard;
 }
 
 /** At most this many alternates are named in a 421 (headers and body). */
@@ -115,10 +118,18 @@ export class GatewayRouter {
       return metrics.unrouted.settle(res);
     }
     if (info) info.service = plan.name;
+    const alternates = plan.servedHere ? undefined : plan.upstreamsForDispatch(this.deps.dispatch, req.headers[DISPATCH_HEADER] !== undefined);
+    const hop = plan.servedHere || alternates ? this.deps.loops.next(req) : undefined;
+    if (hop && 'error' in hop) {
+      (plan.servedHere ? metrics.proxy(plan.name) : metrics.dispatch(plan.name)).track(res);
+      return this.fail(res, hop.error, pub);
+    }
+    const hops = hop?.hops;
     if (plan.servedHere) {
       if (info) info.upstream = true;
       metrics.proxy(plan.name).track(res);
       return this.deps.proxy.forward(req, res, target, {
+        hops,
         ...(info ? { requestId: info.requestId, traceparent: info.traceparent } : {}),
         service: plan.name,
         upstreams: plan.upstreams,
@@ -127,7 +138,6 @@ export class GatewayRouter {
         links: this.deps.errorLinks(),
       });
     }
-    const alternates = plan.upstreamsForDispatch(this.deps.dispatch, req.headers[DISPATCH_HEADER] !== undefined);
     if (alternates) {
       if (info) {
         info.upstream = true;
@@ -142,6 +152,7 @@ export class GatewayRouter {
         headers: pub.common,
         links: this.deps.errorLinks(),
         dispatchedBy: this.deps.id,
+        hops,
       });
     }
     this.misdirected(res, pub, plan, target);
