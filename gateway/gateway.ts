@@ -16,11 +16,13 @@ import { LoopGuard } from './loop-guard.js';
 import { GatewayMetrics } from './metrics.js';
 import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
+import { PolicyWatch } from './policy-watch.js';
 import { Registration, type RegistrationState } from './registration.js';
 import { sendError } from './reply.js';
 import { GatewayRouter, type RequestInfo } from './router.js';
 import type { RouteProblem } from './routes.js';
 import { SnapshotFile } from './snapshot-file.js';
+import { UpstreamGuard } from './upstream-guard.js';
 
 export type GatewayState = 'created' | 'starting' | 'listening' | 'draining' | 'closed';
 
@@ -62,6 +64,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly proxy: Proxy;
   private readonly server: Server;
   private readonly snapshotFile: SnapshotFile | undefined;
+  /** The upstream rules at connect time; fed with this gateway's addresses, its environment's gateways and the policy. */
+  private readonly guard: UpstreamGuard;
+  private policyWatch: PolicyWatch | undefined;
   private watcher: TopologyWatcher | undefined;
   private registration: Registration | undefined;
   private stateValue: GatewayState = 'created';
@@ -88,7 +93,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       heldLongPolls: this.heldLongPolls,
       registrationState: this.registrationState,
     }));
-    this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason));
+    this.guard = new UpstreamGuard({ etcdEndpoints: this.conn.endpoints, onWarning: (err) => this.warn(err) });
+    this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason), this.guard);
     const router = new GatewayRouter({
       region: o.region,
       id: o.id,
@@ -209,6 +215,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const addr = this.address!;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       this.baseUrl = o.publicUrl ?? `http://${host}:${addr.port}`;
+      this.guard.setSelf(addr, this.baseUrl);
+      const policyWatch = new PolicyWatch(this.conn, this.layout, o.environment, {
+        ...(o.watcher?.retryDelayMs !== undefined ? { retryDelayMs: o.watcher.retryDelayMs } : {}),
+        ...(o.watcher?.maxRetryDelayMs !== undefined ? { maxRetryDelayMs: o.watcher.maxRetryDelayMs } : {}),
+      });
+      this.policyWatch = policyWatch;
+      policyWatch.on('policy', (allowlist) => this.guard.setPolicy(allowlist));
+      policyWatch.on('registries', (records) => this.guard.setRegistries(records));
+      policyWatch.on('invalid', (problem) => this.warn(new Error(problem)));
+      policyWatch.start();
       const watcher = new TopologyWatcher(this.conn, this.layout, o.environment, { ...o.watcher, ...(initial ? { initial } : {}) });
       this.watcher = watcher;
       if (initial) this.publish(initial);
@@ -268,6 +284,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async ready(signal?: AbortSignal): Promise<void> {
     if (!this.watcher) throw new Error('call listen() first');
     await this.watcher.ready(signal);
+    await this.policyWatch?.ready(signal);
     const { region, id } = this.options;
     const done = () =>
       this.registrationState === 'registered' &&
@@ -324,6 +341,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     clearTimeout(timer);
     await drained;
     await this.watcher?.close();
+    await this.policyWatch?.close();
+    this.guard.close();
     await this.snapshotFile?.flush();
     this.proxy.close();
     if (this.ownsConnection) this.conn.close();
@@ -333,6 +352,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private publish(snapshot: TopologySnapshot): void {
     const previous = this.discovery.publication;
+    this.guard.setGateways(snapshot.gateways.values());
     const pub = new Publication(snapshot, this.baseUrl, this.options, this.watcher?.staleSince, previous, (p) => this.routeProblem(p));
     this.discovery.publish(pub);
     this.registration?.update(pub.revision, pub.staleSince);

@@ -10,6 +10,7 @@ import type { UpstreamErrorReason } from './metrics.js';
 import { sendError } from './reply.js';
 import type { RequestTarget } from './request-target.js';
 import type { Upstream } from './routes.js';
+import { upstreamRefused, UpstreamRefusedError, type ProxyGuard } from './upstream-guard.js';
 
 /** What the proxy needs from the gateway's options. */
 export interface ProxySettings {
@@ -97,6 +98,8 @@ export class Proxy {
     private readonly settings: ProxySettings,
     /** Told of every failed upstream exchange (for metrics): the service and why, never the address. */
     private readonly onUpstreamError: (service: string, reason: UpstreamErrorReason) => void = () => undefined,
+    /** The upstream rules, checked before connecting, on the resolved address and on the socket. */
+    private readonly guard?: ProxyGuard,
   ) {
     const agentOptions = {
       keepAlive: true,
@@ -124,6 +127,7 @@ export class Proxy {
       );
     }
     const headers = this.requestHeaders(req, requestId, ctx.dispatchedBy, ctx.traceparent, ctx.hops);
+    const use = ctx.dispatchedBy ? 'dispatch' : 'service';
     const method = req.method ?? 'GET';
     const n = ctx.upstreams.length;
     let clientGone = false;
@@ -137,6 +141,11 @@ export class Proxy {
 
     const attempt = (tried: number): void => {
       const up = ctx.upstreams[(ctx.start + tried) % n];
+      if (this.guard?.check(up, use)) {
+        this.onUpstreamError(ctx.service, 'refused');
+        if (tried + 1 < n) return attempt(tried + 1);
+        return this.fail(res, ctx, upstreamRefused(ctx.service), requestId);
+      }
       const send = up.protocol === 'https:' ? httpsRequest : httpRequest;
       const attemptHeaders = headers.slice();
       attemptHeaders[1] = up.host;
@@ -149,6 +158,7 @@ export class Proxy {
         headers: attemptHeaders,
         setHost: false,
         ...(up.protocol === 'https:' ? { servername: up.hostname } : {}),
+        ...(this.guard ? { lookup: this.guard.lookup(up, use) } : {}),
       });
       current = out;
       let connected = false;
@@ -181,13 +191,19 @@ export class Proxy {
         req.on('data', count);
         req.pipe(out);
       };
+      /** The peer's address is checked last, on new and reused sockets: nothing is sent to a refused one. */
+      const refusedPeer = (socket: Socket): boolean => {
+        const refused = this.guard?.checkSocket(socket, up, use);
+        if (refused) out.destroy(refused);
+        return refused !== undefined;
+      };
       out.once('socket', (socket: Socket) => {
         // The body is sent only once connected, so a failed connect can go to another upstream.
-        if (!socket.connecting) return startBody();
+        if (!socket.connecting) return refusedPeer(socket) ? undefined : startBody();
         connectTimer = setTimeout(() => out.destroy(new UpstreamTimeout('connect')), this.settings.upstreamConnectTimeoutMs);
         socket.once(up.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
           clearTimeout(connectTimer);
-          startBody();
+          if (!refusedPeer(socket)) startBody();
         });
       });
 
@@ -216,10 +232,13 @@ export class Proxy {
         }
         if (bodyStarted) req.unpipe(out);
         const timeout = err instanceof UpstreamTimeout;
-        const beforeConnect = !connected && (timeout || CONNECT_ERRORS.has(err.code ?? '') || err.code === 'ECONNRESET');
+        const refused = err instanceof UpstreamRefusedError;
+        const beforeConnect = !connected && (timeout || refused || CONNECT_ERRORS.has(err.code ?? '') || err.code === 'ECONNRESET');
         const safeToRepeat = !bodyStarted && (IDEMPOTENT.has(method) || (out.reusedSocket && err.code === 'ECONNRESET'));
         if ((beforeConnect || safeToRepeat) && tried + 1 < n) return attempt(tried + 1);
-        if (timeout) {
+        if (refused) {
+          this.fail(res, ctx, upstreamRefused(ctx.service), requestId);
+        } else if (timeout) {
           this.fail(
             res,
             ctx,
@@ -341,6 +360,7 @@ function quoted(value: string): string {
 }
 
 function upstreamErrorReason(err: NodeJS.ErrnoException): UpstreamErrorReason {
+  if (err instanceof UpstreamRefusedError) return 'refused';
   if (err instanceof UpstreamTimeout) return err.phase === 'connect' ? 'connect_timeout' : 'timeout';
   if (CONNECT_ERRORS.has(err.code ?? '')) return 'connect';
   return err.code === 'ECONNRESET' ? 'reset' : 'other';
