@@ -55,14 +55,14 @@ export function describeRefusal(url: string, r: UpstreamRefusal): string {
  * a header (upstreams, gateway registrations). Undefined when the URL is fine or is not an
  * absolute http(s) URL at all (other validation reports that).
  */
-export function urlShapeRefusal(raw: string): UpstreamRefusal | undefined {
+export function urlShapeRefusal(raw: string, parsed?: URL): UpstreamRefusal | undefined {
   // WHATWG URL parsing removes tabs and newlines anywhere and reads '\' as '/': refuse them outright.
   if (/[\u0000-\u0020\u007f\\]/.test(raw)) {
     return { rule: 'characters', detail: 'the URL holds a space, a control character or a backslash' };
   }
   let url: URL;
   try {
-    url = new URL(raw);
+    url = parsed ?? new URL(raw);
   } catch {
     return undefined;
   }
@@ -281,14 +281,15 @@ export interface UpstreamRuleSet {
  * name, `needsAddresses` says the resolved addresses must still pass `checkAddress`.
  */
 export function checkUpstreamUrl(raw: string, rules: UpstreamRuleSet, use: UpstreamUse = 'service'): { refusal?: UpstreamRefusal; host?: UpstreamHost } {
-  const shape = urlShapeRefusal(raw);
-  if (shape) return { refusal: shape };
-  let url: URL;
+  let url: URL | undefined;
   try {
     url = new URL(raw);
   } catch {
-    return {};
+    url = undefined;
   }
+  const shape = urlShapeRefusal(raw, url);
+  if (shape) return { refusal: shape };
+  if (!url) return {};
   const host = upstreamHost(url);
   const refusal = checkHost(host, rules, use);
   return refusal ? { refusal, host } : { host };

@@ -98,7 +98,13 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
   }
   validateTopology(regions, services, problems);
   // The target environment's upstream policy, so a promotion is held to it too.
-  await checkUpstreams({ conn: ctx.conn, layout: ctx.layout, ownAddresses: ctx.ownAddresses?.() ?? [], ...(ctx.resolver ? { resolver: ctx.resolver } : {}) }, env, services, problems);
+  await checkUpstreams(
+    { conn: ctx.conn, layout: ctx.layout, ownAddresses: ctx.ownAddresses?.() ?? [], ...(ctx.resolver ? { resolver: ctx.resolver } : {}) },
+    env,
+    services,
+    problems,
+    state.services,
+  );
   problems.throwIfAny();
 
   const sourceText = encodeSource(mergeSource(state.source, loaded.resources, prune));
