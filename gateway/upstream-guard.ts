@@ -93,6 +93,8 @@ export class UpstreamGuard implements ProxyGuard {
   private generation = 0;
   private readonly verdicts = new WeakMap<Upstream, { generation: number; service?: UpstreamRefusedError; dispatch?: UpstreamRefusedError }>();
   private readonly lookups = new WeakMap<Upstream, Partial<Record<UpstreamUse, LookupFunction>>>();
+  /** Verdicts on pooled sockets, so a reused connection costs a map lookup, not an address check. */
+  private readonly sockets = new WeakMap<Socket, { generation: number; use: UpstreamUse; refused?: UpstreamRefusedError }>();
   private readonly warned = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   private resolving = false;
@@ -179,11 +181,15 @@ export class UpstreamGuard implements ProxyGuard {
   }
 
   checkSocket(socket: Socket, up: Upstream, use: UpstreamUse): UpstreamRefusedError | undefined {
+    const cached = this.sockets.get(socket);
+    if (cached && cached.generation === this.generation && cached.use === use) return cached.refused;
     const ip = socket.remoteAddress ? parseIp(socket.remoteAddress) : undefined;
     // A socket without a remote address is not connected: it carries nothing anywhere.
     if (!ip) return undefined;
     const refusal = checkAddress(hostOf(up), ip, this.rules, use);
-    return refusal ? this.refused(up, refusal) : undefined;
+    const refused = refusal ? this.refused(up, refusal) : undefined;
+    this.sockets.set(socket, { generation: this.generation, use, ...(refused ? { refused } : {}) });
+    return refused;
   }
 
   close(): void {
