@@ -47,6 +47,10 @@ export class LoopGuard {
   /** The X-Waymark-Hops value to forward, or the 508 to answer instead. */
   next(req: IncomingMessage): { hops: string } | { error: GatewayHttpError } {
     const raw = req.headers[HOPS_HEADER];
+    const via = req.headers.via;
+    const viaEntries = via ? via.split(',').length : 0;
+    // The common case, a request straight from a client: nothing to parse.
+    if (raw === undefined && viaEntries <= MAX_VIA_ENTRIES) return { hops: this.token };
     const received = (Array.isArray(raw) ? raw.join(',') : raw ?? '')
       .split(',')
       .map((t) => t.trim())
@@ -55,8 +59,7 @@ export class LoopGuard {
     if (received.length >= MAX_WAYMARK_HOPS) {
       return { error: loopDetected(`this request already went through ${received.length} Waymark gateways (at most ${MAX_WAYMARK_HOPS})`) };
     }
-    const via = req.headers.via;
-    if (via && via.split(',').length > MAX_VIA_ENTRIES) {
+    if (viaEntries > MAX_VIA_ENTRIES) {
       return { error: loopDetected(`this request already went through more than ${MAX_VIA_ENTRIES} proxies (Via)`) };
     }
     return { hops: [...received, this.token].join(', ') };
