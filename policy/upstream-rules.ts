@@ -45,9 +45,18 @@ export interface UpstreamRefusal {
   detail: string;
 }
 
-/** `"http://x" is refused by rule etcd-endpoint: <detail>; <why the rule exists>`. */
+/**
+ * `"http://x" is refused by rule etcd-endpoint: <detail> (<why the rule exists>)`. The URL is
+ * shown without credentials, query or fragment: rendered from variables, they may be secrets, and
+ * the message ends up in CI logs.
+ */
 export function describeRefusal(url: string, r: UpstreamRefusal): string {
-  return `${JSON.stringify(url)} is refused by rule ${r.rule}: ${r.detail} (${UPSTREAM_RULES[r.rule]})`;
+  return `${JSON.stringify(redactUrl(url))} is refused by rule ${r.rule}: ${r.detail} (${UPSTREAM_RULES[r.rule]})`;
+}
+
+/** The URL with `user:password@` as `***@` and everything from `?` or `#` on as `?…` / `#…`. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@').replace(/([?#]).*$/s, '$1…');
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   checkAddress,
   checkUpstreamUrl,
   cidrContains,
+  describeRefusal,
   embeddedIpv4,
   endpointOf,
   formatIp,
@@ -153,6 +154,10 @@ describe('upstream rules: URLs', () => {
       ['nonsense', undefined],
     ];
     for (const [url, expected] of cases) expect(urlShapeRefusal(url)?.rule, JSON.stringify(url)).to.equal(expected);
+    // Messages never repeat credentials or a query: rendered from variables, they may be secrets.
+    const message = describeRefusal('http://svc:s3cret@10.0.0.1/x?token=abc#f', { rule: 'userinfo', detail: 'd' });
+    expect(message).to.include('"http://***@10.0.0.1/x?…"');
+    expect(message).not.to.match(/s3cret|abc/);
   });
 
   it("refuses etcd's, the registry's and gateways' addresses on their ports, at every local alias of a local one", () => {
