@@ -5,16 +5,19 @@ import type { GatewayReport, Health, TopologyDocument } from '../openapi/index.j
 import { connectEtcd, KeyLayout, TopologyWatcher, type EtcdConnection, type EtcdOptions, type TopologySnapshot } from '../store/index.js';
 import { ClientConnections } from './client-connections.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
-import { GatewayOptionsError, type GatewayHttpError, type SnapshotFileError } from './errors.js';
+import { GatewayHttpError, GatewayOptionsError, type SnapshotFileError } from './errors.js';
 import { checkFraming } from './framing.js';
+import { LoopGuard } from './loop-guard.js';
 import { GatewayMetrics } from './metrics.js';
 import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
+import { PolicyWatch } from './policy-watch.js';
 import { Registration, type RegistrationState } from './registration.js';
 import { sendError } from './reply.js';
 import { GatewayRouter, type RequestInfo } from './router.js';
 import type { RouteProblem } from './routes.js';
 import { SnapshotFile } from './snapshot-file.js';
+import { UpstreamGuard } from './upstream-guard.js';
 
 export type GatewayState = 'created' | 'starting' | 'listening' | 'draining' | 'closed';
 
@@ -58,6 +61,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly connections = new ClientConnections();
   private readonly server: Server;
   private readonly snapshotFile: SnapshotFile | undefined;
+  /** The upstream rules at connect time; fed with this gateway's addresses, its environment's gateways and the policy. */
+  private readonly guard: UpstreamGuard;
+  private policyWatch: PolicyWatch | undefined;
   private watcher: TopologyWatcher | undefined;
   private registration: Registration | undefined;
   private stateValue: GatewayState = 'created';
@@ -84,7 +90,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       heldLongPolls: this.heldLongPolls,
       registrationState: this.registrationState,
     }));
-    this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason));
+    this.guard = new UpstreamGuard({ etcdEndpoints: this.conn.endpoints, onWarning: (err) => this.warn(err) });
+    this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason), this.guard);
     this.router = new GatewayRouter({
       region: o.region,
       id: o.id,
@@ -99,6 +106,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       observed: () => this.listenerCount('request') > 0,
       onRequest: (info) => this.emit('request', info),
       metrics: this.metrics,
+      loops: new LoopGuard(o.id),
     });
     this.server = createServer(
       {
@@ -201,6 +209,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const addr = this.address!;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       this.baseUrl = o.publicUrl ?? `http://${host}:${addr.port}`;
+      this.guard.setSelf(addr, this.baseUrl);
+      const policyWatch = new PolicyWatch(this.conn, this.layout, o.environment, {
+        ...(o.watcher?.retryDelayMs !== undefined ? { retryDelayMs: o.watcher.retryDelayMs } : {}),
+        ...(o.watcher?.maxRetryDelayMs !== undefined ? { maxRetryDelayMs: o.watcher.maxRetryDelayMs } : {}),
+      });
+      this.policyWatch = policyWatch;
+      policyWatch.on('policy', (allowlist) => this.guard.setPolicy(allowlist));
+      policyWatch.on('registries', (records) => this.guard.setRegistries(records));
+      policyWatch.on('invalid', (problem) => this.warn(new Error(problem)));
+      policyWatch.start();
       const watcher = new TopologyWatcher(this.conn, this.layout, o.environment, { ...o.watcher, ...(initial ? { initial } : {}) });
       this.watcher = watcher;
       if (initial) this.publish(initial);
@@ -260,6 +278,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async ready(signal?: AbortSignal): Promise<void> {
     if (!this.watcher) throw new Error('call listen() first');
     await this.watcher.ready(signal);
+    await this.policyWatch?.ready(signal);
     const { region, id } = this.options;
     const done = () =>
       this.registrationState === 'registered' &&
@@ -316,6 +335,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     clearTimeout(timer);
     await drained;
     await this.watcher?.close();
+    await this.policyWatch?.close();
+    this.guard.close();
     await this.snapshotFile?.flush();
     this.proxy.close();
     if (this.ownsConnection) this.conn.close();
@@ -325,6 +346,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private publish(snapshot: TopologySnapshot): void {
     const previous = this.discovery.publication;
+    this.guard.setGateways(snapshot.gateways.values());
     const pub = new Publication(snapshot, this.baseUrl, this.options, this.watcher?.staleSince, previous, (p) => this.routeProblem(p));
     this.discovery.publish(pub);
     this.registration?.update(pub.revision, pub.staleSince);
@@ -378,7 +400,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.metrics.rejected.settle(res);
       return;
     }
-    this.router.handle(req, res);
+    try {
+      this.router.handle(req, res);
+    } catch (err) {
+      // A bug or an unexpected value must cost one request a 500, never the process.
+      this.warn(err instanceof Error ? err : new Error(String(err)));
+      if (res.headersSent) res.destroy();
+      else sendError(res, new GatewayHttpError(500, 'INTERNAL', 'the gateway failed to answer this request; retry, or ask another gateway'), this.fallbackHeaders());
+    }
   }
 
   /**

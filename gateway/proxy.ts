@@ -5,12 +5,14 @@ import type { TLSSocket } from 'node:tls';
 import { IDEMPOTENT_METHODS, newRequestId, newTraceparent, validRequestId, validTraceparent } from '../topology/index.js';
 import { GatewayHttpError, payloadTooLarge, uploadsBusy } from './errors.js';
 import { connectionTokens, requestFraming, type RequestFraming } from './framing.js';
+import { HOPS_HEADER } from './loop-guard.js';
 import type { UpstreamErrorReason } from './metrics.js';
 import { sendError } from './reply.js';
 import { readBodyStart, watchBodyRate, type BodyLimits, type BodyStart } from './request-body.js';
 import type { RequestTarget } from './request-target.js';
 import type { Upstream } from './routes.js';
 import { UpstreamPools, type PoolLimits } from './upstream-pools.js';
+import { upstreamRefused, UpstreamRefusedError, type ProxyGuard } from './upstream-guard.js';
 
 /** What the proxy needs from the gateway's options. */
 export interface ProxySettings extends BodyLimits, PoolLimits {
@@ -35,6 +37,8 @@ export interface ForwardContext {
   /** The request's id and traceparent when the caller already settled them (to log the same ones). */
   requestId?: string;
   traceparent?: string;
+  /** X-Waymark-Hops to send (the gateways this request went through, this one last): see loop-guard.ts. */
+  hops?: string;
 }
 
 /** Marks a request forwarded by a dispatching gateway; a gateway never dispatches such a request again. */
@@ -67,6 +71,7 @@ const REPLACED_ON_REQUEST = new Set([
   'x-request-id',
   'traceparent',
   DISPATCH_HEADER,
+  HOPS_HEADER,
 ]);
 
 /** Response headers the gateway sets itself. */
@@ -98,6 +103,8 @@ export class Proxy {
     private readonly settings: ProxySettings,
     /** Told of every failed upstream exchange (for metrics): the service and why, never the address. */
     private readonly onUpstreamError: (service: string, reason: UpstreamErrorReason) => void = () => undefined,
+    /** The upstream rules, checked before connecting, on the resolved address and on the socket. */
+    private readonly guard?: ProxyGuard,
   ) {
     this.pools = new UpstreamPools(settings);
   }
@@ -144,7 +151,7 @@ export class Proxy {
       release = this.pools.claimUpload(ctx.service);
       if (!release) return this.fail(req, res, ctx, uploadsBusy(ctx.service), requestId);
     }
-    const headers = this.requestHeaders(req, requestId, ctx.dispatchedBy, ctx.traceparent);
+    const headers = this.requestHeaders(req, requestId, ctx.dispatchedBy, ctx.traceparent, ctx.hops);
     if (body.complete) {
       if (framing.kind !== 'none') headers.push('Content-Length', String(body.bytes.length));
     } else if (framing.kind === 'length') {
@@ -152,6 +159,7 @@ export class Proxy {
     } else {
       headers.push('Transfer-Encoding', 'chunked');
     }
+    const use = ctx.dispatchedBy ? 'dispatch' : 'service';
     const method = req.method ?? 'GET';
     const n = ctx.upstreams.length;
     let clientGone = false;
@@ -169,6 +177,12 @@ export class Proxy {
 
     const attempt = (tried: number): void => {
       const up = ctx.upstreams[(ctx.start + tried) % n];
+      if (this.guard?.check(up, use)) {
+        this.onUpstreamError(ctx.service, 'refused');
+        if (tried + 1 < n) return attempt(tried + 1);
+        release?.();
+        return this.fail(req, res, ctx, upstreamRefused(ctx.service), requestId);
+      }
       const send = up.protocol === 'https:' ? httpsRequest : httpRequest;
       const attemptHeaders = headers.slice();
       attemptHeaders[1] = up.host;
@@ -181,6 +195,7 @@ export class Proxy {
         headers: attemptHeaders,
         setHost: false,
         ...(up.protocol === 'https:' ? { servername: up.hostname } : {}),
+        ...(this.guard ? { lookup: this.guard.lookup(up, use) } : {}),
       });
       current = out;
       // The upload slot follows the exchange that carries the body, and is freed with it.
@@ -219,13 +234,19 @@ export class Proxy {
         stopRate = watchBodyRate(req, this.settings, abandon);
         req.pipe(out);
       };
+      /** The peer's address is checked last, on new and reused sockets: nothing is sent to a refused one. */
+      const refusedPeer = (socket: Socket): boolean => {
+        const refused = this.guard?.checkSocket(socket, up, use);
+        if (refused) out.destroy(refused);
+        return refused !== undefined;
+      };
       out.once('socket', (socket: Socket) => {
         // The body is sent only once connected, so a failed connect can go to another upstream.
-        if (!socket.connecting) return startBody();
+        if (!socket.connecting) return refusedPeer(socket) ? undefined : startBody();
         connectTimer = setTimeout(() => out.destroy(new UpstreamTimeout('connect')), this.settings.upstreamConnectTimeoutMs);
         socket.once(up.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
           clearTimeout(connectTimer);
-          startBody();
+          if (!refusedPeer(socket)) startBody();
         });
       });
 
@@ -260,11 +281,14 @@ export class Proxy {
           req.unpipe(out);
         }
         const timeout = err instanceof UpstreamTimeout;
-        const beforeConnect = !connected && (timeout || CONNECT_ERRORS.has(err.code ?? '') || err.code === 'ECONNRESET');
+        const refused = err instanceof UpstreamRefusedError;
+        const beforeConnect = !connected && (timeout || refused || CONNECT_ERRORS.has(err.code ?? '') || err.code === 'ECONNRESET');
         // A buffered body can be sent again; a streamed one only if none of it left.
         const safeToRepeat = !bodyStarted && (IDEMPOTENT_METHODS.has(method) || (out.reusedSocket && err.code === 'ECONNRESET'));
         if ((beforeConnect || safeToRepeat) && tried + 1 < n) return attempt(tried + 1);
-        if (timeout) {
+        if (refused) {
+          this.fail(req, res, ctx, upstreamRefused(ctx.service), requestId);
+        } else if (timeout) {
           this.fail(
             req,
             res,
@@ -301,7 +325,13 @@ export class Proxy {
   }
 
   /** The headers sent upstream; index 1 holds the Host value, set per attempt on a copy. */
-  private requestHeaders(req: IncomingMessage, requestId: string, dispatchedBy: string | undefined, traceparent: string | undefined): string[] {
+  private requestHeaders(
+    req: IncomingMessage,
+    requestId: string,
+    dispatchedBy: string | undefined,
+    traceparent: string | undefined,
+    hops: string | undefined,
+  ): string[] {
     const raw = req.rawHeaders;
     const listed = connectionTokens(req.headers.connection);
     const out: string[] = ['Host', ''];
@@ -339,6 +369,7 @@ export class Proxy {
     );
     if (host) out.push('X-Forwarded-Host', host);
     if (dispatchedBy) out.push('X-Waymark-Dispatched-By', dispatchedBy);
+    if (hops) out.push('X-Waymark-Hops', hops);
     return out;
   }
 
@@ -377,6 +408,7 @@ function quoted(value: string): string {
 }
 
 function upstreamErrorReason(err: NodeJS.ErrnoException): UpstreamErrorReason {
+  if (err instanceof UpstreamRefusedError) return 'refused';
   if (err instanceof UpstreamTimeout) return err.phase === 'connect' ? 'connect_timeout' : 'timeout';
   if (CONNECT_ERRORS.has(err.code ?? '')) return 'connect';
   return err.code === 'ECONNRESET' ? 'reset' : 'other';

@@ -45,3 +45,5 @@ export type RegionView = Schemas['RegionView'];
 export type GatewayView = Schemas['GatewayView'];
 export type CommitView = Schemas['CommitView'];
 export type TopologyChange = Schemas['TopologyChange'];
+export type UpstreamPolicy = Schemas['UpstreamPolicy'];
+export type UpstreamPolicyUpdate = Schemas['UpstreamPolicyUpdate'];

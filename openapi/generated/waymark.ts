@@ -271,6 +271,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/environments/{env}/upstream-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The upstream policy of an environment (any token may read it). */
+        get: operations["getUpstreamPolicy"];
+        /**
+         * Replaces the upstream policy of an environment (admin tokens only).
+         * @description Applies and promotions to the environment must then name upstreams that a host pattern or
+         *     a network of `allow` admits; gateways refuse other upstreams at connect time, on the
+         *     resolved address. Operators get 403 whatever environments they hold. Upstreams already
+         *     stored are not re-checked here: gateways refuse them (502 `UPSTREAM_REFUSED`) until they
+         *     are changed.
+         */
+        put: operations["setUpstreamPolicy"];
+        post?: never;
+        /** Back to the default policy, any host not always refused (admin tokens only). */
+        delete: operations["deleteUpstreamPolicy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/promotions": {
         parameters: {
             query?: never;
@@ -314,7 +340,14 @@ export interface components {
             type?: string;
         };
         Error: {
-            /** @description Stable machine-readable code, such as `VALIDATION_FAILED` or `CONFLICT`. */
+            /**
+             * @description Stable machine-readable code, such as `VALIDATION_FAILED` or `CONFLICT`. A gateway
+             *     proxying a call answers `BAD_REQUEST` (400, a malformed or traversing target),
+             *     `MISDIRECTED_REQUEST` (421), `NO_UPSTREAM`, `UPSTREAM_UNAVAILABLE` and `UPSTREAM_REFUSED`
+             *     (502; refused: the upstream's resolved address breaks the upstream rules, which the
+             *     answer never names), `LOOP_DETECTED` (508: the request already went through this
+             *     gateway, or through too many), `UPSTREAM_TIMEOUT` (504) and `INTERNAL` (500).
+             */
             code: string;
             /** @description What happened and what to do. */
             message: string;
@@ -334,6 +367,12 @@ export interface components {
             field?: string;
             line?: number;
             column?: number;
+            /**
+             * @description The upstream rule that refused the value, when one did: `characters`, `userinfo`,
+             *     `query`, `fragment`, `link-local`, `unspecified`, `non-unicast`, `metadata`,
+             *     `etcd-endpoint`, `registry-address`, `gateway-address` or `policy`.
+             */
+            rule?: string;
         };
         Health: {
             /** @enum {string} */
@@ -674,6 +713,34 @@ export interface components {
             detail?: string;
             /** @description Who applied (commits). */
             by?: string;
+        };
+        /**
+         * @description What upstreams of an environment may be. Stored at `<prefix>/_policy/upstreams/<env>`,
+         *     outside the environment, written only through the admin-only routes; gateways watch it.
+         */
+        UpstreamPolicy: {
+            environment: components["schemas"]["Name"];
+            /**
+             * @description Host patterns (`api.example.com`; `*.internal.example.com` for every name below it) and
+             *     networks (`10.0.0.0/8`, `fd00::/8`, one address). An upstream name passes when a pattern
+             *     matches it or all its addresses lie in a network; an address literal, when a network
+             *     holds it. Absent: no policy, any host not always refused. Empty: nothing passes.
+             */
+            allow?: string[];
+            /** Format: date-time */
+            updatedAt?: string;
+            /** @description Name of the admin token that set it. */
+            updatedBy?: string;
+            /** @description Set when the stored value cannot be read; every upstream is then refused until it is set again. */
+            problem?: string;
+            /** @description The rules that hold whatever `allow` says. */
+            alwaysRefused: {
+                rule: string;
+                reason: string;
+            }[];
+        };
+        UpstreamPolicyUpdate: {
+            allow: string[];
         };
     };
     responses: {
@@ -1094,6 +1161,92 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+        };
+    };
+    getUpstreamPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The allowlist (absent when none is set) and the rules no policy can lift. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpstreamPolicy"];
+                };
+            };
+            401: components["responses"]["Error"];
+        };
+    };
+    setUpstreamPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpstreamPolicyUpdate"];
+            };
+        };
+        responses: {
+            /** @description The policy now in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpstreamPolicy"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            415: components["responses"]["Error"];
+            /** @description `VALIDATION_FAILED`: `details[].field` names each bad entry (`allow[2]`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteUpstreamPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The default policy now in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpstreamPolicy"];
                 };
             };
             401: components["responses"]["Error"];
