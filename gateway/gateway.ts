@@ -2,13 +2,14 @@ import { EventEmitter } from 'node:events';
 import { createServer, STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { GatewayReport, Health, TopologyDocument } from '../openapi/index.js';
-import { connectEtcd, KeyLayout, TopologyWatcher, type EtcdConnection, type EtcdOptions, type TopologySnapshot } from '../store/index.js';
+import { connectEtcd, KeyLayout, TopologyWatcher, type EtcdConnection, type EtcdOptions, type InvalidRecord, type TopologySnapshot } from '../store/index.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
-import { GatewayOptionsError, type SnapshotFileError } from './errors.js';
-import { GatewayMetrics } from './metrics.js';
+import { GatewayHttpError, GatewayOptionsError, type SnapshotFileError } from './errors.js';
+import { GatewayMetrics, type FailureBoundary } from './metrics.js';
 import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
 import { Registration, type RegistrationState } from './registration.js';
+import { sendError } from './reply.js';
 import { GatewayRouter, type RequestInfo } from './router.js';
 import type { RouteProblem } from './routes.js';
 import { SnapshotFile } from './snapshot-file.js';
@@ -58,6 +59,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private stateValue: GatewayState = 'created';
   private baseUrl = '';
   private closing: Promise<void> | undefined;
+  /** Keys of the environment skipped as invalid now, as the watcher last said. */
+  private invalid: readonly InvalidRecord[] = [];
 
   constructor(options: GatewayOptions) {
     super();
@@ -78,6 +81,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       staleSince: this.discovery.publication?.staleSince,
       heldLongPolls: this.heldLongPolls,
       registrationState: this.registrationState,
+      invalidRecords: this.invalidByKind(),
     }));
     this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason));
     const router = new GatewayRouter({
@@ -104,7 +108,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         // slow-loris client would hold a socket up to 30 s past headersTimeoutMs.
         connectionsCheckingInterval: Math.max(100, Math.min(o.headersTimeoutMs, o.requestTimeoutMs, 30_000) / 4),
       },
-      router.handle,
+      (req, res) => {
+        // The request boundary: a bug in a handler answers 500 on that request, never ends the gateway.
+        try {
+          router.handle(req, res);
+        } catch (err) {
+          this.failure('request', err);
+          if (!res.headersSent) {
+            sendError(res, new GatewayHttpError(500, 'INTERNAL', 'the gateway failed on this request: retry, or ask another gateway'), this.fallbackHeaders(), this.errorLinks());
+          } else res.destroy();
+        }
+      },
     );
     this.server.keepAliveTimeout = o.keepAliveTimeoutMs;
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
@@ -156,6 +170,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return { ...base, registration: this.registrationState };
   }
 
+  /** Keys of the environment this gateway skips as invalid now (each keeps its last valid version, if any). */
+  get invalidRecords(): readonly InvalidRecord[] {
+    return this.invalid;
+  }
+
   /** Long-polls held right now. */
   get heldLongPolls(): number {
     return this.discovery.heldLongPolls;
@@ -205,7 +224,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.republish();
         this.emit('fresh', revision);
       });
-      watcher.on('invalid', (r) => this.warn(new Error(`etcd key ${r.key} skipped: ${r.reason}`)));
+      watcher.on('invalid', (r) => this.warn(new Error(`etcd key ${r.key} skipped, its last valid version (if any) stays in use: ${r.reason}`)));
+      watcher.on('quarantine', (records) => {
+        this.invalid = records;
+        this.registration?.setInvalidRecords(records);
+      });
+      watcher.on('failure', (err, where) => this.failure('watch', err, where));
       watcher.on('resync', (reason) => {
         this.metrics.resynced(reason);
         this.emit('resync', reason);
@@ -221,6 +245,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         ...(o.lease ? { lease: o.lease } : {}),
       });
       this.registration = registration;
+      registration.setInvalidRecords(this.invalid);
       registration.on('registered', (id) => this.emit('registered', id));
       registration.on('lost', (err) => {
         this.metrics.leaseLost();
@@ -231,6 +256,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.emit('keepaliveFailed', err);
       });
       registration.on('reportFailed', (err) => this.warn(err));
+      registration.on('reportInvalid', (err) => this.failure('report', err));
       this.stateValue = 'listening';
       this.emit('listening', this.baseUrl);
       await registration.start();
@@ -312,9 +338,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.emit('closed');
   }
 
+  /**
+   * Builds and serves the document of a snapshot. The publish boundary: if building fails (a bug,
+   * or a record the validators let through), the last good publication stays served.
+   */
   private publish(snapshot: TopologySnapshot): void {
     const previous = this.discovery.publication;
-    const pub = new Publication(snapshot, this.baseUrl, this.options, this.watcher?.staleSince, previous, (p) => this.routeProblem(p));
+    let pub: Publication;
+    try {
+      pub = new Publication(snapshot, this.baseUrl, this.options, this.watcher?.staleSince, previous, (p) => this.routeProblem(p));
+    } catch (err) {
+      this.failure('publish', err, `revision ${snapshot.revision}; still serving revision ${previous?.revision ?? 'none'}`);
+      return;
+    }
     this.discovery.publish(pub);
     this.registration?.update(pub.revision, pub.staleSince);
     this.metrics.topologyPublished();
@@ -346,6 +382,22 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private routeProblem(p: RouteProblem): void {
     this.warn(new Error(`service ${p.service}: ${p.reason}`));
+  }
+
+  /** An exception caught at a boundary: counted, reported, and the gateway goes on. */
+  private failure(boundary: FailureBoundary, err: unknown, detail?: string): void {
+    this.metrics.failed(boundary);
+    const message = err instanceof Error ? err.message : String(err);
+    this.warn(new Error(`internal error at the ${boundary} boundary${detail ? ` (${detail})` : ''}: ${message}`, { cause: err }));
+  }
+
+  private invalidByKind(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const r of this.invalid) {
+      const kind = this.layout.parse(this.options.environment, r.key)?.kind ?? 'other';
+      counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    }
+    return counts;
   }
 
   private warn(err: Error): void {
