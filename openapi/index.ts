@@ -44,3 +44,5 @@ export type RegionView = Schemas['RegionView'];
 export type GatewayView = Schemas['GatewayView'];
 export type CommitView = Schemas['CommitView'];
 export type TopologyChange = Schemas['TopologyChange'];
+export type InvalidRecord = Schemas['InvalidRecord'];
+export type Label = Schemas['Label'];

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ApplyResult, CommitRecord, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
+import { checkRecord } from '../../topology/index.js';
 import { Problems } from '../manifest/errors.js';
 import { loadManifests } from '../manifest/load.js';
 import type { ManifestSource } from '../manifest/parse.js';
@@ -8,6 +9,7 @@ import type { ManifestLimits } from '../manifest/schema.js';
 import { validateTopology, type Placed } from '../manifest/validate.js';
 import type { EtcdConnection } from '../../store/etcd.js';
 import { ConflictError } from '../../store/errors.js';
+import { InvalidRecordError } from '../errors.js';
 import type { KeyLayout } from '../../store/keys.js';
 import { commitChanges, recoverPendingApply, type CommitOptions } from '../../store/writer.js';
 import { planChanges, type Plan } from './plan.js';
@@ -92,6 +94,8 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
   }
   validateTopology(regions, services, problems);
   problems.throwIfAny();
+  checkBeforeWriting(desiredRegions, desiredServices, problems);
+  problems.throwIfAny();
 
   const sourceText = encodeSource(mergeSource(state.source, loaded.resources, prune));
   const plan = planChanges(
@@ -126,12 +130,14 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
       const record: CommitRecord = {
         id: randomUUID(),
         at: new Date().toISOString(),
-        ...(req.by ? { by: req.by } : {}),
+        ...(req.by ? { by: displayName(req.by) } : {}),
         operation: req.operation ?? 'apply',
         ...(req.from ? { from: req.from } : {}),
         summary: plan.summary,
         sourceChunks: Math.ceil(sourceText.length / (ctx.sourceChunkChars ?? SOURCE_CHUNK_CHARS)),
       };
+      const checked = checkRecord('commit', record);
+      if (!checked.ok) throw new InvalidRecordError(ctx.layout.commit(env), checked.problems);
       const lease = ctx.leaseId();
       const options: CommitOptions = {
         expectedCommitRevision: state.commitRevision,
@@ -144,6 +150,33 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
       return { ...preview, dryRun: false, revision: res.revision };
     },
   };
+}
+
+/**
+ * The last check before writing: every record the apply stores must pass the core validator of
+ * its kind, the rule every gateway and reader applies. Manifest validation should already have
+ * caught anything this catches; when it did not, the apply is rejected here (422, nothing
+ * written) rather than stored as a record every reader would skip.
+ */
+function checkBeforeWriting(
+  regions: ReadonlyMap<string, RegionDefinition>,
+  services: ReadonlyMap<string, ServiceDefinition>,
+  problems: Problems,
+): void {
+  const check = (kind: 'region' | 'service', resource: 'Region' | 'Service', name: string, value: unknown) => {
+    const checked = checkRecord(kind, value, { name });
+    if (checked.ok) return;
+    for (const problem of checked.problems) {
+      problems.add({ kind: resource, name }, `the record to be stored would be invalid (${problem}): nothing was written`);
+    }
+  };
+  for (const [name, value] of regions) check('region', 'Region', name, value);
+  for (const [name, value] of services) check('service', 'Service', name, value);
+}
+
+/** A token's name as recorded in a commit: the contract's Label (printable, at most 128 characters). */
+function displayName(name: string): string {
+  return name.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 128);
 }
 
 /** Applies manifests to an environment (or, with dryRun, only reports the diff). */
