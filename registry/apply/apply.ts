@@ -13,6 +13,7 @@ import { InvalidRecordError } from '../errors.js';
 import type { KeyLayout } from '../../store/keys.js';
 import { commitChanges, recoverPendingApply, type CommitOptions } from '../../store/writer.js';
 import { planChanges, type Plan } from './plan.js';
+import { checkBeforeWriting } from './prewrite.js';
 import { encodeSource, mergeSource, SOURCE_CHUNK_CHARS } from './source.js';
 import { readState, type EnvironmentState } from './state.js';
 
@@ -150,28 +151,6 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
       return { ...preview, dryRun: false, revision: res.revision };
     },
   };
-}
-
-/**
- * The last check before writing: every record the apply stores must pass the core validator of
- * its kind, the rule every gateway and reader applies. Manifest validation should already have
- * caught anything this catches; when it did not, the apply is rejected here (422, nothing
- * written) rather than stored as a record every reader would skip.
- */
-function checkBeforeWriting(
-  regions: ReadonlyMap<string, RegionDefinition>,
-  services: ReadonlyMap<string, ServiceDefinition>,
-  problems: Problems,
-): void {
-  const check = (kind: 'region' | 'service', resource: 'Region' | 'Service', name: string, value: unknown) => {
-    const checked = checkRecord(kind, value, { name });
-    if (checked.ok) return;
-    for (const problem of checked.problems) {
-      problems.add({ kind: resource, name }, `the record to be stored would be invalid (${problem}): nothing was written`);
-    }
-  };
-  for (const [name, value] of regions) check('region', 'Region', name, value);
-  for (const [name, value] of services) check('service', 'Service', name, value);
 }
 
 /** A token's name as recorded in a commit: the contract's Label (printable, at most 128 characters). */
