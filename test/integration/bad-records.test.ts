@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { checkDocument } from '../../client-sdk/document.js';
 import type { EnvironmentStatus, EnvironmentView, GatewayReport, TopologyDocument } from '../../openapi/index.js';
 import { adminCall, applyYaml } from '../support/admin-api.js';
@@ -198,6 +200,19 @@ describe('one bad record per kind, written straight to etcd (real etcd, gateway 
       expectUp();
     });
   }
+
+  it('`waymark status` says "1 invalid record" with the key and the reason', async () => {
+    const env = await environment();
+    const key = ctx.layout.service(env, 'zz');
+    await putRaw(key, JSON.stringify({ name: 'zz', basePath: '/zz', placement: 'regional', deployments: [null] }));
+    await waitFor(async () => (await gatewayReport(env))?.invalidRecords?.some((r) => r.key === key), { what: "the gateway's report to list the key" });
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/waymark.ts', 'status', '-e', env], {
+      env: { ...process.env, NO_COLOR: '1', WAYMARK_REGISTRY: registry.url, WAYMARK_TOKEN: registry.adminToken },
+      timeout: 30_000,
+    });
+    expect(stdout).to.include('1 invalid record skipped').and.include(`${key} (deployments[0]: must be an object)`);
+    expectUp();
+  });
 
   it('logs an invalid record once, with its key and reason, not on every re-read', async () => {
     const env = await environment();
