@@ -95,7 +95,7 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
   }
   validateTopology(regions, services, problems);
   problems.throwIfAny();
-  checkBeforeWriting(desiredRegions, desiredServices, problems);
+  checkBeforeWriting(regions, services, problems);
   problems.throwIfAny();
 
   const sourceText = encodeSource(mergeSource(state.source, loaded.resources, prune));

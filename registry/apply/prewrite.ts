@@ -1,25 +1,40 @@
 import type { RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
 import { checkRecord } from '../../topology/index.js';
-import type { Problems } from '../manifest/errors.js';
+import type { Problems, ProblemSubject } from '../manifest/errors.js';
+import type { PathSegment } from '../manifest/schema.js';
+import type { Placed } from '../manifest/validate.js';
 
 /**
- * The last check before writing: every record the apply stores must pass the core validator of
- * its kind, the rule every gateway and reader applies. Manifest validation should already have
- * caught anything this catches; when it did not, the apply is rejected here (422, nothing
- * written) rather than stored as a record every reader would skip.
+ * The last check before writing: every record the apply stores (those set by a manifest of the
+ * apply) must pass the core validator of its kind, the rule every gateway and reader applies.
+ * Manifest validation should already have caught anything this catches; when it did not, the
+ * apply is rejected here (422 naming the manifest's file and field; nothing written) rather than
+ * stored as a record every reader would skip.
  */
 export function checkBeforeWriting(
-  regions: ReadonlyMap<string, RegionDefinition>,
-  services: ReadonlyMap<string, ServiceDefinition>,
+  regions: ReadonlyMap<string, Placed<RegionDefinition>>,
+  services: ReadonlyMap<string, Placed<ServiceDefinition>>,
   problems: Problems,
 ): void {
-  const check = (kind: 'region' | 'service', resource: 'Region' | 'Service', name: string, value: unknown) => {
-    const checked = checkRecord(kind, value, { name });
+  const check = (kind: 'region' | 'service', resource: 'Region' | 'Service', name: string, placed: Placed<unknown>) => {
+    if (!placed.from) return;
+    const checked = checkRecord(kind, placed.value, { name });
     if (checked.ok) return;
     for (const problem of checked.problems) {
-      problems.add({ kind: resource, name }, `the record to be stored would be invalid (${problem}): nothing was written`);
+      const path = manifestPath(problem);
+      const subject: ProblemSubject = { origin: placed.from.origin, kind: resource, name, ...(path ? { path, position: placed.from.locate(path) } : {}) };
+      problems.add(subject, `the record to be stored would be invalid (${problem}): nothing was written`);
     }
   };
-  for (const [name, value] of regions) check('region', 'Region', name, value);
-  for (const [name, value] of services) check('service', 'Service', name, value);
+  for (const [name, placed] of regions) check('region', 'Region', name, placed);
+  for (const [name, placed] of services) check('service', 'Service', name, placed);
+}
+
+/** `deployments[0].upstreams[1]: …` → `spec.deployments[0].upstreams[1]` of the manifest (`name` is `metadata.name`). */
+function manifestPath(problem: string): PathSegment[] | undefined {
+  const colon = problem.indexOf(': ');
+  if (colon <= 0) return undefined;
+  const segments: PathSegment[] = [];
+  for (const m of problem.slice(0, colon).matchAll(/([^.[\]]+)|\[(\d+)\]/g)) segments.push(m[2] !== undefined ? Number(m[2]) : m[1]!);
+  return segments[0] === 'name' ? ['metadata', 'name'] : ['spec', ...segments];
 }

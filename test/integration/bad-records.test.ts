@@ -180,8 +180,8 @@ describe('one bad record per kind, written straight to etcd (real etcd, gateway 
       expect(seen.reason).to.be.a('string').and.not.equal('');
       expectUp();
 
-      // An apply that does not touch the key is not blocked by it.
-      const unrelated = await applyYaml(registry.url, registry.adminToken, env, manifests(serviceYaml('other', { deployments: { 'eu-west': ['http://127.0.0.1:1/other'] } })));
+      // An apply that does not touch the key (nor the region it may be) is not blocked by it.
+      const unrelated = await applyYaml(registry.url, registry.adminToken, env, serviceYaml('other', { deployments: { 'us-east': ['http://127.0.0.1:1/other'] } }));
       expect(unrelated.status, JSON.stringify(unrelated.body)).to.equal(200);
       await waitFor(async () => (await documentOf()).services.some((s) => s.name === 'other'), { what: 'the gateway to serve the unrelated apply' });
 
@@ -200,6 +200,21 @@ describe('one bad record per kind, written straight to etcd (real etcd, gateway 
       expectUp();
     });
   }
+
+  it('the registry checks each record with the core validator before writing: 422, nothing written', async () => {
+    const env = uniqueEnv('bad');
+    const yaml = 'apiVersion: waymark/v1\nkind: Region\nmetadata: { name: eu-west }\nspec: { jurisdiction: EU, location: "Dublin\\r\\n<script>" }\n';
+    const res = await adminCall<{ code: string; details: Array<{ resource?: string; message: string }> }>(registry.url, 'POST', `/v1/environments/${env}/apply`, {
+      token: registry.adminToken,
+      body: yaml,
+    });
+    expect(res.status, JSON.stringify(res.body)).to.equal(422);
+    expect(res.body.code).to.equal('VALIDATION_FAILED');
+    expect(res.body.details[0]).to.deep.include({ resource: 'Region/eu-west', field: 'spec.location', file: '(request body)', line: 4 });
+    expect(res.body.details[0]!.message).to.include('location: must not contain control characters').and.include('nothing was written');
+    const written = await ctx.conn.call((c) => c.getAll().prefix(ctx.layout.environment(env)).keys());
+    expect(written).to.deep.equal([]);
+  });
 
   it('`waymark status` says "1 invalid record" with the key and the reason', async () => {
     const env = await environment();

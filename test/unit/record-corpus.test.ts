@@ -5,6 +5,8 @@ import { buildDocument } from '../../gateway/document.js';
 import type { RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
 import { Problems } from '../../registry/manifest/errors.js';
 import { checkBeforeWriting } from '../../registry/apply/prewrite.js';
+import type { LocatedManifest } from '../../registry/manifest/schema.js';
+import type { Placed } from '../../registry/manifest/validate.js';
 import { KeyLayout, TopologyRecords, TopologySnapshot } from '../../store/index.js';
 import { checkRecord } from '../../topology/index.js';
 import { CORPUS, stored, VALID_GATEWAY, VALID_REGION, VALID_SERVICE, type CorpusEntry } from '../support/record-corpus.js';
@@ -31,8 +33,13 @@ function keyOf(e: CorpusEntry): string | undefined {
 function registryAccepts(e: CorpusEntry): boolean | undefined {
   if (e.kind !== 'region' && e.kind !== 'service') return undefined;
   const problems = new Problems();
-  const regions = new Map<string, RegionDefinition>(e.kind === 'region' ? [[e.name, e.value as RegionDefinition]] : []);
-  const services = new Map<string, ServiceDefinition>(e.kind === 'service' ? [[e.name, e.value as ServiceDefinition]] : []);
+  const from: LocatedManifest = {
+    origin: { file: 'corpus.yaml', document: 0 },
+    manifest: { kind: 'Region', name: e.name, spec: { jurisdiction: 'EU' } },
+    locate: () => undefined,
+  };
+  const regions = new Map<string, Placed<RegionDefinition>>(e.kind === 'region' ? [[e.name, { value: e.value as RegionDefinition, from }]] : []);
+  const services = new Map<string, Placed<ServiceDefinition>>(e.kind === 'service' ? [[e.name, { value: e.value as ServiceDefinition, from }]] : []);
   checkBeforeWriting(regions, services, problems);
   return problems.size === 0;
 }
