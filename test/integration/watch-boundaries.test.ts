@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { TopologyWatcher, type InvalidRecord, type TopologySnapshot } from '../../store/index.js';
+import type { ServiceDefinition } from '../../openapi/index.js';
+import { TopologySnapshot, TopologyWatcher, type InvalidRecord } from '../../store/index.js';
+import { startGateway } from '../support/gateway.js';
 import { region, service, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
@@ -60,6 +62,27 @@ describe('TopologyWatcher boundaries (real etcd)', function () {
       expect(sets).to.deep.equal([1, 0]);
     } finally {
       await watcher.close();
+    }
+  });
+
+  it('a gateway whose document build throws keeps serving its last document, and counts it', async () => {
+    const env = uniqueEnv('boundary');
+    await ctx.conn.call((c) => c.put(ctx.layout.region(env, 'eu-west')).value(JSON.stringify(region('eu-west'))).exec());
+    const gw = await startGateway({ etcd: ctx.etcd.endpoints, environment: env, region: 'eu-west', id: 'gw-1' });
+    try {
+      const before = gw.gateway.document!;
+      // A snapshot the validators would never produce, as a bug elsewhere might: the build throws.
+      const current = (gw.gateway as unknown as { watcher: TopologyWatcher }).watcher.current()!;
+      const broken = new TopologySnapshot(env, current.revision + 1, current.regions, new Map([['x', { name: 'x', basePath: '/x', placement: 'regional', deployments: null } as unknown as ServiceDefinition]]), current.gateways);
+      (gw.gateway as unknown as { watcher: TopologyWatcher }).watcher.emit('snapshot', broken, current);
+      expect(gw.gateway.document).to.equal(before);
+      const res = await fetch(`${gw.url}/.well-known/topology`);
+      expect(res.status).to.equal(200);
+      expect(((await res.json()) as { revision: number }).revision).to.equal(before.revision);
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+      expect(metrics).to.match(/^waymark_gateway_internal_errors_total\{boundary="publish"[^}]*\} 1$/m);
+    } finally {
+      await gw.close();
     }
   });
 });
