@@ -54,8 +54,11 @@ export async function environmentStatus(conn: EtcdConnection, layout: KeyLayout,
         lag: 0,
       };
       if (report) {
+        // A key the gateway skips as invalid never moves its applied revision: it is not lag.
+        const skipped = new Set((report.invalidRecords ?? []).map((r) => r.key));
+        const target = skipped.size > 0 ? contentRevision(layout, env, keys.filter((k) => !skipped.has(k.key))) : content;
         status.appliedRevision = report.appliedRevision;
-        status.lag = Math.max(0, content - report.appliedRevision);
+        status.lag = Math.max(0, target - report.appliedRevision);
         status.stale = report.stale;
         status.reportedAt = report.reportedAt;
         status.health = report.stale ? 'stale' : status.lag > 0 ? 'lagging' : 'healthy';

@@ -226,6 +226,8 @@ describe('one bad record per kind, written straight to etcd (real etcd, gateway 
       timeout: 30_000,
     });
     expect(stdout).to.include('1 invalid record skipped').and.include(`${key} (deployments[0]: must be an object)`);
+    // The skipped key's revision is not lag: the gateway applied everything it could.
+    expect(stdout).to.match(/eu-west\s+gw-1\s+\S+\s+up\s+healthy\s+\d+\s+0\s/);
     expectUp();
   });
 
