@@ -175,8 +175,9 @@ export function parseRecord(kind: RecordKind, text: string, key?: KeyNames): Che
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (err) {
-    return { ok: false, problems: [`not JSON: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200)] };
+  } catch {
+    // Not the parser's message: it quotes the text, which may hold an upstream's credentials.
+    return { ok: false, problems: [`not JSON (${text.length} characters)`] };
   }
   return checkRecord(kind, value, key);
 }

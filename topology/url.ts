@@ -1,44 +1,50 @@
 /**
  * The URL rules of the core: what a gateway may publish as its address and what a client may
  * send calls to, and what a gateway may proxy to. http(s) only (a hostile record must not steer
- * clients to `file:` or `javascript:`), no credentials, query or fragment, and nothing that could
- * split a header.
+ * clients to `file:` or `javascript:`), RFC 3986 characters only, and nothing that could split a
+ * header. Both are stricter than the contract's `format: uri`, never looser (a unit test checks).
  */
 
 const MAX_URL_LENGTH = 2048;
 
-/**
- * `http(s)://host[:port][/path]` in RFC 3986 characters only: a host name (or IPv4 address), or a
- * bracketed IPv6 literal; each path segment of unreserved, sub-delims, ':' or '@' characters or
- * valid percent-escapes. Stricter than the contract's `format: uri`, never looser.
- */
-const HTTP_URL =
-  /^https?:\/\/(?:(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)*$/;
+const PCT = '%[0-9A-Fa-f]{2}';
+/** A host name or IPv4 address, or a bracketed IPv6 literal, and a port. */
+const HOST = `(?:(?:[A-Za-z0-9\\-._~!$&'()*+,;=]|${PCT})+|\\[[0-9A-Fa-f:.]+\\])(?::\\d{1,5})?`;
+/** Segments of unreserved, sub-delims, ':' or '@' characters or valid percent-escapes. */
+const PATH = `(?:/(?:[A-Za-z0-9\\-._~!$&'()*+,;=:@]|${PCT})*)*`;
+const USERINFO = `(?:(?:[A-Za-z0-9\\-._~!$&'()*+,;=:]|${PCT})*@)?`;
+const QUERY = `(?:\\?(?:[A-Za-z0-9\\-._~!$&'()*+,;=:@/?]|${PCT})*)?`;
 
-/** Why `value` is not a usable http(s) URL, or undefined when it is one. */
-function httpUrlProblem(value: unknown): string | undefined {
-  if (typeof value !== 'string') return 'must be a string';
-  if (value.length > MAX_URL_LENGTH) return `must be at most ${MAX_URL_LENGTH} characters`;
+const GATEWAY_URL = new RegExp(`^https?://${HOST}${PATH}$`);
+const UPSTREAM_URL = new RegExp(`^https?://${USERINFO}${HOST}${PATH}${QUERY}$`);
+
+/** The parsed URL, or why `value` is not an absolute http(s) URL. */
+function parseHttpUrl(value: unknown): { problem: string } | { url: URL; text: string } {
+  if (typeof value !== 'string') return { problem: 'must be a string' };
+  if (value.length > MAX_URL_LENGTH) return { problem: `must be at most ${MAX_URL_LENGTH} characters` };
   // WHATWG parsing strips tabs and newlines silently: refuse them (and every control character) first.
-  if (/[\x00-\x20\x7f-\uffff<>"\\^`{|}]/.test(value)) return 'must not contain spaces, control, non-ASCII or unsafe characters';
+  if (/[\x00-\x20\x7f-\uffff<>"\\^`{|}]/.test(value)) return { problem: 'must not contain spaces, control, non-ASCII or unsafe characters' };
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return 'must be an absolute URL';
+    return { problem: 'must be an absolute URL' };
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must be an http(s) URL, got ${url.protocol}`;
-  if (!url.hostname) return 'must name a host';
-  if (url.username || url.password || url.search || url.hash || value.includes('?') || value.includes('#')) {
-    return 'must not carry credentials, a query or a fragment';
-  }
-  if (!HTTP_URL.test(value)) return 'must be http(s)://host[:port][/path] with a lower-case scheme and a valid percent-encoding';
-  return undefined;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { problem: `must be an http(s) URL, got ${url.protocol}` };
+  if (!url.hostname) return { problem: 'must name a host' };
+  return { url, text: value };
 }
 
-/** Why `value` is not a usable gateway URL, or undefined when it is one. */
+/** Why `value` is not a usable gateway URL (no credentials, query or fragment), or undefined when it is one. */
 export function gatewayUrlProblem(value: unknown): string | undefined {
-  return httpUrlProblem(value);
+  const parsed = parseHttpUrl(value);
+  if ('problem' in parsed) return parsed.problem;
+  const { url, text } = parsed;
+  if (url.username || url.password || url.search || url.hash || text.includes('?') || text.includes('#')) {
+    return 'must not carry credentials, a query or a fragment';
+  }
+  if (!GATEWAY_URL.test(text)) return 'must be http(s)://host[:port][/path] with a lower-case scheme and a valid percent-encoding';
+  return undefined;
 }
 
 export function isValidGatewayUrl(value: unknown): value is string {
@@ -46,9 +52,14 @@ export function isValidGatewayUrl(value: unknown): value is string {
 }
 
 /**
- * Why `value` is not an upstream a gateway may proxy to, or undefined. The same shape as a
- * gateway URL: the registry adds its own policy (which hosts) before writing.
+ * Why `value` is not an upstream a gateway could proxy to, or undefined: what every reader can
+ * handle safely. Userinfo and a query are left to the registry's upstream policy; a fragment
+ * means nothing to a server.
  */
 export function upstreamUrlProblem(value: unknown): string | undefined {
-  return httpUrlProblem(value);
+  const parsed = parseHttpUrl(value);
+  if ('problem' in parsed) return parsed.problem;
+  if (parsed.url.hash || parsed.text.includes('#')) return 'must not carry a fragment';
+  if (!UPSTREAM_URL.test(parsed.text)) return 'must be http(s)://host[:port][/path][?query] with a lower-case scheme and a valid percent-encoding';
+  return undefined;
 }
