@@ -213,11 +213,7 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
 
   /** Emits `snapshot`; a listener that throws is reported as a `failure`, never thrown into etcd's stream. */
   private emitSnapshot(next: TopologySnapshot, previous: TopologySnapshot | undefined): void {
-    try {
-      this.emit('snapshot', next, previous);
-    } catch (err) {
-      this.fail(err, 'snapshot listener');
-    }
+    this.safeEmit(() => this.emit('snapshot', next, previous), 'snapshot listener');
   }
 
   private fail(err: unknown, where: string): void {
