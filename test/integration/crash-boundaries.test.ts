@@ -5,8 +5,11 @@ import { startGateway } from '../support/gateway.js';
 import { region, service, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
-/** The store's watcher is where etcd's stream calls into Waymark: nothing may be thrown back into it. */
-describe('TopologyWatcher boundaries (real etcd)', function () {
+/**
+ * Where etcd's stream, a document build or a request calls into Waymark, an exception is caught,
+ * counted and logged; the last good state stays in use and the process goes on.
+ */
+describe('crash boundaries: watch, publish, request (real etcd)', function () {
   this.timeout(20_000);
   const ctx = useEtcd();
 
@@ -81,6 +84,29 @@ describe('TopologyWatcher boundaries (real etcd)', function () {
       expect(((await res.json()) as { revision: number }).revision).to.equal(before.revision);
       const metrics = await (await fetch(`${gw.url}/metrics`)).text();
       expect(metrics).to.match(/^waymark_gateway_internal_errors_total\{boundary="publish"[^}]*\} 1$/m);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a request handler that throws answers 500 on that request only, and counts it', async () => {
+    const env = uniqueEnv('boundary');
+    await ctx.conn.call((c) => c.put(ctx.layout.region(env, 'eu-west')).value(JSON.stringify(region('eu-west'))).exec());
+    const gw = await startGateway({ etcd: ctx.etcd.endpoints, environment: env, region: 'eu-west', id: 'gw-1' });
+    try {
+      // Stands for a bug in a handler: the discovery handler throws once.
+      const discovery = (gw.gateway as unknown as { discovery: { topology: (...args: unknown[]) => void } }).discovery;
+      const original = discovery.topology.bind(discovery);
+      discovery.topology = () => {
+        discovery.topology = original;
+        throw new TypeError('boom');
+      };
+      const failed = await fetch(`${gw.url}/.well-known/topology`);
+      expect(failed.status).to.equal(500);
+      expect(((await failed.json()) as { code: string }).code).to.equal('INTERNAL');
+      expect((await fetch(`${gw.url}/.well-known/topology`)).status).to.equal(200);
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+      expect(metrics).to.match(/^waymark_gateway_internal_errors_total\{boundary="request"[^}]*\} 1$/m);
     } finally {
       await gw.close();
     }
