@@ -13,7 +13,7 @@ import { InvalidRecordError } from '../errors.js';
 import type { KeyLayout } from '../../store/keys.js';
 import { commitChanges, recoverPendingApply, type CommitOptions } from '../../store/writer.js';
 import { planChanges, type Plan } from './plan.js';
-import { checkBeforeWriting } from './prewrite.js';
+import { checkBeforeWriting, explainQuarantinedRegions } from './prewrite.js';
 import { encodeSource, mergeSource, SOURCE_CHUNK_CHARS } from './source.js';
 import { readState, type EnvironmentState } from './state.js';
 
@@ -94,6 +94,7 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
     }
   }
   validateTopology(regions, services, problems);
+  explainQuarantinedRegions(ctx.layout, env, state.invalid, regions, services, problems);
   problems.throwIfAny();
   checkBeforeWriting(regions, services, problems);
   problems.throwIfAny();

@@ -216,6 +216,22 @@ describe('one bad record per kind, written straight to etcd (real etcd, gateway 
     expect(written).to.deep.equal([]);
   });
 
+  it('an apply into a region whose record is invalid says which key and why; replacing the region fixes it', async () => {
+    const env = await environment();
+    const key = ctx.layout.region(env, 'eu-west');
+    await putRaw(key, '[1,2,3]');
+    const into = serviceYaml('new', { deployments: { 'eu-west': ['http://127.0.0.1:1/new'] } });
+    const refused = await waitFor(async () => {
+      const res = await applyYaml(registry.url, registry.adminToken, env, into);
+      return res.status === 422 ? res : undefined;
+    }, { what: 'the apply to be refused' });
+    expect(refused.body.details!.map((d) => d.message).join('\n')).to.include(`region eu-west is stored with an invalid value (${key}: must be an object): apply a Region document for it to replace it`);
+    const fixed = await applyYaml(registry.url, registry.adminToken, env, yamlDocuments(regionYaml('eu-west', 'EU'), into));
+    expect(fixed.status, JSON.stringify(fixed.body)).to.equal(200);
+    await waitFor(async () => (await documentOf()).services.some((s) => s.name === 'new'), { what: 'the gateway to serve the new service' });
+    expectUp();
+  });
+
   it('`waymark status` says "1 invalid record" with the key and the reason', async () => {
     const env = await environment();
     const key = ctx.layout.service(env, 'zz');
