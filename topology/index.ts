@@ -8,17 +8,13 @@ export { WaymarkError } from './error.js';
 export { assertName, InvalidNameError, isValidJurisdiction, isValidName, JURISDICTION_PATTERN, NAME_PATTERN } from './names.js';
 export { basePathProblem, isValidBasePath, RESERVED_PATHS } from './base-path.js';
 export { gatewayUrlProblem, isValidGatewayUrl, upstreamUrlProblem } from './url.js';
-export { MAX_PROBLEMS, summarize } from './problems.js';
+export { summarize } from './problems.js';
 export {
   checkRecord,
-  COMMIT_OPERATIONS,
-  GATEWAY_STATUSES,
   MAX_INVALID_KEY_LENGTH,
   MAX_INVALID_REASON_LENGTH,
   MAX_REPORTED_INVALID_RECORDS,
   parseRecord,
-  PLACEMENTS,
-  REGISTRATION_STATES,
   validateCommitRecord,
   validateGatewayRegistration,
   validateGatewayReport,

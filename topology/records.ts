@@ -28,8 +28,8 @@ import { at, Problems } from './problems.js';
 
 export const PLACEMENTS = ['global', 'regional', 'pinned'] as const;
 export const GATEWAY_STATUSES = ['up', 'draining'] as const;
-export const REGISTRATION_STATES = ['registered', 'registering', 'draining'] as const;
-export const COMMIT_OPERATIONS = ['apply', 'promote', 'rollback'] as const;
+const REGISTRATION_STATES = ['registered', 'registering', 'draining'] as const;
+const COMMIT_OPERATIONS = ['apply', 'promote', 'rollback'] as const;
 /** Invalid records a gateway lists in its report (the contract's `maxItems`). */
 export const MAX_REPORTED_INVALID_RECORDS = 20;
 export const MAX_INVALID_KEY_LENGTH = 512;
