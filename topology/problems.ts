@@ -5,7 +5,7 @@
  */
 
 /** More problems than this say nothing new and would bloat logs and status reports. */
-export const MAX_PROBLEMS = 20;
+const MAX_PROBLEMS = 20;
 
 export class Problems {
   readonly list: string[] = [];
