@@ -2,13 +2,13 @@ import { EventEmitter } from 'node:events';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { GatewayReport, Health, TopologyDocument } from '../openapi/index.js';
-import { connectEtcd, KeyLayout, TopologyWatcher, type EtcdConnection, type EtcdOptions, type TopologySnapshot } from '../store/index.js';
+import { connectEtcd, KeyLayout, TopologyWatcher, type EtcdConnection, type EtcdOptions, type InvalidRecord, type TopologySnapshot } from '../store/index.js';
 import { ClientConnections } from './client-connections.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
 import { GatewayHttpError, GatewayOptionsError, type SnapshotFileError } from './errors.js';
 import { checkFraming } from './framing.js';
 import { LoopGuard } from './loop-guard.js';
-import { GatewayMetrics } from './metrics.js';
+import { GatewayMetrics, type FailureBoundary } from './metrics.js';
 import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
 import { PolicyWatch } from './policy-watch.js';
@@ -69,6 +69,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private stateValue: GatewayState = 'created';
   private baseUrl = '';
   private closing: Promise<void> | undefined;
+  /** Keys of the environment skipped as invalid now, as the watcher last said. */
+  private invalid: readonly InvalidRecord[] = [];
 
   constructor(options: GatewayOptions) {
     super();
@@ -89,6 +91,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       staleSince: this.discovery.publication?.staleSince,
       heldLongPolls: this.heldLongPolls,
       registrationState: this.registrationState,
+      invalidRecords: this.invalidByKind(),
     }));
     this.guard = new UpstreamGuard({ etcdEndpoints: this.conn.endpoints, onWarning: (err) => this.warn(err) });
     this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason), this.guard);
@@ -175,6 +178,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return { ...base, registration: this.registrationState };
   }
 
+  /** Keys of the environment this gateway skips as invalid now (each keeps its last valid version, if any). */
+  get invalidRecords(): readonly InvalidRecord[] {
+    return this.invalid;
+  }
+
   /** Long-polls held right now. */
   get heldLongPolls(): number {
     return this.discovery.heldLongPolls;
@@ -234,7 +242,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.republish();
         this.emit('fresh', revision);
       });
-      watcher.on('invalid', (r) => this.warn(new Error(`etcd key ${r.key} skipped: ${r.reason}`)));
+      watcher.on('invalid', (r) => this.warn(new Error(`etcd key ${r.key} skipped, its last valid version (if any) stays in use: ${r.reason}`)));
+      watcher.on('quarantine', (records) => {
+        this.invalid = records;
+        this.registration?.setInvalidRecords(records);
+      });
+      watcher.on('failure', (err, where) => this.failure('watch', err, where));
       watcher.on('resync', (reason) => {
         this.metrics.resynced(reason);
         this.emit('resync', reason);
@@ -250,6 +263,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         ...(o.lease ? { lease: o.lease } : {}),
       });
       this.registration = registration;
+      registration.setInvalidRecords(this.invalid);
       registration.on('registered', (id) => this.emit('registered', id));
       registration.on('lost', (err) => {
         this.metrics.leaseLost();
@@ -260,6 +274,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.emit('keepaliveFailed', err);
       });
       registration.on('reportFailed', (err) => this.warn(err));
+      registration.on('reportInvalid', (err) => this.failure('report', err));
       this.stateValue = 'listening';
       this.emit('listening', this.baseUrl);
       await registration.start();
@@ -344,10 +359,20 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.emit('closed');
   }
 
+  /**
+   * Builds and serves the document of a snapshot. The publish boundary: if building fails (a bug,
+   * or a record the validators let through), the last good publication stays served.
+   */
   private publish(snapshot: TopologySnapshot): void {
     const previous = this.discovery.publication;
     this.guard.setGateways(snapshot.gateways.values());
-    const pub = new Publication(snapshot, this.baseUrl, this.options, this.watcher?.staleSince, previous, (p) => this.routeProblem(p));
+    let pub: Publication;
+    try {
+      pub = new Publication(snapshot, this.baseUrl, this.options, this.watcher?.staleSince, previous, (p) => this.routeProblem(p));
+    } catch (err) {
+      this.failure('publish', err, `revision ${snapshot.revision}; still serving revision ${previous?.revision ?? 'none'}`);
+      return;
+    }
     this.discovery.publish(pub);
     this.registration?.update(pub.revision, pub.staleSince);
     this.metrics.topologyPublished();
@@ -381,6 +406,22 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.warn(new Error(`service ${p.service}: ${p.reason}`));
   }
 
+  /** An exception caught at a boundary: counted, reported, and the gateway goes on. */
+  private failure(boundary: FailureBoundary, err: unknown, detail?: string): void {
+    this.metrics.failed(boundary);
+    const message = err instanceof Error ? err.message : String(err);
+    this.warn(new Error(`internal error at the ${boundary} boundary${detail ? ` (${detail})` : ''}: ${message}`, { cause: err }));
+  }
+
+  private invalidByKind(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const r of this.invalid) {
+      const kind = this.layout.parse(this.options.environment, r.key)?.kind ?? 'other';
+      counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   private warn(err: Error): void {
     if (this.listenerCount('warning') > 0) this.emit('warning', err);
   }
@@ -400,13 +441,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.metrics.rejected.settle(res);
       return;
     }
+    // The request boundary: a bug in a handler answers 500 on that request, never ends the gateway.
     try {
       this.router.handle(req, res);
     } catch (err) {
-      // A bug or an unexpected value must cost one request a 500, never the process.
-      this.warn(err instanceof Error ? err : new Error(String(err)));
-      if (res.headersSent) res.destroy();
-      else sendError(res, new GatewayHttpError(500, 'INTERNAL', 'the gateway failed to answer this request; retry, or ask another gateway'), this.fallbackHeaders());
+      this.failure('request', err);
+      if (!res.headersSent) {
+        sendError(res, new GatewayHttpError(500, 'INTERNAL', 'the gateway failed on this request: retry, or ask another gateway'), this.fallbackHeaders(), this.errorLinks());
+      } else res.destroy();
     }
   }
 

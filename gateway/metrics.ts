@@ -23,7 +23,15 @@ export interface GatewayGaugeState {
   readonly staleSince: Date | undefined;
   readonly heldLongPolls: number;
   readonly registrationState: string;
+  /** Keys skipped as invalid now, by record kind (region, service, gateway, commit). */
+  readonly invalidRecords: ReadonlyMap<string, number>;
 }
+
+/** Where an unexpected exception was caught instead of ending the gateway (the `boundary` label). */
+export type FailureBoundary = 'watch' | 'publish' | 'request' | 'report';
+
+/** Record kinds of the `kind` label of the invalid-records gauge: always exported, 0 when none. */
+const RECORD_KINDS = ['region', 'service', 'gateway', 'commit'] as const;
 
 /** Upper bounds of the proxy latency histogram, in seconds. */
 export const PROXY_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
@@ -98,6 +106,7 @@ export class GatewayMetrics {
   private readonly resyncs: Counter<'reason'>;
   private readonly keepaliveFailures: Counter;
   private readonly leaseLosses: Counter;
+  private readonly failures: Counter<'boundary'>;
 
   constructor(labels: { environment: string; region: string; gateway: string }, state: () => GatewayGaugeState) {
     const registers = [this.registry];
@@ -145,6 +154,23 @@ export class GatewayMetrics {
       name: 'waymark_gateway_lease_lost_total',
       help: 'Registration leases lost (the gateway then registers again).',
       registers,
+    });
+    this.failures = new Counter({
+      name: 'waymark_gateway_internal_errors_total',
+      help: 'Unexpected exceptions caught at a boundary (watch, publish, request, report) instead of ending the gateway; the last good state stays in use.',
+      labelNames: ['boundary'],
+      registers,
+    });
+    for (const boundary of ['watch', 'publish', 'request', 'report'] as const) this.failures.inc({ boundary }, 0);
+    new Gauge({
+      name: 'waymark_gateway_invalid_records',
+      help: 'Keys of the environment skipped as invalid now, by record kind; each keeps its last valid version, if it had one.',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const counts = state().invalidRecords;
+        for (const kind of RECORD_KINDS) this.set({ kind }, counts.get(kind) ?? 0);
+      },
     });
     new Gauge({
       name: 'waymark_gateway_topology_revision',
@@ -228,6 +254,10 @@ export class GatewayMetrics {
 
   leaseLost(): void {
     this.leaseLosses.inc();
+  }
+
+  failed(boundary: FailureBoundary): void {
+    this.failures.inc({ boundary });
   }
 
   /** GET /metrics in the Prometheus text format. */

@@ -1,6 +1,27 @@
 import { EventEmitter } from 'node:events';
 import type { GatewayRegistration, GatewayReport } from '../openapi/index.js';
-import { LeasedKeys, type EtcdConnection, type KeyLayout, type LeasedKeysOptions } from '../store/index.js';
+import { LeasedKeys, type EtcdConnection, type InvalidRecord, type KeyLayout, type LeasedKeysOptions } from '../store/index.js';
+import {
+  checkRecord,
+  MAX_INVALID_KEY_LENGTH,
+  MAX_INVALID_REASON_LENGTH,
+  MAX_REPORTED_INVALID_RECORDS,
+  summarize,
+  WaymarkError,
+} from '../topology/index.js';
+
+/**
+ * The gateway was about to write a record the core validators reject: a bug, or options the
+ * option checks let through. Nothing is written, so no reader ever sees it.
+ */
+export class InvalidOwnRecordError extends WaymarkError {
+  constructor(
+    readonly key: string,
+    readonly problems: readonly string[],
+  ) {
+    super('INVALID_RECORD', `the gateway refused to write ${key}, which would be invalid: ${summarize(problems)}`);
+  }
+}
 
 export type RegistrationState = NonNullable<GatewayReport['registration']>;
 
@@ -13,6 +34,8 @@ export interface RegistrationEvents {
   reportFailed: [error: Error];
   /** One keepalive of the lease failed; the lease may still be alive. */
   keepaliveFailed: [error: Error];
+  /** A report was not written because it would be invalid (a bug): the previous one stays. */
+  reportInvalid: [error: InvalidOwnRecordError];
 }
 
 export interface RegistrationInit {
@@ -41,6 +64,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   private reporting: Promise<void> | undefined;
   private reportAgain = false;
   private starting: Promise<void> | undefined;
+  private invalid: Pick<GatewayReport, 'invalidRecordCount' | 'invalidRecords'> = {};
 
   constructor(
     conn: EtcdConnection,
@@ -71,7 +95,22 @@ export class Registration extends EventEmitter<RegistrationEvents> {
 
   /** The report as it stands (what etcd holds once registered). */
   get report(): GatewayReport {
-    return { ...this.latest, registration: this.state };
+    return { ...this.latest, ...this.invalid, registration: this.state };
+  }
+
+  /** The keys this gateway skips as invalid, for its report (the first ones only, each cut short). */
+  setInvalidRecords(records: readonly InvalidRecord[]): void {
+    this.invalid =
+      records.length === 0
+        ? {}
+        : {
+            invalidRecordCount: records.length,
+            invalidRecords: records.slice(0, MAX_REPORTED_INVALID_RECORDS).map((r) => ({
+              key: r.key.slice(0, MAX_INVALID_KEY_LENGTH),
+              reason: r.reason.slice(0, MAX_INVALID_REASON_LENGTH),
+            })),
+          };
+    this.queueReport();
   }
 
   /**
@@ -87,6 +126,9 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       startedAt: this.startedAt,
       dispatch: this.init.dispatch,
     };
+    // The same rule every reader applies: a registration they would skip must not be written.
+    const checked = checkRecord('gateway', value, { name: this.init.id, region: this.init.region });
+    if (!checked.ok) throw new InvalidOwnRecordError(this.registrationKey, checked.problems);
     await this.keys.put(this.registrationKey, JSON.stringify(value));
     await this.keys.put(this.reportKey, JSON.stringify(this.latest));
     this.starting = this.keys.start().catch(() => this.keys.startInBackground());
@@ -125,7 +167,13 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     this.reporting = (async () => {
       do {
         this.reportAgain = false;
-        const body = JSON.stringify({ ...this.latest, registration: this.state, reportedAt: new Date().toISOString() });
+        const report: GatewayReport = { ...this.latest, ...this.invalid, registration: this.state, reportedAt: new Date().toISOString() };
+        const checked = checkRecord('report', report, { name: this.init.id, region: this.init.region });
+        if (!checked.ok) {
+          this.emit('reportInvalid', new InvalidOwnRecordError(this.reportKey, checked.problems));
+          continue;
+        }
+        const body = JSON.stringify(report);
         try {
           await this.keys.put(this.reportKey, body);
         } catch (err) {

@@ -1,6 +1,7 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { InternalTopology } from '../openapi/index.js';
+import { checkRecord, summarize } from '../topology/index.js';
 import { TopologySnapshot } from '../store/index.js';
 import { SnapshotFileError } from './errors.js';
 
@@ -22,7 +23,9 @@ export class SnapshotFile {
 
   /**
    * The snapshot stored for `environment`, or undefined when there is no file. Throws
-   * SnapshotFileError when the file is unreadable or belongs to another environment.
+   * SnapshotFileError when the file is unreadable or belongs to another environment. Records
+   * the core validators reject (a file edited by hand, or written by an older gateway) are left
+   * out and passed to `onSkipped`: the file is read like etcd is.
    */
   async read(environment: string): Promise<TopologySnapshot | undefined> {
     let text: string;
@@ -54,7 +57,21 @@ export class SnapshotFile {
         `holds environment ${data.environment}, not ${environment}: give each gateway its own --snapshot file`,
       );
     }
-    return TopologySnapshot.fromInternal(data);
+    const keep = <T>(kind: 'region' | 'service' | 'gateway', list: readonly T[], id: (r: T) => string): T[] =>
+      list.filter((r) => {
+        const checked = checkRecord(kind, r);
+        if (!checked.ok) this.onError(new SnapshotFileError(this.path, `skips ${kind} ${id(r)}: ${summarize(checked.problems)}`));
+        return checked.ok;
+      });
+    const name = (r: unknown) => JSON.stringify((r as { name?: unknown; id?: unknown } | null)?.name ?? (r as { id?: unknown } | null)?.id ?? null);
+    const { lastCommit, ...records } = data;
+    return TopologySnapshot.fromInternal({
+      ...records,
+      regions: keep('region', data.regions, name),
+      services: keep('service', data.services, name),
+      gateways: keep('gateway', data.gateways, name),
+      ...(lastCommit !== undefined && checkRecord('commit', lastCommit).ok ? { lastCommit } : {}),
+    });
   }
 
   /** Queues a write of `snapshot`; returns when it (or a newer one) is on disk. */

@@ -47,3 +47,5 @@ export type CommitView = Schemas['CommitView'];
 export type TopologyChange = Schemas['TopologyChange'];
 export type UpstreamPolicy = Schemas['UpstreamPolicy'];
 export type UpstreamPolicyUpdate = Schemas['UpstreamPolicyUpdate'];
+export type InvalidRecord = Schemas['InvalidRecord'];
+export type Label = Schemas['Label'];

@@ -40,3 +40,16 @@ export class UnsupportedMediaTypeError extends WaymarkError {
     );
   }
 }
+
+/**
+ * The registry was about to write a record the core validators reject, which its own checks
+ * should have prevented: a bug. Nothing is written; the apply answers 500 with this code.
+ */
+export class InvalidRecordError extends WaymarkError {
+  constructor(
+    readonly key: string,
+    readonly problems: readonly string[],
+  ) {
+    super('INVALID_RECORD', `the registry refused to write ${key}, which every reader would reject (${problems.slice(0, 3).join('; ')}): nothing was written; this is a bug, please report it`);
+  }
+}

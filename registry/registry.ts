@@ -43,6 +43,11 @@ export interface RegistryEvents {
   keepaliveFailed: [error: Error];
   /** A dashboard's or `waymark watch`'s etcd watch of an environment re-reads it. */
   resync: [environment: string, reason: string];
+  /**
+   * An environment watch skipped an invalid record, or caught an exception at a boundary (its
+   * last good view stays): the registry goes on.
+   */
+  warning: [environment: string, error: Error];
 }
 
 /**
@@ -85,10 +90,15 @@ export class Registry extends EventEmitter<RegistryEvents> {
       this.layout,
       { ...options.monitor, idleCloseMs: options.monitorIdleCloseMs ?? REGISTRY_DEFAULTS.monitorIdleCloseMs },
       (monitor) =>
-        monitor.on('resync', (reason) => {
-          this.metrics.resynced(monitor.environment, reason);
-          this.emit('resync', monitor.environment, reason);
-        }),
+        monitor
+          .on('resync', (reason) => {
+            this.metrics.resynced(monitor.environment, reason);
+            this.emit('resync', monitor.environment, reason);
+          })
+          .on('warning', (err) => {
+            this.metrics.monitorWarning(monitor.environment);
+            this.emit('warning', monitor.environment, err);
+          }),
     );
     this.lease = new LeasedKeys(this.conn, { ttlSeconds: options.leaseTtlSeconds ?? REGISTRY_DEFAULTS.leaseTtlSeconds });
     this.lease.on('lost', (err) => {

@@ -23,6 +23,18 @@ export interface EnvironmentRead {
   revision: number;
   /** Set when an apply was in progress: the snapshot then shows the state before it. */
   pending?: PendingApply;
+  /** Keys skipped as invalid, sorted by key (see TopologyRecords). */
+  invalid: InvalidRecord[];
+}
+
+export interface ReadOptions {
+  /** Called for each invalid value read. */
+  onInvalid?: (record: InvalidRecord) => void;
+  /**
+   * The reader's previous snapshot: a key read with an invalid value keeps its version from
+   * there (the last valid one) instead of vanishing.
+   */
+  previous?: TopologySnapshot;
 }
 
 /**
@@ -43,26 +55,26 @@ export async function readEnvironment(
   conn: EtcdConnection,
   layout: KeyLayout,
   env: string,
-  onInvalid?: (record: InvalidRecord) => void,
+  options: ReadOptions = {},
 ): Promise<EnvironmentRead> {
   const range = topologyRange(layout, env);
   const res = await conn.call((c) => c.getAll().inRange(range).exec());
   const revision = Number(res.header.revision);
   const pendingKv = res.kvs.find((kv) => kv.key.toString() === layout.pending(env));
-  const records = new TopologyRecords(layout, env, onInvalid);
+  const records = options.previous
+    ? TopologyRecords.from(options.previous, layout, options.onInvalid)
+    : new TopologyRecords(layout, env, options.onInvalid);
+  const pairs = (kvs: readonly IKeyValue[], keep: (key: string) => boolean) =>
+    kvs.filter((kv) => keep(kv.key.toString())).map((kv) => [kv.key.toString(), kv.value.toString()] as const);
   if (!pendingKv) {
-    for (const kv of res.kvs) records.apply(kv.key.toString(), kv.value.toString());
-    return { snapshot: records.freeze(revision), revision };
+    records.load(pairs(res.kvs, () => true));
+    return { snapshot: records.freeze(revision), revision, invalid: records.invalidRecords() };
   }
   const pending = parsePending(pendingKv);
   const before = await conn.call((c) => c.getAll().inRange(range).revision(pending.baseRevision).exec());
-  for (const kv of before.kvs) {
-    if (layout.parse(env, kv.key.toString())?.kind !== 'gateway') records.apply(kv.key.toString(), kv.value.toString());
-  }
-  for (const kv of res.kvs) {
-    if (layout.parse(env, kv.key.toString())?.kind === 'gateway') records.apply(kv.key.toString(), kv.value.toString());
-  }
-  return { snapshot: records.freeze(revision), revision, pending };
+  const isGateway = (key: string) => layout.parse(env, key)?.kind === 'gateway';
+  records.load([...pairs(before.kvs, (key) => !isGateway(key)), ...pairs(res.kvs, isGateway)]);
+  return { snapshot: records.freeze(revision), revision, pending, invalid: records.invalidRecords() };
 }
 
 export function parsePending(kv: IKeyValue): PendingApply {

@@ -38,8 +38,18 @@ export interface TopologyWatcherEvents {
   fresh: [revision: number];
   /** A full re-read is starting (start, compaction, reconnection, a committed multi-part apply). */
   resync: [reason: string];
-  /** A key holds a value Waymark cannot use; it is skipped. */
+  /**
+   * A key holds a value Waymark cannot use: it is skipped (its last valid version stays). Emitted
+   * once per key and reason, not on every re-read, so it can be logged as is.
+   */
   invalid: [record: InvalidRecord];
+  /** The set of keys skipped as invalid changed (one was added, replaced, fixed or deleted). */
+  quarantine: [records: readonly InvalidRecord[]];
+  /**
+   * A listener of `snapshot` (or the watcher itself) threw. The watcher keeps its last good
+   * snapshot and goes on: one bad record or one bug must not stop a gateway or the registry.
+   */
+  failure: [error: Error, where: string];
 }
 
 /**
@@ -65,6 +75,8 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
   private fromEtcd = false;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly sleepers = new Set<() => void>();
+  /** Keys skipped as invalid, as last announced. */
+  private quarantined = new Map<string, InvalidRecord>();
   private readonly readyWaiters = new Set<() => void>();
 
   constructor(
@@ -89,6 +101,11 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
   /** The current snapshot: from etcd, or the initial one until etcd answers. */
   current(): TopologySnapshot | undefined {
     return this.snapshot;
+  }
+
+  /** Keys skipped as invalid now (their last valid version, if any, is in the snapshot). */
+  invalidRecords(): InvalidRecord[] {
+    return [...this.quarantined.values()];
   }
 
   /** True while etcd does not answer (or has not answered yet since an initial snapshot). */
@@ -145,7 +162,7 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
       this.resyncAgain = true;
       return;
     }
-    this.emit('resync', reason);
+    this.safeEmit(() => this.emit('resync', reason), 'resync listener');
     this.syncing = this.syncLoop().finally(() => {
       this.syncing = undefined;
       if (this.resyncAgain && !this.closed) {
@@ -160,10 +177,10 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
     while (!this.closed) {
       await this.cancelWatch();
       try {
-        const read = await readEnvironment(this.conn, this.layout, this.environment, (r) => this.emit('invalid', r));
+        const read = await readEnvironment(this.conn, this.layout, this.environment, this.snapshot ? { previous: this.snapshot } : {});
         if (this.closed) return;
         this.pending = read.pending !== undefined;
-        this.adopt(read.snapshot);
+        this.adopt(read.snapshot, read.invalid);
         this.watchFrom(read.revision + 1);
         this.fromEtcd = true;
         this.markFresh();
@@ -180,16 +197,54 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
   }
 
   /** Takes a freshly read snapshot if its content differs; the revision never goes back. */
-  private adopt(read: TopologySnapshot): void {
+  private adopt(read: TopologySnapshot, invalid: readonly InvalidRecord[]): void {
     const previous = this.snapshot;
     if (previous && previous.sameContent(read)) {
-      this.records = TopologyRecords.from(previous, this.layout, (r) => this.emit('invalid', r));
+      this.records = TopologyRecords.from(previous, this.layout, undefined, invalid);
+      this.announceInvalid();
       return;
     }
     const next = previous && read.revision <= previous.revision ? read.atRevision(previous.revision + 1) : read;
     this.snapshot = next;
-    this.records = TopologyRecords.from(next, this.layout, (r) => this.emit('invalid', r));
-    this.emit('snapshot', next, previous);
+    this.records = TopologyRecords.from(next, this.layout, undefined, invalid);
+    this.announceInvalid();
+    this.emitSnapshot(next, previous);
+  }
+
+  /** Emits `snapshot`; a listener that throws is reported as a `failure`, never thrown into etcd's stream. */
+  private emitSnapshot(next: TopologySnapshot, previous: TopologySnapshot | undefined): void {
+    this.safeEmit(() => this.emit('snapshot', next, previous), 'snapshot listener');
+  }
+
+  private fail(err: unknown, where: string): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    try {
+      this.emit('failure', error, where);
+    } catch {
+      // A failing failure listener has nothing left to tell.
+    }
+  }
+
+  /** Emits `invalid` for keys newly skipped (or skipped for a new reason), and `quarantine` when the set changed. */
+  private announceInvalid(): void {
+    if (!this.records) return;
+    const now = new Map(this.records.invalidRecords().map((r) => [r.key, r]));
+    let changed = now.size !== this.quarantined.size;
+    for (const [key, r] of now) {
+      if (this.quarantined.get(key)?.reason === r.reason) continue;
+      changed = true;
+      this.safeEmit(() => this.emit('invalid', r), 'invalid listener');
+    }
+    this.quarantined = now;
+    if (changed) this.safeEmit(() => this.emit('quarantine', [...now.values()]), 'quarantine listener');
+  }
+
+  private safeEmit(emit: () => void, where: string): void {
+    try {
+      emit();
+    } catch (err) {
+      this.fail(err, where);
+    }
   }
 
   private watchFrom(revision: number): void {
@@ -217,6 +272,16 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
   }
 
   private onData(watcher: Watcher, res: IWatchResponse): void {
+    // Called from etcd3's stream: an exception here would be uncaught and end the process.
+    try {
+      this.applyEvents(watcher, res);
+    } catch (err) {
+      this.fail(err, 'watch event');
+      this.resync('watch event failed');
+    }
+  }
+
+  private applyEvents(watcher: Watcher, res: IWatchResponse): void {
     if (this.watcher !== watcher || !this.records || !this.snapshot || this.syncing) return;
     let touched = false;
     let committed = false;
@@ -235,6 +300,7 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
         revision = Math.max(revision, Number(ev.kv.mod_revision));
       }
     }
+    this.announceInvalid();
     if (committed) {
       this.pending = false;
       this.resync('multi-transaction apply committed');
@@ -245,7 +311,7 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
     if (next.sameContent(this.snapshot)) return;
     const previous = this.snapshot;
     this.snapshot = next;
-    this.emit('snapshot', next, previous);
+    this.emitSnapshot(next, previous);
   }
 
   private async probe(): Promise<void> {
@@ -260,14 +326,15 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
 
   private markStale(err: Error): void {
     if (this.staleSinceAt) return;
-    this.staleSinceAt = new Date();
-    this.emit('stale', this.staleSinceAt, err);
+    const since = new Date();
+    this.staleSinceAt = since;
+    this.safeEmit(() => this.emit('stale', since, err), 'stale listener');
   }
 
   private markFresh(): void {
     if (!this.staleSinceAt) return;
     this.staleSinceAt = undefined;
-    this.emit('fresh', this.snapshot?.revision ?? 0);
+    this.safeEmit(() => this.emit('fresh', this.snapshot?.revision ?? 0), 'fresh listener');
   }
 
   private async cancelWatch(): Promise<void> {

@@ -6,12 +6,16 @@
 /** Absolute, segments of URL path characters, no empty segment (an optional trailing `/` aside). */
 const SHAPE = /^\/([A-Za-z0-9._~!$&'()*+,;=:@%-]+(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*)?\/?$/;
 
+/** Base paths reach every document and route table: anything longer is a mistake or an attack. */
+export const MAX_BASE_PATH_LENGTH = 1024;
+
 /** Paths the gateway answers itself: a service there could never be reached. */
 export const RESERVED_PATHS: readonly string[] = ['/.well-known', '/healthz', '/readyz', '/metrics'];
 
 /** Why `value` is not a base path, or undefined when it is one. */
 export function basePathProblem(value: unknown): string | undefined {
   if (typeof value !== 'string') return 'must be a string';
+  if (value.length > MAX_BASE_PATH_LENGTH) return `must be at most ${MAX_BASE_PATH_LENGTH} characters`;
   if (!SHAPE.test(value)) {
     return `${JSON.stringify(value)} is not a base path: use an absolute path such as /hr/v1, without query, fragment, '//' or spaces`;
   }

@@ -7,7 +7,24 @@ export type * from './types.js';
 export { WaymarkError } from './error.js';
 export { assertName, InvalidNameError, isValidJurisdiction, isValidName, JURISDICTION_PATTERN, NAME_PATTERN } from './names.js';
 export { basePathProblem, isValidBasePath, RESERVED_PATHS } from './base-path.js';
-export { gatewayUrlProblem, isValidGatewayUrl } from './url.js';
+export { gatewayUrlProblem, isValidGatewayUrl, upstreamUrlProblem } from './url.js';
+export { summarize } from './problems.js';
+export {
+  checkRecord,
+  MAX_INVALID_KEY_LENGTH,
+  MAX_INVALID_REASON_LENGTH,
+  MAX_REPORTED_INVALID_RECORDS,
+  parseRecord,
+  validateCommitRecord,
+  validateGatewayRegistration,
+  validateGatewayReport,
+  validateRegionDefinition,
+  validateServiceDefinition,
+  type Checked,
+  type KeyNames,
+  type RecordKind,
+} from './records.js';
+export { validateTopologyDocument } from './document.js';
 export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions } from './candidates.js';
 export { IDEMPOTENT_METHODS, isIdempotent } from './methods.js';
 export { newRequestId, newTraceparent, traceContext, validRequestId, validTraceparent } from './trace-context.js';

@@ -116,6 +116,7 @@ export function registerRegistry(program: Command): void {
         registry.on('failure', (err) => logger.error({ event: 'failure', err }, `unexpected error: ${err.message}`));
         registry.on('leaseLost', (err) => logger.warn({ event: 'leaseLost' }, `registry lease lost (${err.message}); granting a new one`));
         registry.on('keepaliveFailed', (err) => logger.warn({ event: 'keepaliveFailed' }, err.message));
+        registry.on('warning', (environment, err) => logger.warn({ event: 'warning', environment }, err.message));
         registry.on('resync', (environment, reason) => logger.info({ event: 'resync', environment, reason }, `re-reading ${environment}: ${reason}`));
         let url: string;
         try {

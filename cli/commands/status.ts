@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { EnvironmentStatus, InvalidRecord } from '../../openapi/index.js';
 import { formatData, formatTable, handled, palette } from '../output.js';
 import { clientFrom, environmentFrom, outputFormat, withConnection, type ConnectionFlags } from './connection.js';
 
@@ -26,6 +27,11 @@ export function registerStatus(program: Command): void {
       const c = palette(process.stdout);
       const health = (h: string) => (h === 'healthy' ? c.green(h) : h === 'unknown' ? c.dim(h) : c.yellow(h));
       process.stdout.write(`environment ${status.environment}: content revision ${status.revision} (etcd ${status.etcdRevision ?? '?'}), ${status.gateways.length} gateway(s)\n`);
+      const invalid = invalidRecords(status);
+      if (invalid.length > 0) {
+        process.stdout.write(c.yellow(`${invalid.length} invalid record${invalid.length === 1 ? '' : 's'} skipped (each keeps its last valid version, if any):\n`));
+        for (const r of invalid) process.stdout.write(`  ${printable(r.key)} (${printable(r.reason)})\n`);
+      }
       if (status.gateways.length === 0) return;
       process.stdout.write(
         formatTable(
@@ -44,4 +50,18 @@ export function registerStatus(program: Command): void {
       );
     }),
   );
+}
+
+/** The keys skipped by the registry and by any gateway, each once. */
+function invalidRecords(status: EnvironmentStatus): InvalidRecord[] {
+  const byKey = new Map<string, InvalidRecord>();
+  for (const r of [...(status.invalidRecords ?? []), ...status.gateways.flatMap((g) => g.invalidRecords ?? [])]) {
+    if (!byKey.has(r.key)) byKey.set(r.key, r);
+  }
+  return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
+}
+
+/** Keys and reasons come from etcd, written by anyone: never let them move the cursor or colour a terminal. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }

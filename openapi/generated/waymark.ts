@@ -322,6 +322,20 @@ export interface components {
         /** @description A legal area traffic may be pinned to, such as `EU` or `US`. */
         Jurisdiction: string;
         /**
+         * @description Free text shown to people (a region's provider or location): at most 128 characters and no
+         *     control characters, because it reaches the public topology document and every terminal.
+         */
+        Label: string;
+        /**
+         * @description An etcd key whose value Waymark could not use (written by hand, or by a newer or broken
+         *     writer). It is skipped; a reader keeps the last valid version of that key, if it had one.
+         */
+        InvalidRecord: {
+            key: string;
+            /** @description The first problems found, as `path: what`. */
+            reason: string;
+        };
+        /**
          * @description `global`: every gateway of the environment serves it; `regional`: only gateways in regions
          *     with a deployment; `pinned`: like regional, and never through a gateway outside its
          *     `jurisdictions`.
@@ -396,8 +410,8 @@ export interface components {
         Region: {
             name: components["schemas"]["Name"];
             jurisdiction: components["schemas"]["Jurisdiction"];
-            provider?: string;
-            location?: string;
+            provider?: components["schemas"]["Label"];
+            location?: components["schemas"]["Label"];
             gateways: components["schemas"]["GatewayInstance"][];
         };
         Service: {
@@ -494,8 +508,8 @@ export interface components {
         RegionDefinition: {
             name: components["schemas"]["Name"];
             jurisdiction: components["schemas"]["Jurisdiction"];
-            provider?: string;
-            location?: string;
+            provider?: components["schemas"]["Label"];
+            location?: components["schemas"]["Label"];
         };
         Deployment: {
             region: components["schemas"]["Name"];
@@ -521,7 +535,7 @@ export interface components {
             /** Format: date-time */
             startedAt: string;
             dispatch?: boolean;
-            version?: string;
+            version?: components["schemas"]["Label"];
         };
         /**
          * @description What a gateway last applied, stored at `/waymark/v1/_status/<env>/<region>/<id>` under its
@@ -538,17 +552,21 @@ export interface components {
             reportedAt: string;
             /** @enum {string} */
             registration?: "registered" | "registering" | "draining";
+            /** @description How many keys of its environment the gateway skips as invalid now. */
+            invalidRecordCount?: number;
+            /** @description The first of those keys, with why (at most 20). */
+            invalidRecords?: components["schemas"]["InvalidRecord"][];
         };
         /** @description The last apply of an environment, stored at `/waymark/v1/<env>/commit`. */
         CommitRecord: {
             id: string;
             /** Format: date-time */
             at: string;
-            by?: string;
+            by?: components["schemas"]["Label"];
             /** @enum {string} */
             operation?: "apply" | "promote" | "rollback";
             /** @description Source environment of a promotion. */
-            from?: string;
+            from?: components["schemas"]["Name"];
             summary: components["schemas"]["DiffSummary"];
             sourceChunks?: number;
         };
@@ -632,6 +650,9 @@ export interface components {
             stale?: boolean;
             /** Format: date-time */
             reportedAt?: string;
+            /** @description Keys the gateway skips as invalid (from its report). */
+            invalidRecordCount?: number;
+            invalidRecords?: components["schemas"]["InvalidRecord"][];
         };
         EnvironmentStatus: {
             environment: components["schemas"]["Name"];
@@ -639,6 +660,8 @@ export interface components {
             revision: number;
             etcdRevision?: number;
             gateways: components["schemas"]["GatewayStatus"][];
+            /** @description Keys of the environment (and gateway reports) the registry skips as invalid. */
+            invalidRecords?: components["schemas"]["InvalidRecord"][];
         };
         /** @description What the registry's dashboard shows of an environment. */
         EnvironmentView: {
@@ -653,12 +676,14 @@ export interface components {
             services: components["schemas"]["Service"][];
             /** @description The last applies, newest first (from the etcd history of `<env>/commit`). */
             history: components["schemas"]["CommitView"][];
+            /** @description Keys of the environment the registry skips as invalid (the last valid version is shown, if any). */
+            invalidRecords?: components["schemas"]["InvalidRecord"][];
         };
         RegionView: {
             name: components["schemas"]["Name"];
             jurisdiction: components["schemas"]["Jurisdiction"];
-            provider?: string;
-            location?: string;
+            provider?: components["schemas"]["Label"];
+            location?: components["schemas"]["Label"];
             /** @description Services this region's gateways serve (`jurisdictions` set for pinned ones). */
             services: {
                 name: components["schemas"]["Name"];

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ApplyResult, CommitRecord, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
+import { checkRecord } from '../../topology/index.js';
 import { Problems } from '../manifest/errors.js';
 import { loadManifests } from '../manifest/load.js';
 import type { ManifestSource } from '../manifest/parse.js';
@@ -10,9 +11,11 @@ import type { HostResolver } from '../../policy/index.js';
 import { checkUpstreams } from '../policy/upstream-check.js';
 import type { EtcdConnection } from '../../store/etcd.js';
 import { ConflictError } from '../../store/errors.js';
+import { InvalidRecordError } from '../errors.js';
 import type { KeyLayout } from '../../store/keys.js';
 import { commitChanges, recoverPendingApply, type CommitOptions } from '../../store/writer.js';
 import { planChanges, type Plan } from './plan.js';
+import { checkBeforeWriting, explainQuarantinedRegions } from './prewrite.js';
 import { encodeSource, mergeSource, SOURCE_CHUNK_CHARS } from './source.js';
 import { readState, type EnvironmentState } from './state.js';
 
@@ -105,6 +108,9 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
     problems,
     state.services,
   );
+  explainQuarantinedRegions(ctx.layout, env, state.invalid, regions, services, problems);
+  problems.throwIfAny();
+  checkBeforeWriting(regions, services, problems);
   problems.throwIfAny();
 
   const sourceText = encodeSource(mergeSource(state.source, loaded.resources, prune));
@@ -140,12 +146,14 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
       const record: CommitRecord = {
         id: randomUUID(),
         at: new Date().toISOString(),
-        ...(req.by ? { by: req.by } : {}),
+        ...(req.by ? { by: displayName(req.by) } : {}),
         operation: req.operation ?? 'apply',
         ...(req.from ? { from: req.from } : {}),
         summary: plan.summary,
         sourceChunks: Math.ceil(sourceText.length / (ctx.sourceChunkChars ?? SOURCE_CHUNK_CHARS)),
       };
+      const checked = checkRecord('commit', record);
+      if (!checked.ok) throw new InvalidRecordError(ctx.layout.commit(env), checked.problems);
       const lease = ctx.leaseId();
       const options: CommitOptions = {
         expectedCommitRevision: state.commitRevision,
@@ -158,6 +166,11 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
       return { ...preview, dryRun: false, revision: res.revision };
     },
   };
+}
+
+/** A token's name as recorded in a commit: the contract's Label (printable, at most 128 characters). */
+function displayName(name: string): string {
+  return name.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 128);
 }
 
 /** Applies manifests to an environment (or, with dryRun, only reports the diff). */

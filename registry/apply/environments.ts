@@ -3,6 +3,7 @@ import type { EtcdConnection } from '../../store/etcd.js';
 import { NotFoundError } from '../errors.js';
 import type { KeyLayout } from '../../store/keys.js';
 import { readEnvironment } from '../../store/reader.js';
+import { parseRecord } from '../../topology/index.js';
 
 /** A key's name and revisions, as a keys-only range returns them. */
 export interface KeyInfo {
@@ -69,11 +70,8 @@ export async function listEnvironments(conn: EtcdConnection, layout: KeyLayout):
 async function readCommit(conn: EtcdConnection, layout: KeyLayout, env: string): Promise<CommitRecord | undefined> {
   const text = await conn.call((c) => c.get(layout.commit(env)).string());
   if (!text) return undefined;
-  try {
-    return JSON.parse(text) as CommitRecord;
-  } catch {
-    return undefined;
-  }
+  const checked = parseRecord('commit', text);
+  return checked.ok ? checked.value : undefined;
 }
 
 /** The internal view of an environment (upstreams included). NotFoundError when it holds nothing. */

@@ -51,8 +51,13 @@ export function planChanges(layout: KeyLayout, current: EnvironmentState, desire
     }
   }
 
-  diffKind(plan, 'Region', current.regions, desired.regions, prune, (name) => layout.region(env, name));
-  diffKind(plan, 'Service', current.services, desired.services, prune, (name) => layout.service(env, name));
+  const invalidNames = (kind: 'region' | 'service') =>
+    new Set(current.invalid.flatMap((r) => {
+      const parsed = layout.parse(env, r.key);
+      return parsed?.kind === kind ? [parsed.name] : [];
+    }));
+  diffKind(plan, 'Region', current.regions, invalidNames('region'), desired.regions, prune, (name) => layout.region(env, name));
+  diffKind(plan, 'Service', current.services, invalidNames('service'), desired.services, prune, (name) => layout.service(env, name));
 
   if (desired.sourceText !== current.sourceText) {
     plan.mutations.push(...sourceMutations(layout, env, desired.sourceText, current.sourceChunks, chunkChars));
@@ -70,6 +75,8 @@ function diffKind<T extends { name: string }>(
   plan: Plan,
   kind: 'Region' | 'Service',
   current: ReadonlyMap<string, T>,
+  /** Names whose stored value is invalid: replaced when desired (a create), deleted by a prune. */
+  invalid: ReadonlySet<string>,
   desired: ReadonlyMap<string, T>,
   prune: boolean,
   key: (name: string) => string,
@@ -88,7 +95,7 @@ function diffKind<T extends { name: string }>(
     plan.mutations.push({ type: 'put', key: key(name), value: JSON.stringify(want) });
   }
   if (!prune) return;
-  for (const name of [...current.keys()].sort()) {
+  for (const name of [...new Set([...current.keys(), ...invalid])].sort()) {
     if (desired.has(name)) continue;
     plan.deleted.push({ kind, name });
     plan.mutations.push({ type: 'delete', key: key(name) });

@@ -3,7 +3,7 @@ import type { EtcdConnection } from '../../store/etcd.js';
 import { ConflictError } from '../../store/errors.js';
 import type { KeyLayout } from '../../store/keys.js';
 import { topologyRange } from '../../store/reader.js';
-import { TopologyRecords } from '../../store/records.js';
+import { TopologyRecords, type InvalidRecord } from '../../store/records.js';
 import { decodeSource, type StoredSource } from './source.js';
 
 /** What an apply compares against: an environment's records as etcd holds them at one revision. */
@@ -15,6 +15,11 @@ export interface EnvironmentState {
   commitRevision: number;
   regions: Map<string, RegionDefinition>;
   services: Map<string, ServiceDefinition>;
+  /**
+   * Region and service keys whose stored value is invalid (absent from `regions`/`services`): an
+   * apply naming one replaces it, a pruning apply deletes it, any other apply leaves it alone.
+   */
+  invalid: InvalidRecord[];
   /** Stored variables (`<env>/environment`), undefined when the environment has none yet. */
   variables?: Record<string, string>;
   /** The stored source as one text, its parsed form and its chunks. */
@@ -59,6 +64,7 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
     commitRevision,
     regions: records.regions,
     services: records.services,
+    invalid: records.invalidRecords(),
     ...(variables ? { variables } : {}),
     sourceText,
     ...(source ? { source } : {}),

@@ -1,4 +1,5 @@
-import type { EnvironmentStatus, GatewayRegistration, GatewayReport, GatewayStatus } from '../../openapi/index.js';
+import type { EnvironmentStatus, GatewayReport, GatewayStatus, InvalidRecord } from '../../openapi/index.js';
+import { parseRecord, summarize } from '../../topology/index.js';
 import type { EtcdConnection } from '../../store/etcd.js';
 import type { KeyLayout } from '../../store/keys.js';
 import { topologyRange } from '../../store/reader.js';
@@ -8,7 +9,8 @@ import { contentRevision, readKeys } from './environments.js';
  * Every gateway of an environment: region, URL, lease TTL left, the revision it reports having
  * applied, its lag behind the environment's content revision, and a health verdict:
  * `unknown` without a report, `stale` when the gateway says it lost etcd, `lagging` when behind,
- * else `healthy`.
+ * else `healthy`. Registrations and reports pass the core validators: an invalid one is listed in
+ * `invalidRecords` (a registration is then shown from its key alone, a report is ignored).
  */
 export async function environmentStatus(conn: EtcdConnection, layout: KeyLayout, env: string): Promise<EnvironmentStatus> {
   const range = topologyRange(layout, env);
@@ -18,17 +20,28 @@ export async function environmentStatus(conn: EtcdConnection, layout: KeyLayout,
     conn.call((c) => c.getAll().prefix(layout.gateways(env)).revision(String(etcdRevision)).exec()),
     conn.call((c) => c.getAll().prefix(layout.reports(env)).revision(String(etcdRevision)).exec()),
   ]);
+  const invalid: InvalidRecord[] = [];
   const reportOf = new Map<string, GatewayReport>();
   for (const kv of reports.kvs) {
-    const report = parseObject<GatewayReport>(kv.value.toString());
-    if (report && typeof report.appliedRevision === 'number') reportOf.set(kv.key.toString(), report);
+    const key = kv.key.toString();
+    const names = reportNames(layout.reports(env), key);
+    if (!names) continue;
+    const checked = parseRecord('report', kv.value.toString(), names);
+    if (checked.ok) reportOf.set(key, checked.value);
+    else invalid.push({ key, reason: summarize(checked.problems) });
   }
   const out: GatewayStatus[] = [];
   await Promise.all(
     gateways.kvs.map(async (kv) => {
-      const parsed = layout.parse(env, kv.key.toString());
-      const reg = parseObject<GatewayRegistration>(kv.value.toString());
-      if (parsed?.kind !== 'gateway' || !reg) return;
+      const key = kv.key.toString();
+      const parsed = layout.parse(env, key);
+      if (parsed?.kind !== 'gateway') return;
+      const checked = parseRecord('gateway', kv.value.toString(), { name: parsed.name, region: parsed.region });
+      if (!checked.ok) {
+        invalid.push({ key, reason: summarize(checked.problems) });
+        return;
+      }
+      const reg = checked.value;
       const ttl = await leaseTtl(conn, String(kv.lease));
       const report = reportOf.get(layout.report(env, parsed.region, parsed.name));
       const status: GatewayStatus = {
@@ -41,17 +54,29 @@ export async function environmentStatus(conn: EtcdConnection, layout: KeyLayout,
         lag: 0,
       };
       if (report) {
+        // A key the gateway skips as invalid never moves its applied revision: it is not lag.
+        const skipped = new Set((report.invalidRecords ?? []).map((r) => r.key));
+        const target = skipped.size > 0 ? contentRevision(layout, env, keys.filter((k) => !skipped.has(k.key))) : content;
         status.appliedRevision = report.appliedRevision;
-        status.lag = Math.max(0, content - report.appliedRevision);
+        status.lag = Math.max(0, target - report.appliedRevision);
         status.stale = report.stale;
         status.reportedAt = report.reportedAt;
         status.health = report.stale ? 'stale' : status.lag > 0 ? 'lagging' : 'healthy';
+        if (report.invalidRecordCount) status.invalidRecordCount = report.invalidRecordCount;
+        if (report.invalidRecords?.length) status.invalidRecords = report.invalidRecords;
       }
       out.push(status);
     }),
   );
   out.sort((a, b) => (a.region === b.region ? (a.id < b.id ? -1 : 1) : a.region < b.region ? -1 : 1));
-  return { environment: env, revision: content, etcdRevision, gateways: out };
+  invalid.sort((a, b) => (a.key < b.key ? -1 : 1));
+  return { environment: env, revision: content, etcdRevision, gateways: out, ...(invalid.length ? { invalidRecords: invalid } : {}) };
+}
+
+/** `<region>/<id>` of a report key; undefined for keys Waymark does not know. */
+function reportNames(prefix: string, key: string): { region: string; name: string } | undefined {
+  const parts = key.slice(prefix.length).split('/');
+  return key.startsWith(prefix) && parts.length === 2 ? { region: parts[0], name: parts[1] } : undefined;
 }
 
 /** Seconds left on a lease; -1 when it has none or it is gone. */
@@ -60,13 +85,4 @@ async function leaseTtl(conn: EtcdConnection, lease: string): Promise<number> {
   const res = await conn.call((c) => c.leaseClient.leaseTimeToLive({ ID: lease }));
   const ttl = Number(res.TTL);
   return ttl > 0 ? ttl : -1;
-}
-
-function parseObject<T>(text: string): T | undefined {
-  try {
-    const v: unknown = JSON.parse(text);
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as T) : undefined;
-  } catch {
-    return undefined;
-  }
 }

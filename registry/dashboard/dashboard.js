@@ -188,7 +188,20 @@ function renderSummary(view) {
     tile('services', view.services.length),
     tile('requests / s', rate(rps)),
     tile('5xx / s', rate(eps), eps > 0 ? 'bad' : ''),
+    ...invalidRecords(view.invalidRecords || []),
   );
+}
+
+/** Keys skipped as invalid ("1 invalid record: /waymark/v1/prod/services/zz (deployments[0]: …)"); text nodes only. */
+function invalidRecords(records) {
+  if (records.length === 0) return [];
+  const title = `${records.length} invalid record${records.length === 1 ? '' : 's'}`;
+  return [h(
+    'div',
+    { class: 'tile bad invalid-records', 'data-invalid-records': String(records.length), title: 'skipped by the registry and the gateways; each keeps its last valid version, if any' },
+    h('div', { class: 'tile-label' }, title),
+    h('ul', { class: 'small' }, records.map((r) => h('li', {}, `${r.key} (${r.reason})`))),
+  )];
 }
 
 /** Regions grouped by provider, then jurisdiction: a map of where traffic can go. */

@@ -1,6 +1,7 @@
 import type { CommitRecord, CommitView } from '../../openapi/index.js';
 import type { EtcdConnection } from '../../store/etcd.js';
 import type { KeyLayout } from '../../store/keys.js';
+import { parseRecord } from '../../topology/index.js';
 
 /**
  * The last applies of an environment, newest first, from etcd's history of `<env>/commit`: each
@@ -23,7 +24,7 @@ export async function commitHistory(conn: EtcdConnection, layout: KeyLayout, env
     }
     if (!kv) break;
     const revision = Number(kv.mod_revision);
-    const record = parseRecord(kv.value.toString());
+    const record = commitOf(kv.value.toString());
     if (record) out.push({ ...record, revision });
     if (revision <= 1) break;
     at = String(revision - 1);
@@ -31,11 +32,8 @@ export async function commitHistory(conn: EtcdConnection, layout: KeyLayout, env
   return out;
 }
 
-function parseRecord(text: string): CommitRecord | undefined {
-  try {
-    const v = JSON.parse(text) as Partial<CommitRecord> | null;
-    return v && typeof v === 'object' && typeof v.id === 'string' && v.summary ? (v as CommitRecord) : undefined;
-  } catch {
-    return undefined;
-  }
+/** A version of the commit record; an invalid one (written by hand) is left out of the history. */
+function commitOf(text: string): CommitRecord | undefined {
+  const checked = parseRecord('commit', text);
+  return checked.ok ? checked.value : undefined;
 }

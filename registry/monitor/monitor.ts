@@ -114,6 +114,9 @@ export class EnvironmentMonitor extends EventEmitter<EnvironmentMonitorEvents> {
     this.watcher.on('stale', () => this.scheduleView());
     this.watcher.on('fresh', () => this.scheduleView());
     this.watcher.on('resync', (reason) => this.emit('resync', reason));
+    this.watcher.on('quarantine', () => this.scheduleView());
+    this.watcher.on('invalid', (r) => this.warn(new Error(`etcd key ${r.key} skipped, its last valid version (if any) stays in the view: ${r.reason}`)));
+    this.watcher.on('failure', (err, where) => this.warn(new Error(`internal error in the ${where} of environment ${this.environment}: ${err.message}`, { cause: err })));
     this.watcher.start();
     this.timers.push(setInterval(() => void this.poll(), this.options.statusIntervalMs));
     if (this.options.scrapeGateways) this.timers.push(setInterval(() => void this.scrape(), this.options.scrapeIntervalMs));
@@ -207,8 +210,13 @@ export class EnvironmentMonitor extends EventEmitter<EnvironmentMonitorEvents> {
     this.viewTimer = setTimeout(() => {
       this.viewTimer = undefined;
       this.lastViewAt = Date.now();
-      this.current = this.build();
-      this.emit('view', this.current);
+      // A timer callback that throws would end the registry: keep the last view instead.
+      try {
+        this.current = this.build();
+        this.emit('view', this.current);
+      } catch (err) {
+        this.warn(err);
+      }
     }, wait);
   }
 
@@ -224,6 +232,7 @@ export class EnvironmentMonitor extends EventEmitter<EnvironmentMonitorEvents> {
       traffic: this.traffic,
       gone: this.gone,
       history: this.history,
+      invalid: this.watcher.invalidRecords(),
       now,
     });
     // A gateway's `since` is when it entered its state, carried over from the previous view.

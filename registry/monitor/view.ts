@@ -1,4 +1,4 @@
-import type { CommitView, EnvironmentStatus, EnvironmentView, GatewayStatus, GatewayView, RegionView, Service } from '../../openapi/index.js';
+import type { CommitView, EnvironmentStatus, EnvironmentView, GatewayStatus, GatewayView, InvalidRecord, RegionView, Service } from '../../openapi/index.js';
 import { gatewayKey, type TopologySnapshot } from '../../store/snapshot.js';
 import type { TrafficRates } from './scrape.js';
 
@@ -18,6 +18,8 @@ export interface ViewInputs {
   /** Gateways whose registration is gone, as last seen, keyed by `region/id`. */
   gone: ReadonlyMap<string, GatewayView>;
   history: readonly CommitView[];
+  /** Keys of the environment skipped as invalid (the snapshot holds their last valid version, if any). */
+  invalid?: readonly InvalidRecord[];
   now: Date;
 }
 
@@ -63,6 +65,8 @@ export function buildView(inputs: ViewInputs): EnvironmentView {
     add(view);
   }
   for (const [key, g] of inputs.gone) if (!snapshot.gateways.has(key)) add(g);
+  // The registry's own skipped keys, then the gateways' registrations and reports it skipped.
+  const invalidRecords = [...(inputs.invalid ?? []), ...(inputs.status?.invalidRecords ?? [])];
   const regions: RegionView[] = [...snapshot.regions.values()]
     .sort((a, b) => compare(a.name, b.name))
     .map((r) => ({
@@ -83,6 +87,7 @@ export function buildView(inputs: ViewInputs): EnvironmentView {
     regions,
     services,
     history: [...inputs.history],
+    ...(invalidRecords.length ? { invalidRecords } : {}),
   };
 }
 

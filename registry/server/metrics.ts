@@ -27,6 +27,7 @@ export class RegistryMetrics {
   private readonly applies: Counter<'environment' | 'operation' | 'result'>;
   private readonly applyDuration: Histogram<'operation'>;
   private readonly resyncs: Counter<'environment' | 'reason'>;
+  private readonly monitorWarnings: Counter<'environment'>;
   private readonly keepaliveFailures: Counter;
   private readonly leaseLosses: Counter;
 
@@ -62,6 +63,12 @@ export class RegistryMetrics {
       name: 'waymark_registry_watch_resyncs_total',
       help: 'Full re-reads by the environment watches of the registry (dashboards, waymark watch), by environment and reason.',
       labelNames: ['environment', 'reason'],
+      registers,
+    });
+    this.monitorWarnings = new Counter({
+      name: 'waymark_registry_watch_warnings_total',
+      help: 'Invalid records skipped and exceptions caught by the environment watches of the registry (dashboards, waymark watch), by environment.',
+      labelNames: ['environment'],
       registers,
     });
     this.keepaliveFailures = new Counter({
@@ -156,6 +163,11 @@ export class RegistryMetrics {
   applied(environment: string, operation: string, outcome: ApplyOutcome, seconds: number): void {
     this.applies.inc({ environment, operation, result: outcome });
     this.applyDuration.observe({ operation }, seconds);
+  }
+
+  /** An environment watch skipped an invalid record or caught an exception (see EnvironmentMonitor). */
+  monitorWarning(environment: string): void {
+    this.monitorWarnings.inc({ environment });
   }
 
   resynced(environment: string, reason: string): void {
