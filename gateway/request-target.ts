@@ -6,7 +6,14 @@ export interface RequestTarget {
   path: string;
   /** The query with its leading '?', or ''. Forwarded as received. */
   query: string;
+  /** The authority of an absolute-form target (RFC 9112 §3.2.2), which replaces the Host header. */
+  authority?: string;
 }
+
+/** `http://host[:port]` or `https://…` at the start of an absolute-form target, up to the path. */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)/i;
+/** An authority without userinfo: a host name, an IPv4 address or a bracketed IPv6 literal, and a port. */
+const AUTHORITY = /^(?:[A-Za-z0-9\-._~]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 const HEX = /^[0-9A-Fa-f]{2}$/;
 /** RFC 3986 §2.3: escapes of these may be decoded without changing what a URI means. */
@@ -15,8 +22,9 @@ const ESCAPE = /%([0-9A-Fa-f]{2})/g;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Parses a request target. Only origin form (`/path?query`) is accepted: an absolute-form target
- * (`http://other/x`) or `*` could otherwise choose where the request goes.
+ * Parses a request target: origin form (`/path?query`), or absolute form (`http://host/path`),
+ * which servers must accept (RFC 9112 §3.2.2); its authority only replaces the Host header, since
+ * the gateway routes on the path alone (no target can choose where a request goes). `*` is refused.
  *
  * Backends disagree on what a path means, so anything one of them could read as a dot segment or
  * a separator is refused (400) rather than resolved: `.` and `..` in any encoding, also behind a
@@ -27,6 +35,15 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * backend reads them so. What passes cannot climb out of the service it names.
  */
 export function parseTarget(url: string | undefined): RequestTarget {
+  if (url && url.charCodeAt(0) !== 47 /* / */) {
+    const absolute = ABSOLUTE_FORM.exec(url);
+    if (absolute) {
+      const authority = absolute[1]!;
+      if (!AUTHORITY.test(authority)) throw badRequest('the absolute-form target must name a host (and port), without credentials');
+      const rest = url.slice(absolute[0].length);
+      return { ...parseTarget(rest === '' || rest.startsWith('?') ? `/${rest}` : rest), authority: authority.toLowerCase() };
+    }
+  }
   if (!url || url.charCodeAt(0) !== 47 /* / */) {
     throw badRequest('the request target must be a path (origin form, such as /hr/v1/employees); absolute URLs and * are not accepted');
   }

@@ -87,6 +87,8 @@ export class GatewayRouter {
     try {
       target = parseTarget(req.url);
       assertSingleHost(req.rawHeaders);
+      // RFC 9112 §3.2.2: an absolute-form target's authority replaces the Host header.
+      if (target.authority !== undefined) req.headers.host = target.authority;
     } catch (err) {
       this.fail(res, err as GatewayHttpError);
       return metrics.rejected.settle(res);

@@ -20,4 +20,5 @@ export {
   type Mutation,
   type RecoveryOutcome,
 } from './writer.js';
+export { cancelWatcher, WATCH_CANCEL_TIMEOUT_MS } from './watch-cancel.js';
 export { LEASED_KEYS_DEFAULTS, LeasedKeys, type LeasedKeysEvents, type LeasedKeysOptions, type LeaseState } from './lease.js';

@@ -1,3 +1,4 @@
+import { cancelWatcher } from './watch-cancel.js';
 import { EventEmitter } from 'node:events';
 import type { IWatchResponse, Watcher } from 'etcd3';
 import type { EtcdConnection } from './etcd.js';
@@ -25,9 +26,6 @@ export const TOPOLOGY_WATCHER_DEFAULTS = {
   maxRetryDelayMs: 2000,
   probeIntervalMs: 1000,
 } as const;
-
-/** How long a watch cancellation may wait for etcd before it is abandoned. */
-const WATCH_CANCEL_TIMEOUT_MS = 1000;
 
 export interface TopologyWatcherEvents {
   /** The content changed; `snapshot.revision` is greater than `previous.revision`. */
@@ -340,17 +338,8 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
   private async cancelWatch(): Promise<void> {
     const w = this.watcher;
     this.watcher = undefined;
-    if (!w) return;
-    // A cancellation waits for etcd's answer, which a frozen etcd never sends: bound it. Events
-    // of a watcher that is no longer `this.watcher` are ignored anyway.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      w.cancel().catch(() => undefined),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, WATCH_CANCEL_TIMEOUT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
+    // Events of a watcher that is no longer `this.watcher` are ignored.
+    if (w) await cancelWatcher(w);
   }
 
   private sleep(ms: number): Promise<void> {

@@ -476,7 +476,7 @@ describe('gateway (real etcd, real backends)', function () {
       expect(none.json<ApiError>()._links?.topology.href).to.equal(`${g.url}/.well-known/topology`);
     });
 
-    it('refuses traversal, encoded dot segments, absolute-form targets and Host tricks without contacting anything else', async () => {
+    it('refuses traversal and encoded dot segments, routes absolute-form targets by path alone, and ignores Host tricks', async () => {
       const { env, eu } = await basicEnv();
       const g = await gateway(env, 'eu-west', 'gw-1');
       for (const path of ['/hr/v1/../../x', '/hr/v1/%2e%2e/%2E%2e/x', '/hr/v1/.%2e/x', '/hr/v1/a%2f..%2f..%2fx', '/hr/v1/..\\..\\x', '/hr/v1/%zz', '/hr/v1/./x']) {
@@ -484,11 +484,20 @@ describe('gateway (real etcd, real backends)', function () {
         expect(res.status, path).to.equal(400);
         expect(res.json<ApiError>().code, path).to.equal('BAD_REQUEST');
       }
+      // Absolute form must be accepted (RFC 9112 §3.2.2), but its authority chooses nothing: the path routes.
       const absolute = await raw(g.url, 'GET http://169.254.169.254/latest/meta-data HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\n\r\n');
-      expect(absolute).to.match(/^HTTP\/1\.1 400/);
+      expect(absolute).to.match(/^HTTP\/1\.1 404/);
+      const wellKnown = await raw(g.url, `GET ${g.url}/.well-known/topology HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n`);
+      expect(wellKnown).to.match(/^HTTP\/1\.1 200/);
+      const credentials = await raw(g.url, 'GET http://user:pw@gw.example/hr/v1/x HTTP/1.1\r\nHost: gw.example\r\nConnection: close\r\n\r\n');
+      expect(credentials).to.match(/^HTTP\/1\.1 400/);
       const star = await raw(g.url, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       expect(star).to.match(/^HTTP\/1\.1 400/);
       expect(eu.received).to.have.length(0);
+      const viaAbsolute = await raw(g.url, 'GET HTTP://169.254.169.254/hr/v1/abs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(viaAbsolute).to.match(/^HTTP\/1\.1 200/);
+      expect(eu.received.at(-1)?.url).to.equal('/hr/v1/abs');
+      expect(eu.received.at(-1)?.headers['x-forwarded-host']).to.equal('169.254.169.254');
       // The Host header chooses nothing: the request still goes to the registered upstream.
       const tricked = await http(g.url, '/hr/v1/x', { headers: { host: '169.254.169.254' } });
       expect(tricked.json<{ backend: string }>().backend).to.equal('hr-eu');
