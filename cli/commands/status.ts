@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { escapeControls } from '../escape.js';
 import { formatData, formatTable, handled, palette } from '../output.js';
 import { clientFrom, environmentFrom, outputFormat, withConnection, type ConnectionFlags } from './connection.js';
 
@@ -24,8 +25,8 @@ export function registerStatus(program: Command): void {
         return;
       }
       const c = palette(process.stdout);
-      const health = (h: string) => (h === 'healthy' ? c.green(h) : h === 'unknown' ? c.dim(h) : c.yellow(h));
-      process.stdout.write(`environment ${status.environment}: content revision ${status.revision} (etcd ${status.etcdRevision ?? '?'}), ${status.gateways.length} gateway(s)\n`);
+      const health = (h: string) => ({ text: h, paint: h === 'healthy' ? c.green : h === 'unknown' ? c.dim : c.yellow });
+      process.stdout.write(`environment ${escapeControls(status.environment)}: content revision ${status.revision} (etcd ${status.etcdRevision ?? '?'}), ${status.gateways.length} gateway(s)\n`);
       if (status.gateways.length === 0) return;
       process.stdout.write(
         formatTable(
