@@ -51,7 +51,10 @@ const APOSTROPHE = 39;
 const BACKSLASH = 92;
 const COMMA = 44;
 
-const isBlank = (c: number): boolean => c === SPACE || c === TAB || c === CR || Number.isNaN(c);
+const LF = 10;
+
+/** Whitespace, a line break, or the end of the text (charCodeAt past the end is NaN). */
+const isBlank = (c: number): boolean => c === SPACE || c === TAB || c === CR || c === LF || Number.isNaN(c);
 
 /**
  * Measures `text`, stopping early once a mapping has more than `maxMappingKeys` keys or more than
@@ -73,14 +76,22 @@ export function measureYaml(text: string, maxMappingKeys: number, maxEntries: nu
   let quote = 0;
   let line = 0;
   let lineStart = 0;
+  /** In flow context: the next character starts a token (see scanFlow). */
+  let tokenStart = true;
   let wide: WideMapping | undefined;
 
   const widen = (keys: number, at: { line: number; column: number }): void => {
     if (keys > maxMappingKeys && !wide) wide = { keys, line: at.line, column: at.column, document };
   };
 
-  /** Scans flow collections and quoted scalars from `from` to `end`; returns at a comment or the end. */
+  /**
+   * Scans flow collections and quoted scalars from `from` to `end`; returns at a comment or the
+   * end. A quote opens a quoted scalar only where a token starts (after `[`, `{`, `,`, `? `, a
+   * `: ` or a JSON key's `:`), never inside a plain scalar such as `it's`; that state carries
+   * over lines, as flow collections do.
+   */
   const scanFlow = (from: number, end: number): void => {
+    if (flow.length === 0 && quote === 0) tokenStart = true;
     let prev = SPACE;
     for (let k = from; k < end; k++) {
       const c = text.charCodeAt(k);
@@ -91,14 +102,22 @@ export function measureYaml(text: string, maxMappingKeys: number, maxEntries: nu
           if (quote === APOSTROPHE && text.charCodeAt(k + 1) === APOSTROPHE) k++;
           else quote = 0;
         }
+        prev = quote === 0 ? QUOTE : c;
+        tokenStart = false;
+        continue;
+      }
+      if (isBlank(c)) {
         prev = c;
         continue;
       }
       if (c === HASH && isBlank(prev)) return;
-      if ((c === QUOTE || c === APOSTROPHE) && (isBlank(prev) || prev === COMMA || prev === 91 || prev === 123 || prev === COLON)) {
+      if ((c === QUOTE || c === APOSTROPHE) && tokenStart) {
         quote = c;
       } else if (c === 123 /* { */ || c === 91 /* [ */) {
         flow.push({ map: c === 123, keys: 0, line, column: k - lineStart + 1 });
+        tokenStart = true;
+        prev = c;
+        continue;
       } else if (c === 125 /* } */ || c === 93 /* ] */) {
         const top = flow.pop();
         // The last entry has no comma after it (an empty collection counts one too: a bound, not a count).
@@ -113,7 +132,15 @@ export function measureYaml(text: string, maxMappingKeys: number, maxEntries: nu
         entries++;
         if (top.map) widen(top.keys + 1, top);
         if (wide || entries > maxEntries) return;
+        tokenStart = true;
+        prev = c;
+        continue;
+      } else if ((c === COLON || c === 63) /* ? */ && (isBlank(text.charCodeAt(k + 1)) || (c === COLON && prev === QUOTE))) {
+        tokenStart = true; // a value (or an explicit key) follows; `"key":"value"` is JSON
+        prev = c;
+        continue;
       }
+      tokenStart = false;
       prev = c;
     }
   };
@@ -183,7 +210,9 @@ export function measureYaml(text: string, maxMappingKeys: number, maxEntries: nu
       top.keys++;
       widen(top.keys, top);
     } else {
-      block.push({ indent: column, keys: 1, line, column: column + 1 });
+      const frame = { indent: column, keys: 1, line, column: column + 1 };
+      block.push(frame);
+      widen(frame.keys, frame);
     }
     entries++;
     let v = keyEnd + 1;
@@ -236,7 +265,24 @@ function blockKeyEnd(text: string, from: number, eol: number): number {
     while (k < eol && (text.charCodeAt(k) === SPACE || text.charCodeAt(k) === TAB)) k++;
     return text.charCodeAt(k) === COLON && isBlank(text.charCodeAt(k + 1)) ? k : -1;
   }
-  if (c === 123 || c === 91) return -1; // a flow collection (as a key only in exotic YAML)
+  if (c === 123 || c === 91) {
+    // A flow collection as a key (`[a]: 1`) is legal YAML: find its end on this line (implicit keys
+    // are single-line), so a mapping of such keys is counted like any other.
+    let depth = 0;
+    let inQuote = 0;
+    for (; k < eol; k++) {
+      const d = text.charCodeAt(k);
+      if (inQuote !== 0) {
+        if (inQuote === QUOTE && d === BACKSLASH) k++;
+        else if (d === inQuote) inQuote = 0;
+      } else if (d === QUOTE || d === APOSTROPHE) inQuote = d;
+      else if (d === 123 || d === 91) depth++;
+      else if ((d === 125 || d === 93) && --depth === 0) break;
+    }
+    k++;
+    while (k < eol && (text.charCodeAt(k) === SPACE || text.charCodeAt(k) === TAB)) k++;
+    return k < eol && text.charCodeAt(k) === COLON && isBlank(text.charCodeAt(k + 1)) ? k : -1;
+  }
   for (let prev = SPACE; k < eol; k++) {
     const d = text.charCodeAt(k);
     if (d === COLON && (k + 1 >= eol || isBlank(text.charCodeAt(k + 1)))) return k;

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { LineCounter, parseAllDocuments } from 'yaml';
+import fc from 'fast-check';
+import { LineCounter, parseAllDocuments, stringify } from 'yaml';
 import type { ErrorDetail } from '../../openapi/index.js';
 import { loadManifests, ValidationError, type ManifestLimits, type ManifestSource } from '../../registry/index.js';
 import { measureYaml } from '../../registry/manifest/yaml-shape.js';
@@ -29,6 +30,11 @@ describe('parse limits', () => {
       expect(measureYaml('{"a": "x, y: z", "b": [1, 2, 3], "c": {"d": 1}}', 3, 1000)).to.deep.equal({ entries: 7 });
       expect(measureYaml('{"a": 1, "b": 2, "c": 3, "d": 4}', 3, 1000).wide).to.deep.include({ keys: 4, line: 1, column: 1 });
       expect(measureYaml("spec: { a: it's, b: 'x, y', c: 3 }\n", 3, 1000)).to.deep.equal({ entries: 4 });
+      // A quote inside a plain scalar (even one continued on the next line) opens nothing.
+      expect(measureYaml("{a\n 'x: 1, b: 2, c: 3, d: 4}\n", 3, 1000).wide).to.deep.include({ keys: 4, line: 1 });
+      expect(measureYaml(`{u: http://a:1, k: it's, "j":"v", m: [1, 2]}`, 3, 1000).wide).to.deep.include({ keys: 4 });
+      // Flow collections as block keys are keys too.
+      expect(measureYaml('[a]: 1\n{b: "}"}: 2\n[c, d]: 3\n"e": [4]\n', 3, 1000).wide).to.deep.include({ keys: 4, line: 1 });
     });
 
     it('never counts fewer keys than the parser finds, on the example manifests and generated ones', () => {
@@ -52,6 +58,25 @@ describe('parse limits', () => {
         }
         expect(measureYaml(text, widest - 1, 1000).wide, text).to.not.equal(undefined);
       }
+    });
+
+    it('never counts fewer keys in the widest mapping than the parser finds (generated YAML, flow YAML and JSON)', () => {
+      const widestOf = (v: unknown): number => {
+        if (Array.isArray(v)) return Math.max(0, ...v.map(widestOf));
+        if (v && typeof v === 'object') return Math.max(Object.keys(v).length, ...Object.values(v).map(widestOf));
+        return 0;
+      };
+      fc.assert(
+        fc.property(fc.jsonValue({ maxDepth: 4 }), fc.constantFrom('block', 'flow', 'json', 'json-pretty'), (value, style) => {
+          const text =
+            style === 'json' ? JSON.stringify(value) : style === 'json-pretty' ? JSON.stringify(value, null, 2) : stringify(value, { collectionStyle: style === 'flow' ? 'flow' : 'block' });
+          const parsed: unknown = parseAllDocuments(text)[0]?.toJS();
+          const widest = widestOf(parsed);
+          if (widest === 0) return;
+          expect(measureYaml(text, widest - 1, Number.MAX_SAFE_INTEGER).wide, `${style}:\n${text}`).to.not.equal(undefined);
+        }),
+        { numRuns: 400 },
+      );
     });
 
     it('stops as soon as a bound is passed: 200 000 keys in a few milliseconds', () => {
