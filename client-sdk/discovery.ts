@@ -53,6 +53,11 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   private readonly trust = new RevisionTrust();
   /** Sources asked to confirm the held revision since it was adopted. */
   private asked = new Set<string>();
+  /**
+   * Sources whose last confirmation request got no answer: not asked again until they answer
+   * some fetch, so a dead gateway does not delay the long-poll after every change.
+   */
+  private readonly silent = new Set<string>();
   /** Time of the last answer from any gateway (ms since epoch); 0 if none yet. */
   lastContactAt = 0;
   /** Since when every gateway fails; undefined while one answers. */
@@ -192,7 +197,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   private confirmer(sources: readonly string[]): string | undefined {
     if (!this.doc || this.trust.vouchers(this.doc.revision) >= 2) return undefined;
     const held = this.doc.revision;
-    return sources.find((s) => !this.asked.has(s) && this.trust.latestOf(s) !== held);
+    return sources.find((s) => !this.asked.has(s) && !this.silent.has(s) && this.trust.latestOf(s) !== held);
   }
 
   /**
@@ -203,8 +208,9 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     this.asked.add(source);
     try {
       await this.fetchOnce(source, false, true);
-    } catch {
+    } catch (err) {
       // A source that fails or lags is simply not a confirmation; the loop goes on.
+      if (!(err instanceof InvalidTopologyError)) this.silent.add(source);
     }
   }
 
@@ -253,6 +259,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
       this.trust.record(url, this.doc.revision); // a 304: the source serves the held revision
     }
     this.lastContactAt = Date.now();
+    this.silent.delete(source);
     this.unreachableSince = undefined;
     this.emit('contact', source);
     this.noteHold(longPoll, started, holdSeconds, outcome === 'accepted');
