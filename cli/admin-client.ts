@@ -11,6 +11,7 @@ import type {
   ErrorDetail,
   InternalTopology,
   PromotionRequest,
+  UpstreamPolicy,
 } from '../openapi/index.js';
 
 /** How the CLI reaches the registry's admin API. Every default is here. */
@@ -100,6 +101,20 @@ export class AdminClient {
     return this.request<EnvironmentStatus>('GET', `/v1/environments/${encodeURIComponent(environment)}/status`);
   }
 
+  upstreamPolicy(environment: string): Promise<UpstreamPolicy> {
+    return this.request<UpstreamPolicy>('GET', `/v1/environments/${encodeURIComponent(environment)}/upstream-policy`);
+  }
+
+  /** Admin tokens only. */
+  setUpstreamPolicy(environment: string, allow: string[]): Promise<UpstreamPolicy> {
+    return this.request<UpstreamPolicy>('PUT', `/v1/environments/${encodeURIComponent(environment)}/upstream-policy`, { data: { allow } });
+  }
+
+  /** Admin tokens only: back to the default policy. */
+  deleteUpstreamPolicy(environment: string): Promise<UpstreamPolicy> {
+    return this.request<UpstreamPolicy>('DELETE', `/v1/environments/${encodeURIComponent(environment)}/upstream-policy`);
+  }
+
   /**
    * Opens the environment's event stream (Server-Sent Events; see `waymark watch`): resolves with
    * the body once the registry accepted the request. `since` replays remembered later changes.
@@ -132,7 +147,7 @@ export class AdminClient {
     throw new AdminApiError(res.status, { code: `HTTP_${res.status}`, message: `the registry answered ${res.status} without an error body` });
   }
 
-  private async request<T>(method: 'GET' | 'POST', path: string, config: { params?: Record<string, unknown>; data?: unknown } = {}): Promise<T> {
+  private async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, config: { params?: Record<string, unknown>; data?: unknown } = {}): Promise<T> {
     let res;
     try {
       res = await this.http.request({ method, url: path, ...config });

@@ -199,7 +199,7 @@ export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
     for (const event of lastResort) this.emit('lastResort', event);
     this.emit('topology', doc, previous);
     if (doc.stale && !previous?.stale) {
-      this.emit('stale', { reason: 'gateway', revision: doc.revision, since: new Date(doc.staleSince ?? doc.generatedAt), failures: [] });
+      this.emit('stale', { reason: 'gateway', revision: doc.revision, since: doc.staleSince ? new Date(doc.staleSince) : new Date(), failures: [] });
     }
     if (this.unconfirmed !== 'cache') this.saveCache(doc);
     this.scheduleExpiry();

@@ -32,7 +32,6 @@ export function checkDocument(data: unknown, source: string): TopologyDocument {
   const d = data;
   name(d.environment, 'environment', fail);
   if (!Number.isSafeInteger(d.revision) || (d.revision as number) < 0) fail('revision', 'must be an integer ≥ 0');
-  date(d.generatedAt, 'generatedAt', fail);
   if (typeof d.stale !== 'boolean') fail('stale', 'must be a boolean');
   if (d.staleSince !== undefined) date(d.staleSince, 'staleSince', fail);
   if (!Number.isSafeInteger(d.maxStaleSeconds) || (d.maxStaleSeconds as number) < 0) fail('maxStaleSeconds', 'must be an integer ≥ 0');
@@ -40,13 +39,6 @@ export function checkDocument(data: unknown, source: string): TopologyDocument {
   else {
     seconds(d.refresh.intervalSeconds, 'refresh.intervalSeconds', fail);
     seconds(d.refresh.jitterSeconds, 'refresh.jitterSeconds', fail);
-  }
-  if (d.servedBy !== undefined) {
-    if (!isObject(d.servedBy)) fail('servedBy', 'must be an object');
-    else {
-      name(d.servedBy.gateway, 'servedBy.gateway', fail);
-      name(d.servedBy.region, 'servedBy.region', fail);
-    }
   }
   const regionNames = new Set<string>();
   if (!Array.isArray(d.regions)) fail('regions', 'must be an array');

@@ -16,6 +16,28 @@ export const SERVICES_PATH = '/.well-known/topology/services';
 export const CATALOG_PATH = '/.well-known/api-catalog';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/**
+ * The discovery resources are public and carry no credentials: any origin may read them
+ * (Fetch standard CORS), and browsers may see the headers a smart client needs.
+ */
+const CORS_HEADERS: readonly string[] = [
+  'Access-Control-Allow-Origin',
+  '*',
+  'Access-Control-Expose-Headers',
+  'ETag, Link, Retry-After, X-Waymark-Revision, X-Waymark-Region, X-Waymark-Gateway, X-Waymark-Stale-Since',
+];
+/** Answer to a CORS preflight on a discovery resource; browsers may cache it for a day. */
+const PREFLIGHT_HEADERS: readonly string[] = [
+  ...CORS_HEADERS,
+  'Access-Control-Allow-Methods',
+  'GET, HEAD, OPTIONS',
+  'Access-Control-Allow-Headers',
+  'If-None-Match, Cache-Control, X-Request-Id, traceparent',
+  'Access-Control-Max-Age',
+  '86400',
+  'Allow',
+  'GET, HEAD, OPTIONS',
+];
 const LINKSET_TYPE = 'application/linkset+json; profile="https://www.rfc-editor.org/info/rfc9727"';
 /** Service routes cached per publication, at most (one per service and caller region). */
 const SERVICE_ROUTES_MAX = 4096;
@@ -48,7 +70,8 @@ export class Publication {
   /** Raw header pairs on every response while this publication is current (X-Waymark-*). */
   readonly common: readonly string[];
   readonly routes: RouteTable;
-  private readonly cacheHeaders: readonly string[];
+  /** Cache-Control of ordinary answers: shared caches may keep a fresh document briefly, a stale one only when the gateway fails. */
+  private readonly cacheControl: string;
   private servicesRep: Representation | undefined;
   private catalogRep: Representation | undefined;
   private readonly serviceRoutes = new Map<string, Representation>();
@@ -67,33 +90,21 @@ export class Publication {
     this.cache = previous?.cache ?? new DocumentCache();
     this.doc = buildDocument(snapshot, {
       entries: this.cache,
-      baseUrl,
       maxStaleSeconds: settings.maxStaleSeconds,
       refreshIntervalSeconds: settings.refreshIntervalSeconds,
       refreshJitterSeconds: settings.refreshJitterSeconds,
-      servedBy: { gateway: settings.id, region: settings.region },
       stale: staleSince !== undefined,
       ...(staleSince ? { staleSince } : {}),
     });
-    this.doc._links.services = { href: `${baseUrl}${SERVICES_PATH}`, type: 'application/json' };
     this.common = ['X-Waymark-Revision', String(this.revision), 'X-Waymark-Region', settings.region, 'X-Waymark-Gateway', settings.id];
-    this.cacheHeaders = [
-      'Cache-Control',
-      `public, max-age=${settings.cacheMaxAgeSeconds}, stale-while-revalidate=${settings.staleWhileRevalidateSeconds}, stale-if-error=${settings.staleIfErrorSeconds}`,
-      'Link',
-      [
-        `<${baseUrl}${TOPOLOGY_PATH}>; rel="self"; type="application/json"`,
-        `<${baseUrl}${SERVICES_PATH}>; rel="collection"; type="application/json"`,
-        `<${baseUrl}${CATALOG_PATH}>; rel="api-catalog"`,
-      ].join(', '),
-      ...this.common,
-      // Only discovery answers are stale; proxied ones come fresh from their upstream.
-      ...(staleSince ? ['Warning', staleWarning(settings.id, staleSince, this.revision)] : []),
-    ];
+    this.cacheControl = staleSince
+      ? `public, no-cache, stale-if-error=${settings.staleIfErrorSeconds}`
+      : `public, max-age=${settings.cacheMaxAgeSeconds}, stale-while-revalidate=${settings.staleWhileRevalidateSeconds}, stale-if-error=${settings.staleIfErrorSeconds}`;
     this.topology = new Representation(Buffer.from(this.cache.stringify(this.doc)), {
       contentType: JSON_TYPE,
       revision: this.revision,
-      headers: this.cacheHeaders,
+      cacheControl: this.cacheControl,
+      headers: this.headers(`${baseUrl}${TOPOLOGY_PATH}`, 'application/json'),
     });
     this.routes =
       previous && previous.snapshot === snapshot
@@ -107,14 +118,14 @@ export class Publication {
 
   /** The services collection (`_links.services` of the document). */
   services(): Representation {
-    this.servicesRep ??= this.json({
+    this.servicesRep ??= this.json(`${this.baseUrl}${SERVICES_PATH}`, {
       environment: this.doc.environment,
       revision: this.revision,
       services: this.doc.services,
       _links: {
-        self: { href: `${this.baseUrl}${SERVICES_PATH}` },
-        topology: { href: `${this.baseUrl}${TOPOLOGY_PATH}` },
-        service: { href: `${this.baseUrl}${SERVICES_PATH}/{name}`, templated: true },
+        self: { href: SERVICES_PATH },
+        topology: { href: TOPOLOGY_PATH },
+        service: { href: `${SERVICES_PATH}/{name}`, templated: true },
       },
     });
     return this.servicesRep;
@@ -127,19 +138,21 @@ export class Publication {
     if (cached) return cached;
     const service = this.routes.service(name)?.service;
     if (!service) return undefined;
-    const self = `${this.baseUrl}${SERVICES_PATH}/${name}`;
+    const self = `${SERVICES_PATH}/${name}${from === this.settings.region ? '' : `?from=${from}`}`;
+    const gateways = candidateGateways(this.doc, service, { region: from });
     const body: ServiceRoute = {
       environment: this.doc.environment,
       revision: this.revision,
       from,
       service,
-      gateways: candidateGateways(this.doc, service, { region: from }),
+      gateways,
       _links: {
-        self: { href: from === this.settings.region ? self : `${self}?from=${from}` },
-        topology: { href: `${this.baseUrl}${TOPOLOGY_PATH}` },
+        self: { href: self },
+        topology: { href: TOPOLOGY_PATH },
+        entrypoints: gateways.map((g) => ({ href: `${g.url.replace(/\/+$/, '')}${service.basePath}`, name: g.id, region: g.region, title: `${g.id} (${g.region})` })),
       },
     };
-    const rep = this.json(body);
+    const rep = this.json(`${this.baseUrl}${self}`, body);
     if (this.serviceRoutes.size >= SERVICE_ROUTES_MAX) this.serviceRoutes.clear();
     this.serviceRoutes.set(key, rep);
     return rep;
@@ -164,24 +177,42 @@ export class Publication {
       this.catalogRep = new Representation(Buffer.from(JSON.stringify(body)), {
         contentType: LINKSET_TYPE,
         revision: this.revision,
-        headers: this.cacheHeaders,
+        cacheControl: this.cacheControl,
+        headers: this.headers(`${this.baseUrl}${CATALOG_PATH}`, LINKSET_TYPE),
       });
     }
     return this.catalogRep;
   }
 
-  private json(body: unknown): Representation {
+  /** Regions of the document, for a caller's `from`. */
+  hasRegion(name: string): boolean {
+    return this.snapshot.regions.has(name);
+  }
+
+  private json(self: string, body: unknown): Representation {
     return new Representation(Buffer.from(JSON.stringify(body)), {
       contentType: JSON_TYPE,
       revision: this.revision,
-      headers: this.cacheHeaders,
+      cacheControl: this.cacheControl,
+      headers: this.headers(self, JSON_TYPE),
     });
   }
-}
 
-/** RFC 9111 §5.5-style warning (110 Response is Stale) saying since when. */
-function staleWarning(id: string, since: Date, revision: number): string {
-  return `110 ${id} "Response is stale: etcd unreachable since ${since.toISOString()}, serving revision ${revision}" "${since.toUTCString()}"`;
+  /**
+   * Headers of one resource: its own `self` (RFC 8288 §3.2: the link context is the resource),
+   * the API catalog, the gateway's X-Waymark-* facts, CORS, and since when it is stale.
+   */
+  private headers(self: string, type: string): string[] {
+    const mediaType = type.split(';')[0]!;
+    return [
+      'Link',
+      `<${self}>; rel="self"; type="${mediaType}", <${this.baseUrl}${CATALOG_PATH}>; rel="api-catalog"`,
+      ...this.common,
+      ...CORS_HEADERS,
+      // Only discovery answers are stale; proxied ones come fresh from their upstream.
+      ...(this.staleSince ? ['X-Waymark-Stale-Since', this.staleSince.toUTCString()] : []),
+    ];
+  }
 }
 
 /**
@@ -224,7 +255,7 @@ export class Discovery {
   /** `GET /.well-known/topology` — the hot path: no allocation beyond what node needs. */
   topology(req: IncomingMessage, res: ServerResponse, query: string): void {
     const pub = this.current;
-    if (req.method !== 'GET' && req.method !== 'HEAD') return this.fail(res, methodNotAllowed('GET, HEAD'));
+    if (req.method !== 'GET' && req.method !== 'HEAD') return this.notGet(req, res);
     if (!pub) return this.fail(res, noSnapshot());
     if (query.length > 1) {
       const params = new URLSearchParams(query.slice(1));
@@ -241,14 +272,15 @@ export class Discovery {
     if (!known) {
       return this.fail(res, notFound(`nothing at ${path}: the topology document is at ${TOPOLOGY_PATH}`));
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') return this.fail(res, methodNotAllowed('GET, HEAD'));
+    if (req.method !== 'GET' && req.method !== 'HEAD') return this.notGet(req, res);
     if (!pub) return this.fail(res, noSnapshot());
     if (path === CATALOG_PATH) return pub.catalog().send(req, res);
     if (path === SERVICES_PATH) return pub.services().send(req, res);
     const name = safeDecode(path.slice(SERVICES_PATH.length + 1));
     const from = query.length > 1 ? new URLSearchParams(query.slice(1)).get('from') ?? this.settings.region : this.settings.region;
-    if (!isValidName(from)) {
-      return this.fail(res, badRequest(`from=${JSON.stringify(from)} is not a region name (a DNS label such as eu-west)`));
+    if (!isValidName(from) || !pub.hasRegion(from)) {
+      const known = [...pub.snapshot.regions.keys()].sort().join(', ');
+      return this.fail(res, badRequest(`from=${JSON.stringify(from)} is not a region of environment ${this.settings.environment}: use one of ${known || '(none yet)'}`));
     }
     const rep = name !== undefined && isValidName(name) ? pub.serviceRoute(name, from) : undefined;
     if (!rep) {
@@ -270,13 +302,13 @@ export class Discovery {
       }
     }
     seconds = Math.min(seconds, this.settings.longPollMaxSeconds);
-    if (pub.revision > wait) return pub.topology.sendFull(req, res);
-    if (seconds === 0) return pub.topology.sendNotModified(req, res);
+    if (pub.revision > wait) return pub.topology.sendChanged(req, res);
+    if (seconds === 0) return pub.topology.sendUnchanged(req, res);
     const cancel = this.polls.hold(wait, seconds * 1000, (reason) => {
       res.off('close', onClose);
       const now = this.current ?? pub;
-      if (reason === 'changed') now.topology.sendFull(req, res);
-      else now.topology.sendNotModified(req, res);
+      if (reason === 'changed') now.topology.sendChanged(req, res);
+      else now.topology.sendUnchanged(req, res);
     });
     if (!cancel) {
       return this.fail(
@@ -291,8 +323,15 @@ export class Discovery {
     res.once('close', onClose);
   }
 
+  /** OPTIONS is a CORS preflight (or a plain question of what is allowed); anything else is 405. */
+  private notGet(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'OPTIONS') return this.fail(res, methodNotAllowed('GET, HEAD, OPTIONS'));
+    res.writeHead(204, [...(this.current?.common ?? this.fallbackHeaders()), ...PREFLIGHT_HEADERS]);
+    res.end();
+  }
+
   private fail(res: ServerResponse, err: GatewayHttpError): void {
-    sendError(res, err, this.current?.common ?? this.fallbackHeaders(), this.errorLinks());
+    sendError(res, err, this.current?.common ?? this.fallbackHeaders(), this.errorLinks(), CORS_HEADERS);
   }
 }
 

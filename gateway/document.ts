@@ -1,56 +1,68 @@
-import type { Service, ServiceDefinition, TopologyDocument } from '../openapi/index.js';
+import { createHash } from 'node:crypto';
+import type { EntryPoint, GatewayRegistration, Service, ServiceDefinition, TopologyDocument } from '../openapi/index.js';
 import type { TopologySnapshot } from '../store/index.js';
 
 /** What a document needs beyond etcd's content: set by the gateway that serves it. */
 export interface DocumentOptions {
-  /** Public base URL of the serving gateway, for `_links`. */
-  baseUrl: string;
   /** How long clients may route on this document when no gateway answers. */
   maxStaleSeconds: number;
   refreshIntervalSeconds: number;
   refreshJitterSeconds: number;
-  servedBy?: { gateway: string; region: string };
   stale?: boolean;
   staleSince?: Date;
-  now?: Date;
   /** Entries of unchanged services kept from earlier documents (see ServiceEntries). */
   entries?: ServiceEntries;
 }
 
 /**
- * Public service entries reused across documents. An entry depends only on its definition, the
- * environment's region names and the base URL, all given by `key`: after a change of one service
- * out of 10 000, one entry is rebuilt instead of every one. Entries must be treated as immutable.
+ * Public service entries reused across documents. An entry depends only on its definition and on
+ * the regions and gateways given by `key`: after a change of one service out of 10 000, one entry
+ * is rebuilt instead of every one. Entries must be treated as immutable.
  */
 export interface ServiceEntries {
   get(definition: ServiceDefinition, key: string, build: () => Service): Service;
 }
 
-/** The public document: never contains upstreams or variables. */
+/** Where the well-known resources live, relative to a gateway's base URL. */
+const TOPOLOGY = '/.well-known/topology';
+
+/**
+ * The public document: never contains upstreams or variables, and nothing of the gateway that
+ * serves it (links are relative references, the gateway's facts travel in headers), so every
+ * gateway of an environment serves the same bytes for the same revision while fresh.
+ */
 export function buildDocument(snapshot: TopologySnapshot, options: DocumentOptions): TopologyDocument {
-  const base = options.baseUrl.replace(/\/+$/, '');
-  const self = `${base}/.well-known/topology`;
-  const entry = (s: ServiceDefinition): Service => {
-    const out: Service = { name: s.name, basePath: s.basePath, placement: s.placement, regions: snapshot.servingRegions(s) };
+  const regionNames = sortedKeys(snapshot.regions);
+  const gatewaysOf = new Map(regionNames.map((name) => [name, snapshot.gatewaysIn(name).filter((g) => g.status === 'up')]));
+  const entry = (s: ServiceDefinition, serving: string[]): Service => {
+    const out: Service = {
+      name: s.name,
+      basePath: s.basePath,
+      placement: s.placement,
+      regions: serving,
+      _links: { self: { href: `${TOPOLOGY}/services/${encodeURIComponent(s.name)}` }, entrypoints: entryPoints(snapshot, s, serving, gatewaysOf) },
+    };
     if (s.jurisdictions?.length) out.jurisdictions = [...s.jurisdictions];
     if (s.failover?.length) out.failover = [...s.failover];
-    out._links = { self: { href: `${self}/services/${encodeURIComponent(s.name)}` } };
     return out;
   };
   const { entries } = options;
-  const key = entries ? `${self} ${sortedKeys(snapshot.regions).join(',')}` : '';
+  // An entry depends on its definition, the region names and the gateways of the regions serving it.
+  const fingerprints = entries ? regionFingerprints(snapshot, regionNames, gatewaysOf) : undefined;
   const services: Service[] = sortedKeys(snapshot.services).map((name) => {
     const s = snapshot.services.get(name)!;
-    return entries ? entries.get(s, key, () => entry(s)) : entry(s);
+    const serving = snapshot.servingRegions(s);
+    if (!entries || !fingerprints) return entry(s, serving);
+    const key = s.placement === 'global' ? fingerprints.all : `${fingerprints.names}|${serving.map((r) => fingerprints.byRegion.get(r)).join('|')}`;
+    return entries.get(s, key, () => entry(s, serving));
   });
   const doc: TopologyDocument = {
     environment: snapshot.environment,
     revision: snapshot.revision,
-    generatedAt: (options.now ?? new Date()).toISOString(),
     stale: options.stale ?? false,
     maxStaleSeconds: options.maxStaleSeconds,
     refresh: { intervalSeconds: options.refreshIntervalSeconds, jitterSeconds: options.refreshJitterSeconds },
-    regions: sortedKeys(snapshot.regions).map((name) => {
+    regions: regionNames.map((name) => {
       const r = snapshot.regions.get(name)!;
       return {
         name: r.name,
@@ -62,13 +74,53 @@ export function buildDocument(snapshot: TopologySnapshot, options: DocumentOptio
     }),
     services,
     _links: {
-      self: { href: self, type: 'application/json' },
-      service: { href: `${self}/services/{name}`, templated: true },
+      self: { href: TOPOLOGY, type: 'application/json' },
+      services: { href: `${TOPOLOGY}/services`, type: 'application/json' },
+      service: { href: `${TOPOLOGY}/services/{name}`, templated: true },
     },
   };
   if (options.stale && options.staleSince) doc.staleSince = options.staleSince.toISOString();
-  if (options.servedBy) doc.servedBy = options.servedBy;
   return doc;
+}
+
+/**
+ * A service's entry points: its base path on every gateway (`up`) of each region serving it, by
+ * region then gateway id; a pinned service's only in the regions of its jurisdictions.
+ */
+function entryPoints(
+  snapshot: TopologySnapshot,
+  s: ServiceDefinition,
+  serving: readonly string[],
+  gatewaysOf: ReadonlyMap<string, readonly GatewayRegistration[]>,
+): EntryPoint[] {
+  const out: EntryPoint[] = [];
+  for (const region of serving) {
+    const jurisdiction = snapshot.regions.get(region)?.jurisdiction;
+    if (s.placement === 'pinned' && (jurisdiction === undefined || !s.jurisdictions?.includes(jurisdiction))) continue;
+    for (const g of gatewaysOf.get(region) ?? []) {
+      out.push({ href: `${g.url.replace(/\/+$/, '')}${s.basePath}`, name: g.id, region, title: `${g.id} (${region})` });
+    }
+  }
+  return out;
+}
+
+/** Short digests of what service entries depend on besides their definitions, computed once per document. */
+function regionFingerprints(
+  snapshot: TopologySnapshot,
+  regionNames: readonly string[],
+  gatewaysOf: ReadonlyMap<string, readonly GatewayRegistration[]>,
+): { names: string; all: string; byRegion: Map<string, string> } {
+  const byRegion = new Map<string, string>();
+  for (const name of regionNames) {
+    const text = `${snapshot.regions.get(name)!.jurisdiction} ${(gatewaysOf.get(name) ?? []).map((g) => `${g.id}=${g.url}`).join(' ')}`;
+    byRegion.set(name, digest(text));
+  }
+  const names = regionNames.join(',');
+  return { names, all: `${names}|*${digest([...byRegion.values()].join(''))}`, byRegion };
+}
+
+function digest(text: string): string {
+  return createHash('sha1').update(text).digest('base64url');
 }
 
 function sortedKeys(map: ReadonlyMap<string, unknown>): string[] {

@@ -55,3 +55,22 @@ export const noSnapshot = () =>
     'Retry-After',
     '1',
   ]);
+
+/**
+ * The request's framing (how its body is delimited) is one that another HTTP parser on the path
+ * could read differently: answered, and the connection closed, since where the next request
+ * starts is unknown.
+ */
+export const badFraming = (message: string) => new GatewayHttpError(400, 'BAD_FRAMING', message, ['Connection', 'close']);
+
+/** The request body did not arrive in time (or too slowly); the connection is closed. */
+export const bodyTimeout = (message: string) => new GatewayHttpError(408, 'REQUEST_TIMEOUT', message, ['Connection', 'close']);
+
+/** Every upstream socket a service lends to streamed uploads is taken. */
+export const uploadsBusy = (service: string) =>
+  new GatewayHttpError(503, 'UPLOADS_BUSY', `service ${service} has as many uploads in progress as this gateway streams at once: retry shortly`, [
+    'Retry-After',
+    '1',
+    'Connection',
+    'close',
+  ]);

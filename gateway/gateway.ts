@@ -1,17 +1,23 @@
 import { EventEmitter } from 'node:events';
-import { createServer, STATUS_CODES, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { GatewayReport, Health, TopologyDocument } from '../openapi/index.js';
 import { connectEtcd, KeyLayout, TopologyWatcher, type EtcdConnection, type EtcdOptions, type TopologySnapshot } from '../store/index.js';
+import { ClientConnections } from './client-connections.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
-import { GatewayOptionsError, type SnapshotFileError } from './errors.js';
+import { GatewayHttpError, GatewayOptionsError, type SnapshotFileError } from './errors.js';
+import { checkFraming } from './framing.js';
+import { LoopGuard } from './loop-guard.js';
 import { GatewayMetrics } from './metrics.js';
 import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
+import { PolicyWatch } from './policy-watch.js';
 import { Registration, type RegistrationState } from './registration.js';
+import { sendError } from './reply.js';
 import { GatewayRouter, type RequestInfo } from './router.js';
 import type { RouteProblem } from './routes.js';
 import { SnapshotFile } from './snapshot-file.js';
+import { UpstreamGuard } from './upstream-guard.js';
 
 export type GatewayState = 'created' | 'starting' | 'listening' | 'draining' | 'closed';
 
@@ -51,8 +57,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly layout: KeyLayout;
   private readonly discovery: Discovery;
   private readonly proxy: Proxy;
+  private readonly router: GatewayRouter;
+  private readonly connections = new ClientConnections();
   private readonly server: Server;
   private readonly snapshotFile: SnapshotFile | undefined;
+  /** The upstream rules at connect time; fed with this gateway's addresses, its environment's gateways and the policy. */
+  private readonly guard: UpstreamGuard;
+  private policyWatch: PolicyWatch | undefined;
   private watcher: TopologyWatcher | undefined;
   private registration: Registration | undefined;
   private stateValue: GatewayState = 'created';
@@ -79,8 +90,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       heldLongPolls: this.heldLongPolls,
       registrationState: this.registrationState,
     }));
-    this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason));
-    const router = new GatewayRouter({
+    this.guard = new UpstreamGuard({ etcdEndpoints: this.conn.endpoints, onWarning: (err) => this.warn(err) });
+    this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason), this.guard);
+    this.router = new GatewayRouter({
       region: o.region,
       id: o.id,
       dispatch: o.dispatch,
@@ -94,9 +106,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       observed: () => this.listenerCount('request') > 0,
       onRequest: (info) => this.emit('request', info),
       metrics: this.metrics,
+      loops: new LoopGuard(o.id),
     });
     this.server = createServer(
       {
+        // Stated, not left to defaults: a process started with --insecure-http-parser would
+        // otherwise accept the ambiguous framings request smuggling relies on.
+        insecureHTTPParser: false,
+        requireHostHeader: true,
+        // Repeated headers stay apart in rawHeaders, which framing and Host checks read.
+        joinDuplicateHeaders: false,
         maxHeaderSize: o.maxHeaderBytes,
         headersTimeout: o.headersTimeoutMs,
         requestTimeout: o.requestTimeoutMs,
@@ -104,7 +123,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         // slow-loris client would hold a socket up to 30 s past headersTimeoutMs.
         connectionsCheckingInterval: Math.max(100, Math.min(o.headersTimeoutMs, o.requestTimeoutMs, 30_000) / 4),
       },
-      router.handle,
+      (req, res) => this.onRequest(req, res),
     );
     this.server.keepAliveTimeout = o.keepAliveTimeoutMs;
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
@@ -190,6 +209,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const addr = this.address!;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       this.baseUrl = o.publicUrl ?? `http://${host}:${addr.port}`;
+      this.guard.setSelf(addr, this.baseUrl);
+      const policyWatch = new PolicyWatch(this.conn, this.layout, o.environment, {
+        ...(o.watcher?.retryDelayMs !== undefined ? { retryDelayMs: o.watcher.retryDelayMs } : {}),
+        ...(o.watcher?.maxRetryDelayMs !== undefined ? { maxRetryDelayMs: o.watcher.maxRetryDelayMs } : {}),
+      });
+      this.policyWatch = policyWatch;
+      policyWatch.on('policy', (allowlist) => this.guard.setPolicy(allowlist));
+      policyWatch.on('registries', (records) => this.guard.setRegistries(records));
+      policyWatch.on('invalid', (problem) => this.warn(new Error(problem)));
+      policyWatch.start();
       const watcher = new TopologyWatcher(this.conn, this.layout, o.environment, { ...o.watcher, ...(initial ? { initial } : {}) });
       this.watcher = watcher;
       if (initial) this.publish(initial);
@@ -249,6 +278,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async ready(signal?: AbortSignal): Promise<void> {
     if (!this.watcher) throw new Error('call listen() first');
     await this.watcher.ready(signal);
+    await this.policyWatch?.ready(signal);
     const { region, id } = this.options;
     const done = () =>
       this.registrationState === 'registered' &&
@@ -305,6 +335,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     clearTimeout(timer);
     await drained;
     await this.watcher?.close();
+    await this.policyWatch?.close();
+    this.guard.close();
     await this.snapshotFile?.flush();
     this.proxy.close();
     if (this.ownsConnection) this.conn.close();
@@ -314,6 +346,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private publish(snapshot: TopologySnapshot): void {
     const previous = this.discovery.publication;
+    this.guard.setGateways(snapshot.gateways.values());
     const pub = new Publication(snapshot, this.baseUrl, this.options, this.watcher?.staleSince, previous, (p) => this.routeProblem(p));
     this.discovery.publish(pub);
     this.registration?.update(pub.revision, pub.staleSince);
@@ -352,9 +385,48 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.listenerCount('warning') > 0) this.emit('warning', err);
   }
 
-  /** A request node could not parse: answer in JSON and close, never crash. */
+  /**
+   * Every request: framing another parser could read differently gets 400 and ends its connection
+   * (and nothing node parsed after it on that connection is served); the rest is routed.
+   */
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.connections.admit(req, res)) return;
+    try {
+      checkFraming(req);
+    } catch (err) {
+      this.connections.condemn(req.socket);
+      res.shouldKeepAlive = false;
+      sendError(res, err as GatewayHttpError, this.discovery.publication?.common ?? this.fallbackHeaders(), this.errorLinks());
+      this.metrics.rejected.settle(res);
+      return;
+    }
+    try {
+      this.router.handle(req, res);
+    } catch (err) {
+      // A bug or an unexpected value must cost one request a 500, never the process.
+      this.warn(err instanceof Error ? err : new Error(String(err)));
+      if (res.headersSent) res.destroy();
+      else sendError(res, new GatewayHttpError(500, 'INTERNAL', 'the gateway failed to answer this request; retry, or ask another gateway'), this.fallbackHeaders());
+    }
+  }
+
+  /**
+   * A request node could not parse, or did not receive in time: answer in JSON and close, never
+   * crash. When that answer would be read as another one (a response already under way on the
+   * connection, or an earlier request still waiting for its own), the connection is only closed.
+   */
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    // llhttp refuses some framings only after node emitted the request, which the gateway has
+    // already refused: let that answer go out, then close.
+    if (this.connections.isCondemned(socket)) {
+      socket.end();
+      return;
+    }
+    if (!this.connections.canAnswer(socket)) {
       socket.destroy();
       return;
     }

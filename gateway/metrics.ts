@@ -13,8 +13,8 @@ export const METRICS_PATH = '/metrics';
  */
 export type RouteKind = 'topology' | 'discovery' | 'health' | 'metrics' | 'proxy' | 'dispatch' | 'misdirected' | 'unrouted' | 'rejected';
 
-/** Why an upstream exchange failed, the `reason` label of upstream errors. */
-export type UpstreamErrorReason = 'connect' | 'connect_timeout' | 'timeout' | 'reset' | 'other';
+/** Why an upstream exchange failed, the `reason` label of upstream errors (`refused`: by the upstream rules). */
+export type UpstreamErrorReason = 'connect' | 'connect_timeout' | 'timeout' | 'reset' | 'refused' | 'other';
 
 /** What the gauges read at scrape time. */
 export interface GatewayGaugeState {
@@ -121,7 +121,7 @@ export class GatewayMetrics {
     this.metricsRoute = new RouteSeries(this.requests, 'metrics', '');
     this.upstreamErrors = new Counter({
       name: 'waymark_gateway_upstream_errors_total',
-      help: 'Failed upstream exchanges (each attempt; a retry on another upstream may still succeed), by service and reason.',
+      help: 'Failed upstream exchanges (each attempt; a retry on another upstream may still succeed), by service and reason (connect, connect_timeout, timeout, reset, refused by the upstream rules, other).',
       labelNames: ['service', 'reason'],
       registers,
     });

@@ -1,5 +1,5 @@
 import type { EtcdConnection, EtcdOptions, LeasedKeysOptions, TopologyWatcherOptions } from '../store/index.js';
-import { assertName } from '../topology/index.js';
+import { assertName, gatewayUrlProblem } from '../topology/index.js';
 import { DEFAULT_KEY_PREFIX } from '../store/index.js';
 import { GatewayOptionsError } from './errors.js';
 
@@ -50,6 +50,25 @@ export interface GatewayOptions {
   maxLongPolls?: number;
   /** Largest request body proxied, in bytes; larger gets 413. Default 10 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Request bodies up to this many bytes are received whole before an upstream socket is taken,
+   * then sent with a Content-Length (and replayed to the next upstream when one cannot be
+   * reached); a larger body streams once this much has arrived. A client trickling its body thus
+   * holds no upstream socket. Default 65536.
+   */
+  bodyBufferBytes?: number;
+  /**
+   * Time allowed to receive what is buffered of a body (all of one up to `bodyBufferBytes`, the
+   * first `bodyBufferBytes` of a larger one), ms; past it, 408 and the connection closed. Also the
+   * window over which `bodyMinBytesPerSecond` is measured. Default 20000.
+   */
+  bodyTimeoutMs?: number;
+  /**
+   * Slowest pace a streamed body (past `bodyBufferBytes`) may arrive at, in bytes per second over
+   * every `bodyTimeoutMs` window (windows where the upstream held it back excepted); slower gets
+   * 408 and the upstream exchange is cut. `requestTimeoutMs` bounds the whole request. Default 1024.
+   */
+  bodyMinBytesPerSecond?: number;
   /** Largest request head (line and headers), in bytes; larger gets 431. Default 16384. */
   maxHeaderBytes?: number;
   /** Time allowed to receive a request's headers (node's `server.headersTimeout`), ms. Default 10000. */
@@ -62,8 +81,17 @@ export interface GatewayOptions {
   upstreamConnectTimeoutMs?: number;
   /** Inactivity allowed on an upstream exchange before it counts as a timeout (504), ms. Default 30000. */
   upstreamTimeoutMs?: number;
-  /** Keep-alive sockets per upstream host at most. Default 256. */
+  /**
+   * Sockets per service and upstream host at most (each service has its own keep-alive pool, so a
+   * slow one never takes another's sockets, even on a shared backend). Default 256.
+   */
   upstreamMaxSockets?: number;
+  /**
+   * Share of `upstreamMaxSockets` (at least one socket) a service's streamed uploads may hold at
+   * once, so uploads, whose pace the client sets, never hold every socket; past it an upload gets
+   * 503 with Retry-After. From 0 (exclusive) to 1. Default 0.25.
+   */
+  upstreamUploadShare?: number;
   /** On close: time given to in-flight requests before their connections are cut, ms. Default 10000. */
   drainTimeoutMs?: number;
   /** Tuning of the etcd watch (retry, liveness probe). */
@@ -87,6 +115,9 @@ export const GATEWAY_DEFAULTS = {
   longPollMaxSeconds: 120,
   maxLongPolls: 10_000,
   maxBodyBytes: 10 * 1024 * 1024,
+  bodyBufferBytes: 64 * 1024,
+  bodyTimeoutMs: 20_000,
+  bodyMinBytesPerSecond: 1024,
   maxHeaderBytes: 16 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 300_000,
@@ -94,6 +125,7 @@ export const GATEWAY_DEFAULTS = {
   upstreamConnectTimeoutMs: 2_000,
   upstreamTimeoutMs: 30_000,
   upstreamMaxSockets: 256,
+  upstreamUploadShare: 0.25,
   drainTimeoutMs: 10_000,
 } as const;
 
@@ -120,15 +152,9 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     maxStaleSeconds,
   };
   if (out.publicUrl !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(out.publicUrl);
-    } catch {
-      throw new GatewayOptionsError('publicUrl', `${JSON.stringify(out.publicUrl)} is not a URL`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new GatewayOptionsError('publicUrl', `must be an http(s) URL, got ${JSON.stringify(out.publicUrl)}`);
-    }
+    // The same rule clients apply to the URL they will find in the document.
+    const problem = gatewayUrlProblem(out.publicUrl);
+    if (problem) throw new GatewayOptionsError('publicUrl', `${JSON.stringify(out.publicUrl)} ${problem}`);
     out.publicUrl = out.publicUrl.replace(/\/+$/, '');
   }
   if (!Number.isInteger(out.port) || out.port < 0 || out.port > 65535) {
@@ -139,6 +165,9 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     'longPollMaxSeconds',
     'maxLongPolls',
     'maxBodyBytes',
+    'bodyBufferBytes',
+    'bodyTimeoutMs',
+    'bodyMinBytesPerSecond',
     'maxHeaderBytes',
     'headersTimeoutMs',
     'requestTimeoutMs',
@@ -166,6 +195,9 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     if (!(Number.isFinite(out[key]) && out[key] >= 0)) {
       throw new GatewayOptionsError(key, `must be a number ≥ 0, got ${String(out[key])}`);
     }
+  }
+  if (!(Number.isFinite(out.upstreamUploadShare) && out.upstreamUploadShare > 0 && out.upstreamUploadShare <= 1)) {
+    throw new GatewayOptionsError('upstreamUploadShare', `must be a number above 0 and at most 1, got ${String(out.upstreamUploadShare)}`);
   }
   if (!Number.isInteger(out.leaseTtlSeconds)) {
     throw new GatewayOptionsError('leaseTtlSeconds', `must be a whole number of seconds, got ${out.leaseTtlSeconds}`);

@@ -1,27 +1,29 @@
-import { randomUUID } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { newTraceparent, validRequestId, validTraceparent } from '../topology/index.js';
-import { GatewayHttpError, payloadTooLarge } from './errors.js';
+import { IDEMPOTENT_METHODS, newRequestId, newTraceparent, validRequestId, validTraceparent } from '../topology/index.js';
+import { GatewayHttpError, payloadTooLarge, uploadsBusy } from './errors.js';
+import { connectionTokens, requestFraming, type RequestFraming } from './framing.js';
+import { HOPS_HEADER } from './loop-guard.js';
 import type { UpstreamErrorReason } from './metrics.js';
 import { sendError } from './reply.js';
+import { readBodyStart, watchBodyRate, type BodyLimits, type BodyStart } from './request-body.js';
 import type { RequestTarget } from './request-target.js';
 import type { Upstream } from './routes.js';
+import { UpstreamPools, type PoolLimits } from './upstream-pools.js';
+import { upstreamRefused, UpstreamRefusedError, type ProxyGuard } from './upstream-guard.js';
 
 /** What the proxy needs from the gateway's options. */
-export interface ProxySettings {
+export interface ProxySettings extends BodyLimits, PoolLimits {
   id: string;
-  maxBodyBytes: number;
   upstreamConnectTimeoutMs: number;
   upstreamTimeoutMs: number;
-  upstreamMaxSockets: number;
 }
 
 /** One forwarding job: where to, and what the answers carry. */
 export interface ForwardContext {
-  /** Service name, for error messages. */
+  /** Service name, for error messages; also the pool of upstream sockets used. */
   service: string;
   /** Candidates, tried in order from `start`, each at most once. */
   upstreams: readonly Upstream[];
@@ -35,6 +37,8 @@ export interface ForwardContext {
   /** The request's id and traceparent when the caller already settled them (to log the same ones). */
   requestId?: string;
   traceparent?: string;
+  /** X-Waymark-Hops to send (the gateways this request went through, this one last): see loop-guard.ts. */
+  hops?: string;
 }
 
 /** Marks a request forwarded by a dispatching gateway; a gateway never dispatches such a request again. */
@@ -56,6 +60,8 @@ const HOP_BY_HOP = new Set([
 /** Request headers the proxy sets itself (merging what the client sent where that makes sense). */
 const REPLACED_ON_REQUEST = new Set([
   'host',
+  // The body is re-framed: the proxy sends the length of what it read, or chunks.
+  'content-length',
   'expect',
   'forwarded',
   'via',
@@ -65,13 +71,14 @@ const REPLACED_ON_REQUEST = new Set([
   'x-request-id',
   'traceparent',
   DISPATCH_HEADER,
+  HOPS_HEADER,
 ]);
 
 /** Response headers the gateway sets itself. */
 const REPLACED_ON_RESPONSE = new Set(['via', 'x-request-id', 'x-waymark-revision', 'x-waymark-region', 'x-waymark-gateway']);
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+const NO_BODY: BodyStart = { complete: true, bytes: Buffer.alloc(0) };
 
 class UpstreamTimeout extends Error {
   constructor(readonly phase: 'connect' | 'response') {
@@ -80,52 +87,89 @@ class UpstreamTimeout extends Error {
 }
 
 /**
- * Streams requests to upstreams and responses back, over pooled keep-alive connections.
- * Only the upstreams handed in are ever contacted: the request target and Host header choose
- * nothing. A connect failure or timeout moves on to the next candidate (when the request body has
- * not been sent, so nothing is replayed twice); when all fail the answer is a JSON 502 or 504.
+ * Streams requests to upstreams and responses back, over pooled keep-alive connections (one pool
+ * per service). Only the upstreams handed in are ever contacted: the request target and Host
+ * header choose nothing. Every request goes out with the framing the proxy chose for the body it
+ * read itself (see `send`), whatever the method, so no byte of a body is ever read upstream as
+ * another request. A body is read up to `bodyBufferBytes` before any upstream socket is taken.
+ * A connect failure or timeout moves on to the next candidate (when the body can be sent again);
+ * when all fail the answer is a JSON 502 or 504. An upstream connection whose exchange did not
+ * end cleanly is destroyed, never reused.
  */
 export class Proxy {
-  private readonly httpAgent: HttpAgent;
-  private readonly httpsAgent: HttpsAgent;
+  private readonly pools: UpstreamPools;
 
   constructor(
     private readonly settings: ProxySettings,
     /** Told of every failed upstream exchange (for metrics): the service and why, never the address. */
     private readonly onUpstreamError: (service: string, reason: UpstreamErrorReason) => void = () => undefined,
+    /** The upstream rules, checked before connecting, on the resolved address and on the socket. */
+    private readonly guard?: ProxyGuard,
   ) {
-    const agentOptions = {
-      keepAlive: true,
-      maxSockets: settings.upstreamMaxSockets,
-      maxFreeSockets: settings.upstreamMaxSockets,
-      scheduling: 'lifo' as const,
-    };
-    this.httpAgent = new HttpAgent(agentOptions);
-    this.httpsAgent = new HttpsAgent(agentOptions);
+    this.pools = new UpstreamPools(settings);
   }
 
   forward(req: IncomingMessage, res: ServerResponse, target: RequestTarget, ctx: ForwardContext): void {
-    const requestId = ctx.requestId ?? validRequestId(req.headers['x-request-id']) ?? randomUUID();
-    const length = req.headers['content-length'];
-    const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
-    if (length !== undefined && Number(length) > this.settings.maxBodyBytes) {
-      return this.fail(res, ctx, payloadTooLarge(this.settings.maxBodyBytes), requestId);
+    const requestId = ctx.requestId ?? validRequestId(req.headers['x-request-id']) ?? newRequestId();
+    const framing = requestFraming(req);
+    if (framing.kind === 'length' && framing.length > this.settings.maxBodyBytes) {
+      return this.fail(req, res, ctx, payloadTooLarge(this.settings.maxBodyBytes), requestId);
     }
     if (ctx.upstreams.length === 0) {
       return this.fail(
+        req,
         res,
         ctx,
         new GatewayHttpError(502, 'NO_UPSTREAM', `service ${ctx.service} has no usable upstream for this gateway: check its deployments`),
         requestId,
       );
     }
-    const headers = this.requestHeaders(req, requestId, ctx.dispatchedBy, ctx.traceparent);
+    if (framing.kind === 'none') return this.send(req, res, target, ctx, requestId, framing, NO_BODY);
+    void readBodyStart(req, this.settings).then((start) => {
+      if ('gone' in start) return;
+      if ('error' in start) return this.fail(req, res, ctx, start.error, requestId);
+      this.send(req, res, target, ctx, requestId, framing, start);
+    });
+  }
+
+  /**
+   * Sends the request with the body read so far: a complete body with its Content-Length (none
+   * when the client sent no body), the rest of a larger one streamed under its Content-Length or
+   * in chunks, while one of the service's upload slots is held.
+   */
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: RequestTarget,
+    ctx: ForwardContext,
+    requestId: string,
+    framing: RequestFraming,
+    body: BodyStart,
+  ): void {
+    let release: (() => void) | undefined;
+    if (!body.complete) {
+      release = this.pools.claimUpload(ctx.service);
+      if (!release) return this.fail(req, res, ctx, uploadsBusy(ctx.service), requestId);
+    }
+    const headers = this.requestHeaders(req, requestId, ctx.dispatchedBy, ctx.traceparent, ctx.hops);
+    if (body.complete) {
+      if (framing.kind !== 'none') headers.push('Content-Length', String(body.bytes.length));
+    } else if (framing.kind === 'length') {
+      headers.push('Content-Length', String(framing.length));
+    } else {
+      headers.push('Transfer-Encoding', 'chunked');
+    }
+    const use = ctx.dispatchedBy ? 'dispatch' : 'service';
     const method = req.method ?? 'GET';
     const n = ctx.upstreams.length;
     let clientGone = false;
-    let current: ReturnType<typeof httpRequest> | undefined;
+    let current: ClientRequest | undefined;
+    let stopRate: (() => void) | undefined;
     res.once('close', () => {
-      if (!res.writableFinished) {
+      stopRate?.();
+      // The answer was cut, or given before the body was all sent: that upstream exchange is
+      // unfinished, and its connection must not carry another.
+      if (!res.writableFinished || !req.complete) {
         clientGone = true;
         current?.destroy();
       }
@@ -133,11 +177,17 @@ export class Proxy {
 
     const attempt = (tried: number): void => {
       const up = ctx.upstreams[(ctx.start + tried) % n];
+      if (this.guard?.check(up, use)) {
+        this.onUpstreamError(ctx.service, 'refused');
+        if (tried + 1 < n) return attempt(tried + 1);
+        release?.();
+        return this.fail(req, res, ctx, upstreamRefused(ctx.service), requestId);
+      }
       const send = up.protocol === 'https:' ? httpsRequest : httpRequest;
       const attemptHeaders = headers.slice();
       attemptHeaders[1] = up.host;
       const out = send({
-        agent: up.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+        agent: this.pools.agent(ctx.service, up.protocol),
         host: up.hostname,
         port: up.port,
         method,
@@ -145,45 +195,58 @@ export class Proxy {
         headers: attemptHeaders,
         setHost: false,
         ...(up.protocol === 'https:' ? { servername: up.hostname } : {}),
+        ...(this.guard ? { lookup: this.guard.lookup(up, use) } : {}),
       });
       current = out;
+      // The upload slot follows the exchange that carries the body, and is freed with it.
+      out.once('close', () => {
+        if (current === out) release?.();
+      });
       let connected = false;
+      /** Part of a streamed body left: it cannot be sent again. */
       let bodyStarted = false;
       let responded = false;
-      /** Set when the proxy gave up on this exchange itself (body too large): its errors are expected. */
+      /** Set when the proxy gave up on this exchange itself (body too large or too slow): its errors are expected. */
       let abandoned = false;
       let connectTimer: NodeJS.Timeout | undefined;
       out.setTimeout(this.settings.upstreamTimeoutMs, () => out.destroy(new UpstreamTimeout('response')));
 
+      const abandon = (err: GatewayHttpError) => {
+        abandoned = true;
+        stopRate?.();
+        req.unpipe(out);
+        out.destroy();
+        this.fail(req, res, ctx, err, requestId);
+      };
       const startBody = () => {
         connected = true;
-        if (!hasBody) {
-          out.end();
+        if (body.complete) {
+          out.end(body.bytes);
           return;
         }
         bodyStarted = true;
-        let received = 0;
-        const count = (chunk: Buffer) => {
+        out.write(body.head);
+        let received = body.head.length;
+        req.on('data', (chunk: Buffer) => {
           received += chunk.length;
-          if (received > this.settings.maxBodyBytes) {
-            abandoned = true;
-            req.off('data', count);
-            req.unpipe(out);
-            out.destroy();
-            if (!res.headersSent) this.fail(res, ctx, payloadTooLarge(this.settings.maxBodyBytes), requestId);
-            else res.destroy();
-          }
-        };
-        req.on('data', count);
+          if (received > this.settings.maxBodyBytes && !abandoned) abandon(payloadTooLarge(this.settings.maxBodyBytes));
+        });
+        stopRate = watchBodyRate(req, this.settings, abandon);
         req.pipe(out);
+      };
+      /** The peer's address is checked last, on new and reused sockets: nothing is sent to a refused one. */
+      const refusedPeer = (socket: Socket): boolean => {
+        const refused = this.guard?.checkSocket(socket, up, use);
+        if (refused) out.destroy(refused);
+        return refused !== undefined;
       };
       out.once('socket', (socket: Socket) => {
         // The body is sent only once connected, so a failed connect can go to another upstream.
-        if (!socket.connecting) return startBody();
+        if (!socket.connecting) return refusedPeer(socket) ? undefined : startBody();
         connectTimer = setTimeout(() => out.destroy(new UpstreamTimeout('connect')), this.settings.upstreamConnectTimeoutMs);
         socket.once(up.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
           clearTimeout(connectTimer);
-          startBody();
+          if (!refusedPeer(socket)) startBody();
         });
       });
 
@@ -194,6 +257,9 @@ export class Proxy {
           upRes.destroy();
           return;
         }
+        // Answered before the whole body arrived: where the client's next request would start is
+        // not known for sure, so this connection ends with the answer.
+        if (!req.complete) res.shouldKeepAlive = false;
         const status = upRes.statusCode ?? 502;
         res.writeHead(status, this.responseHeaders(upRes, requestId, ctx.headers));
         upRes.pipe(res);
@@ -210,13 +276,21 @@ export class Proxy {
           res.destroy();
           return;
         }
-        if (bodyStarted) req.unpipe(out);
+        if (bodyStarted) {
+          stopRate?.();
+          req.unpipe(out);
+        }
         const timeout = err instanceof UpstreamTimeout;
-        const beforeConnect = !connected && (timeout || CONNECT_ERRORS.has(err.code ?? '') || err.code === 'ECONNRESET');
-        const safeToRepeat = !bodyStarted && (IDEMPOTENT.has(method) || (out.reusedSocket && err.code === 'ECONNRESET'));
+        const refused = err instanceof UpstreamRefusedError;
+        const beforeConnect = !connected && (timeout || refused || CONNECT_ERRORS.has(err.code ?? '') || err.code === 'ECONNRESET');
+        // A buffered body can be sent again; a streamed one only if none of it left.
+        const safeToRepeat = !bodyStarted && (IDEMPOTENT_METHODS.has(method) || (out.reusedSocket && err.code === 'ECONNRESET'));
         if ((beforeConnect || safeToRepeat) && tried + 1 < n) return attempt(tried + 1);
-        if (timeout) {
+        if (refused) {
+          this.fail(req, res, ctx, upstreamRefused(ctx.service), requestId);
+        } else if (timeout) {
           this.fail(
+            req,
             res,
             ctx,
             new GatewayHttpError(504, 'UPSTREAM_TIMEOUT', `service ${ctx.service}: no upstream answered in time (tried ${tried + 1}); retry later`),
@@ -224,6 +298,7 @@ export class Proxy {
           );
         } else {
           this.fail(
+            req,
             res,
             ctx,
             new GatewayHttpError(
@@ -240,16 +315,23 @@ export class Proxy {
   }
 
   close(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.pools.close();
   }
 
-  private fail(res: ServerResponse, ctx: ForwardContext, err: GatewayHttpError, requestId: string): void {
+  private fail(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, err: GatewayHttpError, requestId: string): void {
+    // Answered before the body was read: the rest of it is not waited for, the connection ends.
+    if (!req.complete) res.shouldKeepAlive = false;
     sendError(res, err, ctx.headers, ctx.links, ['X-Request-Id', requestId]);
   }
 
   /** The headers sent upstream; index 1 holds the Host value, set per attempt on a copy. */
-  private requestHeaders(req: IncomingMessage, requestId: string, dispatchedBy: string | undefined, traceparent: string | undefined): string[] {
+  private requestHeaders(
+    req: IncomingMessage,
+    requestId: string,
+    dispatchedBy: string | undefined,
+    traceparent: string | undefined,
+    hops: string | undefined,
+  ): string[] {
     const raw = req.rawHeaders;
     const listed = connectionTokens(req.headers.connection);
     const out: string[] = ['Host', ''];
@@ -287,6 +369,7 @@ export class Proxy {
     );
     if (host) out.push('X-Forwarded-Host', host);
     if (dispatchedBy) out.push('X-Waymark-Dispatched-By', dispatchedBy);
+    if (hops) out.push('X-Waymark-Hops', hops);
     return out;
   }
 
@@ -304,11 +387,6 @@ export class Proxy {
     out.push('Via', via ? `${via}, ${self}` : self, 'X-Request-Id', requestId, ...extra);
     return out;
   }
-}
-
-function connectionTokens(value: string | undefined): Set<string> | undefined {
-  if (!value) return undefined;
-  return new Set(value.split(',').map((t) => t.trim().toLowerCase()));
 }
 
 function joined(value: string | string[] | undefined): string | undefined {
@@ -330,6 +408,7 @@ function quoted(value: string): string {
 }
 
 function upstreamErrorReason(err: NodeJS.ErrnoException): UpstreamErrorReason {
+  if (err instanceof UpstreamRefusedError) return 'refused';
   if (err instanceof UpstreamTimeout) return err.phase === 'connect' ? 'connect_timeout' : 'timeout';
   if (CONNECT_ERRORS.has(err.code ?? '')) return 'connect';
   return err.code === 'ECONNRESET' ? 'reset' : 'other';

@@ -10,16 +10,25 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: readonly string[], extra: readonly string[] = []): void {
   const bytes = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, [
-    ...headers,
-    ...extra,
-    'Content-Type',
-    JSON_TYPE,
-    'Content-Length',
-    String(bytes.length),
-    'Cache-Control',
-    'no-store',
-  ]);
+  try {
+    res.writeHead(status, [
+      ...headers,
+      ...extra,
+      'Content-Type',
+      JSON_TYPE,
+      'Content-Length',
+      String(bytes.length),
+      'Cache-Control',
+      'no-store',
+    ]);
+  } catch {
+    // node refused a header value (ERR_INVALID_CHAR): this answer becomes a bare 500, the process lives on.
+    if (res.headersSent) return void res.destroy();
+    const failed = Buffer.from(JSON.stringify({ code: 'INTERNAL', message: 'the gateway could not build a valid answer; retry, or ask another gateway' }));
+    res.writeHead(500, ['Content-Type', JSON_TYPE, 'Content-Length', String(failed.length), 'Cache-Control', 'no-store']);
+    res.end(failed);
+    return;
+  }
   res.end(bytes);
 }
 

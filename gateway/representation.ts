@@ -9,8 +9,22 @@ export interface RepresentationOptions {
   contentType: string;
   /** Revision the bytes belong to: the first part of the ETag. */
   revision: number;
-  /** Raw header pairs sent with 200 and 304 (Cache-Control, Link, X-Waymark-*, Warning…). */
+  /** Cache-Control of ordinary answers (long-poll answers are always `no-store`). */
+  cacheControl: string;
+  /** Raw header pairs sent with 200 and 304 (Link, X-Waymark-*, CORS…). */
   headers: readonly string[];
+}
+
+/** A long-poll answer depends on when it was asked: a shared cache must never answer another client with it. */
+const LONG_POLL_CACHE_CONTROL = 'no-store';
+
+interface Variant {
+  body: Buffer;
+  etag: string;
+  ok: string[];
+  notModified: string[];
+  okNoStore: string[];
+  notModifiedNoStore: string[];
 }
 
 /**
@@ -21,9 +35,9 @@ export interface RepresentationOptions {
  * compressed variants add a suffix because they are different representations.
  */
 export class Representation {
-  /** `"<revision>-<hash>`, without the closing quote: matches every variant's ETag. */
+  /** `"<revision>-<hash>`, without the closing quote. */
   private readonly stem: string;
-  private readonly variants = new Map<Encoding, { body: Buffer; ok: string[]; notModified: string[] }>();
+  private readonly variants = new Map<Encoding, Variant>();
 
   constructor(
     readonly bytes: Buffer,
@@ -39,15 +53,10 @@ export class Representation {
     return `${this.stem}"`;
   }
 
-  /** True when If-None-Match names this content (in any coding), or is `*`. */
-  matches(ifNoneMatch: string | undefined): boolean {
-    return ifNoneMatch !== undefined && (ifNoneMatch.includes(this.stem) || ifNoneMatch.trim() === '*');
-  }
-
-  /** 200 with the body (304 when If-None-Match matches), in the coding the client prefers. */
+  /** 200 with the body (304 when If-None-Match names the selected variant), in the coding the client prefers. */
   send(req: IncomingMessage, res: ServerResponse): void {
     const v = this.variant(negotiateEncoding(req.headers['accept-encoding']));
-    if (this.matches(req.headers['if-none-match'])) {
+    if (ifNoneMatchMatches(req.headers['if-none-match'], v.etag)) {
       res.writeHead(304, v.notModified);
       res.end();
       return;
@@ -56,39 +65,70 @@ export class Representation {
     res.end(v.body);
   }
 
-  /** 200 regardless of validators (a long-poll that woke up). */
-  sendFull(req: IncomingMessage, res: ServerResponse): void {
+  /** A long-poll that woke up: 200 regardless of validators, never stored by caches. */
+  sendChanged(req: IncomingMessage, res: ServerResponse): void {
     const v = this.variant(negotiateEncoding(req.headers['accept-encoding']));
-    res.writeHead(200, v.ok);
+    res.writeHead(200, v.okNoStore);
     res.end(v.body);
   }
 
-  /** 304 with this representation's validators (a long-poll that timed out). */
-  sendNotModified(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * A long-poll that timed out: 304 when the client holds this variant, else the representation
+   * (a 304 needs a validator to refer to, RFC 9110 §15.4.5); never stored by caches.
+   */
+  sendUnchanged(req: IncomingMessage, res: ServerResponse): void {
     const v = this.variant(negotiateEncoding(req.headers['accept-encoding']));
-    res.writeHead(304, v.notModified);
-    res.end();
+    if (ifNoneMatchMatches(req.headers['if-none-match'], v.etag)) {
+      res.writeHead(304, v.notModifiedNoStore);
+      res.end();
+      return;
+    }
+    res.writeHead(200, v.okNoStore);
+    res.end(v.body);
   }
 
-  private variant(encoding: Encoding): { body: Buffer; ok: string[]; notModified: string[] } {
+  private variant(encoding: Encoding): Variant {
     let v = this.variants.get(encoding);
     if (v) return v;
     const body = encode(this.bytes, encoding);
     const etag = encoding === 'identity' ? `${this.stem}"` : `${this.stem}-${encoding}"`;
-    const notModified = ['ETag', etag, 'Vary', 'Accept-Encoding', ...this.options.headers];
-    const ok = [
-      ...notModified,
+    const validators = ['ETag', etag, 'Vary', 'Accept-Encoding', ...this.options.headers];
+    const entity = [
       'Content-Type',
       this.options.contentType,
       'Content-Length',
       String(body.length),
       ...(encoding === 'identity' ? [] : ['Content-Encoding', encoding]),
     ];
-    v = { body, ok, notModified };
+    const notModified = [...validators, 'Cache-Control', this.options.cacheControl];
+    const notModifiedNoStore = [...validators, 'Cache-Control', LONG_POLL_CACHE_CONTROL];
+    v = { body, etag, notModified, ok: [...notModified, ...entity], notModifiedNoStore, okNoStore: [...notModifiedNoStore, ...entity] };
     this.variants.set(encoding, v);
     return v;
   }
 }
+
+/**
+ * If-None-Match evaluation (RFC 9110 §13.1.2): `*` matches any current representation; else the
+ * header is a list of entity tags, compared weakly (a `W/` prefix is ignored) with `etag`. A
+ * malformed header matches nothing, so the client gets the full representation.
+ */
+export function ifNoneMatchMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const value = header.trim();
+  if (value === '*') return true;
+  let rest = value;
+  while (rest.length > 0) {
+    const m = ENTITY_TAG.exec(rest);
+    if (!m) return false;
+    if (m[1] === etag) return true;
+    rest = rest.slice(m[0].length);
+  }
+  return false;
+}
+
+/** One entity tag of a list, with its separator: `W/"x", `. */
+const ENTITY_TAG = /^\s*(?:W\/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)/;
 
 /**
  * gzip 6 and brotli 5: on topology JSON, brotli 9 costs 15× the time of 5 for 2 % fewer bytes
@@ -114,6 +154,12 @@ function encode(bytes: Buffer, encoding: Encoding): Buffer {
 
 const negotiated = new Map<string, Encoding>();
 const NEGOTIATED_MAX = 64;
+/**
+ * Real clients send a few dozen characters; a header past these bounds is answered with identity
+ * without being parsed, so distinct hostile headers cannot make every request pay for a parse.
+ */
+const ACCEPT_ENCODING_MAX_CHARS = 256;
+const ACCEPT_ENCODING_MAX_TOKENS = 16;
 
 /**
  * The coding to send for an Accept-Encoding header (RFC 9110 §12.5.3): br, else gzip, else
@@ -121,11 +167,13 @@ const NEGOTIATED_MAX = 64;
  * memoised.
  */
 export function negotiateEncoding(header: string | undefined): Encoding {
-  if (!header) return 'identity';
+  if (!header || header.length > ACCEPT_ENCODING_MAX_CHARS) return 'identity';
   const known = negotiated.get(header);
   if (known) return known;
+  const parts = header.split(',', ACCEPT_ENCODING_MAX_TOKENS + 1);
+  if (parts.length > ACCEPT_ENCODING_MAX_TOKENS) return 'identity';
   const q = new Map<string, number>();
-  for (const part of header.split(',')) {
+  for (const part of parts) {
     const [token, ...params] = part.trim().toLowerCase().split(';');
     let weight = 1;
     for (const p of params) {

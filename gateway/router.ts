@@ -4,6 +4,8 @@ import type { Health } from '../openapi/index.js';
 import { traceContext } from '../topology/index.js';
 import { Discovery, TOPOLOGY_PATH, type Publication } from './discovery.js';
 import { GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
+import { isHeaderSafe, linkValue, uriReference } from './header-value.js';
+import type { LoopGuard } from './loop-guard.js';
 import { METRICS_PATH, type GatewayMetrics } from './metrics.js';
 import { DISPATCH_HEADER, Proxy } from './proxy.js';
 import { sendError, sendJson } from './reply.js';
@@ -48,6 +50,8 @@ export interface RouterDeps {
   onRequest: (info: RequestInfo) => void;
   /** Request counters and latencies (cheap: pre-resolved series of plain numbers). */
   metrics: GatewayMetrics;
+  /** Refuses requests that loop back through this gateway (508), and marks forwarded ones. */
+  loops: LoopGuard;
 }
 
 /** At most this many alternates are named in a 421 (headers and body). */
@@ -114,10 +118,18 @@ export class GatewayRouter {
       return metrics.unrouted.settle(res);
     }
     if (info) info.service = plan.name;
+    const alternates = plan.servedHere ? undefined : plan.upstreamsForDispatch(this.deps.dispatch, req.headers[DISPATCH_HEADER] !== undefined);
+    const hop = plan.servedHere || alternates ? this.deps.loops.next(req) : undefined;
+    if (hop && 'error' in hop) {
+      (plan.servedHere ? metrics.proxy(plan.name) : metrics.dispatch(plan.name)).track(res);
+      return this.fail(res, hop.error, pub);
+    }
+    const hops = hop?.hops;
     if (plan.servedHere) {
       if (info) info.upstream = true;
       metrics.proxy(plan.name).track(res);
       return this.deps.proxy.forward(req, res, target, {
+        hops,
         ...(info ? { requestId: info.requestId, traceparent: info.traceparent } : {}),
         service: plan.name,
         upstreams: plan.upstreams,
@@ -126,7 +138,6 @@ export class GatewayRouter {
         links: this.deps.errorLinks(),
       });
     }
-    const alternates = plan.upstreamsForDispatch(this.deps.dispatch, req.headers[DISPATCH_HEADER] !== undefined);
     if (alternates) {
       if (info) {
         info.upstream = true;
@@ -141,26 +152,33 @@ export class GatewayRouter {
         headers: pub.common,
         links: this.deps.errorLinks(),
         dispatchedBy: this.deps.id,
+        hops,
       });
     }
     this.misdirected(res, pub, plan, target);
     metrics.misdirected(plan.name).settle(res);
   }
 
-  /** 421: the service exists but this gateway does not serve it; name the gateways that do. */
+  /**
+   * 421: the service exists but this gateway does not serve it; name the gateways that do. The
+   * request's path and query are percent-encoded into each link, and a gateway URL that is not
+   * header-safe is left out, so neither a client nor an etcd record can add a link or a header.
+   */
   private misdirected(res: ServerResponse, pub: Publication, plan: RoutePlan, target: RequestTarget): void {
-    const alternates = plan.alternates().slice(0, MAX_ALTERNATES);
+    const alternates = plan.alternates().filter((g) => isHeaderSafe(g.url)).slice(0, MAX_ALTERNATES);
     const links: Record<string, { href: string; title?: string }> = {
       ...this.deps.errorLinks(),
       service: { href: `${pub.baseUrl}${TOPOLOGY_PATH}/services/${plan.name}` },
     };
     const linkHeaders: string[] = [];
+    const rest = uriReference(`${target.path}${target.query}`);
     alternates.forEach((g, i) => {
-      const href = `${g.url.replace(/\/+$/, '')}${target.path}${target.query}`;
-      links[`alternate-${i + 1}`] = { href, title: `${g.id} (${g.region})` };
-      linkHeaders.push(`<${href}>; rel="alternate"; title="${g.id} (${g.region})"`);
+      const href = `${g.url.replace(/\/+$/, '')}${rest}`;
+      const title = `${g.id} (${g.region})`;
+      links[`alternate-${i + 1}`] = { href, title };
+      linkHeaders.push(linkValue(href, { rel: 'alternate', title }));
     });
-    linkHeaders.push(`<${pub.baseUrl}${TOPOLOGY_PATH}>; rel="service-desc"; type="application/json"`);
+    linkHeaders.push(linkValue(`${pub.baseUrl}${TOPOLOGY_PATH}`, { rel: 'service-desc', type: 'application/json' }));
     const why =
       plan.service.placement === 'pinned' && plan.service.regions.includes(this.deps.region)
         ? `service ${plan.name} is pinned to ${(plan.service.jurisdictions ?? []).join(', ')} and this gateway (region ${this.deps.region}) is outside`

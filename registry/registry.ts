@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { ApplyResult, EnvironmentStatus, EnvironmentSummary, InternalTopology } from '../openapi/index.js';
+import type { ApplyResult, EnvironmentStatus, EnvironmentSummary, InternalTopology, UpstreamPolicy } from '../openapi/index.js';
+import { HostResolver } from '../policy/index.js';
 import { applyManifests, type ApplyRequest, type OperationContext } from './apply/apply.js';
 import { internalTopology, listEnvironments } from './apply/environments.js';
 import { promote, type PromoteRequest } from './apply/promote.js';
@@ -12,6 +14,8 @@ import { TokenStore } from './auth/tokens.js';
 import { ValidationError } from './manifest/errors.js';
 import type { ManifestLimits } from './manifest/schema.js';
 import { MonitorPool } from './monitor/pool.js';
+import { registryAddress } from './policy/registry-address.js';
+import { deleteUpstreamPolicy, setUpstreamPolicy, upstreamPolicyView } from './policy/upstream-policy.js';
 import { createAdminApp, type RequestRecord } from './server/app.js';
 import { applyOutcome, RegistryMetrics, type ApplyOutcome } from './server/metrics.js';
 import { observabilityRoutes } from './server/observability.js';
@@ -61,6 +65,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly leaseReady: Promise<void>;
   private server: Server | undefined;
   private address: string | undefined;
+  /** `host:port` of the admin API once listening: refused as an upstream, announced to gateways. */
+  private ownAddresses: readonly string[] = [];
+  /** Names this registry's address under `_policy/registries/`. */
+  private readonly instanceId = `registry-${randomBytes(6).toString('hex')}`;
 
   constructor(private readonly options: RegistryOptions) {
     super();
@@ -96,6 +104,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
       conn: this.conn,
       layout: this.layout,
       leaseId: () => this.lease.id,
+      ownAddresses: () => this.ownAddresses,
+      resolver: new HostResolver(),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.maxTxnOps ? { maxTxnOps: options.maxTxnOps } : {}),
       ...(options.maxTxnBytes ? { maxTxnBytes: options.maxTxnBytes } : {}),
@@ -146,6 +156,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.server = server;
     const port = (server.address() as AddressInfo).port;
     this.address = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const announced = registryAddress(this.instanceId, this.address, host, port);
+    this.ownAddresses = announced.addresses;
+    // Kept under the lease (written again after a re-grant); an etcd hiccup here must not stop the registry.
+    await this.lease.put(this.layout.registryAddress(this.instanceId), JSON.stringify(announced)).catch(() => undefined);
     return this.address;
   }
 
@@ -177,6 +191,21 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   status(env: string): Promise<EnvironmentStatus> {
     return environmentStatus(this.conn, this.layout, env);
+  }
+
+  /** An environment's upstream policy (see registry/policy/upstream-policy.ts). */
+  upstreamPolicy(env: string): Promise<UpstreamPolicy> {
+    return upstreamPolicyView(this.conn, this.layout, env);
+  }
+
+  /** Admins only (the route checks): replaces the environment's allowlist. */
+  setUpstreamPolicy(env: string, allow: string[], by: string): Promise<UpstreamPolicy> {
+    return setUpstreamPolicy(this.conn, this.layout, env, allow, by);
+  }
+
+  /** Admins only (the route checks): back to the default policy. */
+  deleteUpstreamPolicy(env: string): Promise<UpstreamPolicy> {
+    return deleteUpstreamPolicy(this.conn, this.layout, env);
   }
 
   /** Runs an apply or promotion, counting it by outcome and timing it. */

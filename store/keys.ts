@@ -16,6 +16,8 @@ export const DEFAULT_KEY_PREFIX = '/waymark/v1';
  * <prefix>/<env>/commit                   CommitRecord of the last apply
  * <prefix>/<env>/pending                  marker of a multi-transaction apply in progress
  * <prefix>/_status/<env>/<region>/<id>    GatewayReport, under the gateway's lease
+ * <prefix>/_policy/upstreams/<env>        an environment's upstream policy (admins only)
+ * <prefix>/_policy/registries/<id>        a registry's admin address, under its lease
  * ```
  * `_status` cannot collide with an environment (names never start with '_') and sits outside
  * every environment's prefix, so a gateway's report never wakes the gateways that watch it.
@@ -94,6 +96,22 @@ export class KeyLayout {
     assertName('region', region);
     assertName('gateway id', id);
     return `${this.reports(env)}${region}/${id}`;
+  }
+
+  /** Everything gateways need to guard their upstreams besides their environment (a small range they watch). */
+  policies(): string {
+    return `${this.prefix}/_policy/`;
+  }
+
+  /** Outside the environment's prefix: applies never touch it, and changing it wakes no topology watch. */
+  upstreamPolicy(env: string): string {
+    assertName('environment', env);
+    return `${this.policies()}upstreams/${env}`;
+  }
+
+  registryAddress(id: string): string {
+    assertName('registry id', id);
+    return `${this.policies()}registries/${id}`;
   }
 
   /** Environments are the first path segment under the prefix that is a valid name. */

@@ -1,4 +1,5 @@
 import type { CommitRecord, GatewayRegistration, RegionDefinition, ServiceDefinition } from '../openapi/index.js';
+import { isValidGatewayUrl } from '../topology/index.js';
 import type { KeyLayout } from './keys.js';
 import { TopologySnapshot, gatewayKey } from './snapshot.js';
 
@@ -58,7 +59,7 @@ export class TopologyRecords {
           gatewayKey(parsed.region, parsed.name),
           key,
           value,
-          (v) => v.id === parsed.name && v.region === parsed.region && typeof v.url === 'string',
+          (v) => v.id === parsed.name && v.region === parsed.region && isValidGatewayUrl(v.url),
         )
           ? 'gateway'
           : undefined;

@@ -1,7 +1,8 @@
 /**
  * The gateway URL rule: what a gateway may publish as its address and what a client may send
- * calls to. http(s) only (a hostile record must not steer clients to `file:` or `javascript:`),
- * no credentials, query or fragment, and nothing that could split a header.
+ * calls to: an http(s) origin (a hostile record must not steer clients to `file:` or
+ * `javascript:`, nor to a path of another server), no credentials, query or fragment, and
+ * nothing that could split a header.
  */
 
 const MAX_URL_LENGTH = 2048;
@@ -23,6 +24,8 @@ export function gatewayUrlProblem(value: unknown): string | undefined {
   if (url.username || url.password || url.search || url.hash || value.includes('?') || value.includes('#')) {
     return 'must not carry credentials, a query or a fragment';
   }
+  // An origin only: a path would let a document aim a service's calls at any path of any host.
+  if (url.pathname !== '/') return 'must be an origin (scheme, host and port) without a path';
   return undefined;
 }
 

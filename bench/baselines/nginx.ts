@@ -1,13 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort } from '../../test/support/ports.js';
-import { waitFor } from '../../test/support/wait.js';
-import { BenchSetupError } from '../harness/errors.js';
+import { ensureNginx, startNginx, type RunningNginx } from '../../test/support/nginx.js';
 
-/** Where nginx is, or why the nginx baseline is skipped. */
-export type NginxAvailability = { available: true; binary: string; version: string } | { available: false; reason: string };
+export { ensureNginx };
 
 /** Options of the nginx baseline. Every default is in NGINX_DEFAULTS. */
 export interface NginxOptions {
@@ -20,53 +13,6 @@ export interface NginxOptions {
 }
 
 export const NGINX_DEFAULTS = { upstreamKeepalive: 64, startTimeoutMs: 10_000 } as const;
-
-export interface RunningNginx {
-  url: string;
-  pid: number;
-  version: string;
-  /** Fast shutdown (SIGTERM to the master, which stops its worker); SIGKILL of both if it hangs. */
-  close(): Promise<void>;
-}
-
-/** Debian installs nginx in /usr/sbin, which is not on every user's PATH. */
-function findNginx(): { binary: string; version: string } | undefined {
-  for (const binary of ['nginx', '/usr/sbin/nginx']) {
-    const res = spawnSync(binary, ['-v'], { encoding: 'utf8' });
-    if (res.error === undefined && res.status === 0) return { binary, version: (res.stderr || res.stdout).trim().replace(/^nginx version: (nginx\/)?/, '') };
-  }
-  return undefined;
-}
-
-/**
- * Finds nginx; when it is missing and `install` is set, installs Debian's package with apt-get
- * (only as root). The package may start a system nginx on port 80: it is stopped again, since the
- * benchmark runs its own.
- */
-export function ensureNginx({ install, log }: { install: boolean; log: (line: string) => void }): NginxAvailability {
-  const found = findNginx();
-  if (found) return { available: true, ...found };
-  if (!install) return { available: false, reason: 'nginx is not installed (smoke runs never install it; `npm run bench -- proxy` does, as root)' };
-  if (process.getuid?.() !== 0) {
-    return { available: false, reason: 'nginx is not installed and this is not root: `sudo apt-get install nginx` adds the baseline' };
-  }
-  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).error !== undefined) {
-    return { available: false, reason: 'nginx is not installed and there is no apt-get: install nginx to add the baseline' };
-  }
-  log("nginx not found; installing Debian's nginx package (apt-get update, apt-get install nginx)...");
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', 'nginx']]) {
-    const res = spawnSync('apt-get', args, { env, encoding: 'utf8', timeout: 300_000 });
-    if (res.status !== 0) {
-      return { available: false, reason: `apt-get ${args.join(' ')} failed (${res.status ?? res.error?.message}): ${(res.stderr ?? '').trim().slice(-300)}` };
-    }
-  }
-  if (spawnSync('systemctl', ['stop', 'nginx'], { stdio: 'ignore' }).error !== undefined && existsSync('/run/nginx.pid')) {
-    spawnSync('/usr/sbin/nginx', ['-s', 'quit'], { stdio: 'ignore' });
-  }
-  const installed = findNginx();
-  return installed ? { available: true, ...installed } : { available: false, reason: 'apt-get installed nginx but it cannot be run' };
-}
 
 function config(dir: string, port: number, options: NginxOptions): string {
   const keepalive = options.upstreamKeepalive ?? NGINX_DEFAULTS.upstreamKeepalive;
@@ -104,70 +50,10 @@ http {
 `;
 }
 
-/** Starts nginx in the foreground with a generated config in a temporary prefix directory. */
-export async function startNginx(binary: string, version: string, options: NginxOptions): Promise<RunningNginx> {
-  const dir = mkdtempSync(join(tmpdir(), 'waymark-bench-nginx-'));
-  // Run as root, nginx's worker becomes `nobody`: it must be able to enter the prefix.
-  chmodSync(dir, 0o755);
-  const port = await freePort();
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(conf, config(dir, port, options));
-  const child: ChildProcess = spawn(binary, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    }),
-  );
-  const url = `http://127.0.0.1:${port}`;
-  const close = async (): Promise<void> => {
-    if (!exited) {
-      const workers = childrenOf(child.pid!);
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        for (const pid of workers) killQuietly(pid);
-      }, 5000);
-      await exit;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitFor(async () => exited || (await fetch(url, { signal: AbortSignal.timeout(1000) })).status > 0, {
-      timeoutMs: options.startTimeoutMs ?? NGINX_DEFAULTS.startTimeoutMs,
-      intervalMs: 50,
-      what: `nginx on ${url}`,
-    });
-    if (exited) {
-      const log = existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '';
-      throw new BenchSetupError(`nginx exited at start: ${(stderr + log).trim().slice(-800)}`);
-    }
-  } catch (err) {
-    await close();
-    throw err;
-  }
-  return { url, pid: child.pid!, version, close };
-}
-
-/** Direct children of a process (nginx's worker), read from /proc. */
-function childrenOf(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
-    );
-  } catch {
-    return [];
-  }
-}
-
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
+/** Starts the baseline: nginx with one worker proxying to the backend over keep-alive connections. */
+export function startNginxBaseline(binary: string, version: string, options: NginxOptions): Promise<RunningNginx> {
+  return startNginx(binary, version, {
+    config: (dir, port) => config(dir, port, options),
+    startTimeoutMs: options.startTimeoutMs ?? NGINX_DEFAULTS.startTimeoutMs,
+  });
 }

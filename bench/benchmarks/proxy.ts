@@ -1,6 +1,6 @@
 import { connectEtcd, KeyLayout } from '../../store/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
-import { ensureNginx, startNginx } from '../baselines/nginx.js';
+import { ensureNginx, startNginxBaseline } from '../baselines/nginx.js';
 import { startBackendProcess } from '../fixtures/backend.js';
 import { gatewayOptions, startInProcessGateway } from '../fixtures/gateways.js';
 import type { Benchmark, BenchContext, BenchmarkReport, Metric } from '../harness/benchmark.js';
@@ -39,7 +39,7 @@ export const proxy: Benchmark = {
     const nginx = ensureNginx({ install: ctx.mode === 'full', log: (l) => ctx.log(l) });
     let nginxVersion: string | undefined;
     if (nginx.available) {
-      const running = await startNginx(nginx.binary, nginx.version, { backend: backend.address });
+      const running = await startNginxBaseline(nginx.binary, nginx.version, { backend: backend.address });
       ctx.defer(() => running.close());
       urls.nginx = `${running.url}${PATH}`;
       nginxVersion = running.version;

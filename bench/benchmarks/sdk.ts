@@ -105,7 +105,7 @@ function measureResolver(rounds: number, calls: number): { nsPerCall: number[]; 
     new Map(regions.map((r) => [r.name, r])),
     new Map(services.map((s) => [s.name, s])),
     new Map(gateways.map((g) => [gatewayKey(g.region, g.id), g])),
-  ), { baseUrl: 'https://gw.waymark.test', maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
+  ), { maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
   const buildStart = performance.now();
   const { resolver } = Resolver.build(doc, { region: regions[0]!.name });
   const buildMs = performance.now() - buildStart;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerApply, registerDiff } from './apply.js';
 import { registerGateway } from './gateway.js';
 import { registerGet } from './get.js';
+import { registerPolicy } from './policy.js';
 import { registerPromote } from './promote.js';
 import { registerRegistry } from './registry.js';
 import { registerStatus } from './status.js';
@@ -19,6 +20,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerDiff,
   registerPromote,
   registerGet,
+  registerPolicy,
   registerStatus,
   registerWatch,
 ];

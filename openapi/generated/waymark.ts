@@ -13,10 +13,14 @@ export interface paths {
         };
         /**
          * The topology document of this gateway's environment.
-         * @description Maintained from an etcd watch and serialized once per revision. Strong `ETag`,
-         *     `Cache-Control` with `stale-while-revalidate`/`stale-if-error` (RFC 5861), gzip/br.
+         * @description Maintained from an etcd watch and serialized once per revision. Strong `ETag` (one per
+         *     content coding; `If-None-Match` is compared per entity tag, weakly, RFC 9110 §13.1.2),
+         *     `Cache-Control` with `stale-while-revalidate`/`stale-if-error` (RFC 5861) while fresh and
+         *     `no-cache` while stale (etcd unreachable; `X-Waymark-Stale-Since` says since when), gzip/br.
+         *     Readable cross-origin (`Access-Control-Allow-Origin: *`; `OPTIONS` answers preflights).
          *     Long-poll: with `wait`, the request is held until the document's revision is greater
-         *     than `wait` (200) or `timeout` seconds pass (304).
+         *     than `wait` (200) or `timeout` seconds pass (304 when `If-None-Match` names the current
+         *     representation, else 200). Long-poll answers are `Cache-Control: no-store`.
          */
         get: operations["getTopology"];
         put?: never;
@@ -268,6 +272,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/environments/{env}/upstream-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The upstream policy of an environment (any token may read it). */
+        get: operations["getUpstreamPolicy"];
+        /**
+         * Replaces the upstream policy of an environment (admin tokens only).
+         * @description Applies and promotions to the environment must then name upstreams that a host pattern or
+         *     a network of `allow` admits; gateways refuse other upstreams at connect time, on the
+         *     resolved address. Operators get 403 whatever environments they hold. Upstreams already
+         *     stored are not re-checked here: gateways refuse them (502 `UPSTREAM_REFUSED`) until they
+         *     are changed.
+         */
+        put: operations["setUpstreamPolicy"];
+        post?: never;
+        /** Back to the default policy, any host not always refused (admin tokens only). */
+        delete: operations["deleteUpstreamPolicy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/promotions": {
         parameters: {
             query?: never;
@@ -311,7 +341,14 @@ export interface components {
             type?: string;
         };
         Error: {
-            /** @description Stable machine-readable code, such as `VALIDATION_FAILED` or `CONFLICT`. */
+            /**
+             * @description Stable machine-readable code, such as `VALIDATION_FAILED` or `CONFLICT`. A gateway
+             *     proxying a call answers `BAD_REQUEST` (400, a malformed or traversing target),
+             *     `MISDIRECTED_REQUEST` (421), `NO_UPSTREAM`, `UPSTREAM_UNAVAILABLE` and `UPSTREAM_REFUSED`
+             *     (502; refused: the upstream's resolved address breaks the upstream rules, which the
+             *     answer never names), `LOOP_DETECTED` (508: the request already went through this
+             *     gateway, or through too many), `UPSTREAM_TIMEOUT` (504) and `INTERNAL` (500).
+             */
             code: string;
             /** @description What happened and what to do. */
             message: string;
@@ -331,6 +368,12 @@ export interface components {
             field?: string;
             line?: number;
             column?: number;
+            /**
+             * @description The upstream rule that refused the value, when one did: `characters`, `userinfo`,
+             *     `query`, `fragment`, `link-local`, `unspecified`, `non-unicast`, `metadata`,
+             *     `etcd-endpoint`, `registry-address`, `gateway-address` or `policy`.
+             */
+            rule?: string;
         };
         Health: {
             /** @enum {string} */
@@ -368,16 +411,38 @@ export interface components {
             jurisdictions?: components["schemas"]["Jurisdiction"][];
             /** @description Preferred order of regions when the caller's own region cannot serve. */
             failover?: components["schemas"]["Name"][];
+            /**
+             * @description Links from the service (HAL). Relative references resolve against the URL the document
+             *     was fetched from, so every gateway of an environment serves the same bytes.
+             */
             _links?: {
-                [key: string]: components["schemas"]["Link"];
+                self: components["schemas"]["Link"];
+                /**
+                 * @description Where the service is reached: its base path on each gateway (status `up`) of each
+                 *     region that serves it, by region name then gateway id. A client that knows only
+                 *     the well-known URL and a service's name follows one of these; `/services/{name}`
+                 *     lists them in a caller's order.
+                 */
+                entrypoints: components["schemas"]["EntryPoint"][];
             };
         };
+        /** @description A link to a service's base path on one gateway. */
+        EntryPoint: {
+            /** @description The gateway's URL followed by the service's base path. */
+            href: string;
+            name: components["schemas"]["Name"];
+            region: components["schemas"]["Name"];
+            title?: string;
+        };
+        /**
+         * @description The same revision has the same bytes on every gateway of an environment (while fresh):
+         *     facts of the serving gateway travel in headers (`X-Waymark-Gateway`, `X-Waymark-Region`,
+         *     `Date`), links are relative references.
+         */
         TopologyDocument: {
             environment: components["schemas"]["Name"];
             /** @description The etcd revision up to which this view is complete; never decreases. */
             revision: number;
-            /** Format: date-time */
-            generatedAt: string;
             /** @description True when the gateway serving it has lost etcd and serves its last snapshot. */
             stale: boolean;
             /** Format: date-time */
@@ -387,10 +452,6 @@ export interface components {
             refresh: {
                 intervalSeconds: number;
                 jitterSeconds: number;
-            };
-            servedBy?: {
-                gateway: components["schemas"]["Name"];
-                region: components["schemas"]["Name"];
             };
             regions: components["schemas"]["Region"][];
             services: components["schemas"]["Service"][];
@@ -417,7 +478,10 @@ export interface components {
             /** @description Candidate gateways, best first, for a caller in `from`. */
             gateways: components["schemas"]["RoutedGateway"][];
             _links: {
-                [key: string]: components["schemas"]["Link"];
+                self: components["schemas"]["Link"];
+                topology: components["schemas"]["Link"];
+                /** @description The service's entry points on the candidate gateways, best first for a caller in `from`. */
+                entrypoints: components["schemas"]["EntryPoint"][];
             };
         };
         Linkset: {
@@ -619,7 +683,7 @@ export interface components {
             leaseTtlSeconds?: number;
             appliedRevision?: number;
             lag?: number;
-            /** @description Requests per second (its own scrapes excluded) */
+            /** @description Requests per second (its own scrapes excluded), from its /metrics. */
             requestRate?: number;
             /** @description Responses with a 5xx status per second. */
             errorRate?: number;
@@ -627,7 +691,7 @@ export interface components {
             reportedAt?: string;
             /**
              * Format: date-time
-             * @description When it entered its current state (for `down`
+             * @description When it entered its current state (for `down`, when it left).
              */
             since?: string;
         };
@@ -650,6 +714,34 @@ export interface components {
             detail?: string;
             /** @description Who applied (commits). */
             by?: string;
+        };
+        /**
+         * @description What upstreams of an environment may be. Stored at `<prefix>/_policy/upstreams/<env>`,
+         *     outside the environment, written only through the admin-only routes; gateways watch it.
+         */
+        UpstreamPolicy: {
+            environment: components["schemas"]["Name"];
+            /**
+             * @description Host patterns (`api.example.com`; `*.internal.example.com` for every name below it) and
+             *     networks (`10.0.0.0/8`, `fd00::/8`, one address). An upstream name passes when a pattern
+             *     matches it or all its addresses lie in a network; an address literal, when a network
+             *     holds it. Absent: no policy, any host not always refused. Empty: nothing passes.
+             */
+            allow?: string[];
+            /** Format: date-time */
+            updatedAt?: string;
+            /** @description Name of the admin token that set it. */
+            updatedBy?: string;
+            /** @description Set when the stored value cannot be read; every upstream is then refused until it is set again. */
+            problem?: string;
+            /** @description The rules that hold whatever `allow` says. */
+            alwaysRefused: {
+                rule: string;
+                reason: string;
+            }[];
+        };
+        UpstreamPolicyUpdate: {
+            allow: string[];
         };
     };
     responses: {
@@ -705,14 +797,18 @@ export interface operations {
                     ETag: components["headers"]["ETag"];
                     "X-Waymark-Revision": components["headers"]["XWaymarkRevision"];
                     "Cache-Control"?: string;
+                    /** @description `self` and `api-catalog` links (RFC 8288). */
                     Link?: string;
+                    /** @description An HTTP-date: since when the gateway has not reached etcd (only while stale). */
+                    "X-Waymark-Stale-Since"?: string;
+                    "Access-Control-Allow-Origin"?: "*";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TopologyDocument"];
                 };
             };
-            /** @description Not modified (If-None-Match matched, or a long-poll timed out). */
+            /** @description Not modified (If-None-Match names the current representation, also when a long-poll timed out). */
             304: {
                 headers: {
                     ETag: components["headers"]["ETag"];
@@ -1066,6 +1162,92 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+        };
+    };
+    getUpstreamPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The allowlist (absent when none is set) and the rules no policy can lift. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpstreamPolicy"];
+                };
+            };
+            401: components["responses"]["Error"];
+        };
+    };
+    setUpstreamPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpstreamPolicyUpdate"];
+            };
+        };
+        responses: {
+            /** @description The policy now in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpstreamPolicy"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            415: components["responses"]["Error"];
+            /** @description `VALIDATION_FAILED`: `details[].field` names each bad entry (`allow[2]`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteUpstreamPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The default policy now in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpstreamPolicy"];
                 };
             };
             401: components["responses"]["Error"];

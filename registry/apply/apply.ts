@@ -6,6 +6,8 @@ import type { ManifestSource } from '../manifest/parse.js';
 import { renderManifest } from '../manifest/render.js';
 import type { ManifestLimits } from '../manifest/schema.js';
 import { validateTopology, type Placed } from '../manifest/validate.js';
+import type { HostResolver } from '../../policy/index.js';
+import { checkUpstreams } from '../policy/upstream-check.js';
 import type { EtcdConnection } from '../../store/etcd.js';
 import { ConflictError } from '../../store/errors.js';
 import type { KeyLayout } from '../../store/keys.js';
@@ -26,6 +28,10 @@ export interface OperationContext {
   /** etcd's transaction limits, when they differ from the stock 128 operations / 1.5 MiB. */
   maxTxnOps?: number;
   maxTxnBytes?: number;
+  /** `host:port` of the registry's admin API: never accepted as an upstream. */
+  ownAddresses?(): readonly string[];
+  /** Resolves upstream names for the upstream rules (one per registry, so answers are cached). */
+  resolver?: HostResolver;
 }
 
 export interface ApplyRequest {
@@ -91,6 +97,14 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
     }
   }
   validateTopology(regions, services, problems);
+  // The target environment's upstream policy, so a promotion is held to it too.
+  await checkUpstreams(
+    { conn: ctx.conn, layout: ctx.layout, ownAddresses: ctx.ownAddresses?.() ?? [], ...(ctx.resolver ? { resolver: ctx.resolver } : {}) },
+    env,
+    services,
+    problems,
+    state.services,
+  );
   problems.throwIfAny();
 
   const sourceText = encodeSource(mergeSource(state.source, loaded.resources, prune));

@@ -172,14 +172,20 @@ export function addToken(file: string, options: { role: Role; environments?: str
   return { token, entry };
 }
 
-export type Action = 'read' | 'write';
+/** `administer`: what only admins may do whatever their scope, such as setting an upstream policy. */
+export type Action = 'read' | 'write' | 'administer';
 
 /** Throws ForbiddenError unless the principal may do `action` (on `environment`, for writes). */
 export function authorize(principal: Principal, action: Action, environment?: string): void {
   if (principal.role === 'admin' || action === 'read') return;
-  if (principal.role === 'operator' && environment !== undefined && principal.environments?.includes(environment)) return;
   const scope =
     principal.role === 'operator' ? `operator for ${principal.environments?.join(', ') ?? 'no environment'}` : principal.role;
+  if (action === 'administer') {
+    throw new ForbiddenError(
+      `token ${principal.name} (${scope}) may not change the upstream policy${environment ? ` of environment ${environment}` : ''}: only admin tokens may`,
+    );
+  }
+  if (principal.role === 'operator' && environment !== undefined && principal.environments?.includes(environment)) return;
   throw new ForbiddenError(
     `token ${principal.name} (${scope}) may not ${action === 'write' ? 'change' : 'read'} ${environment ? `environment ${environment}` : 'this'}: use a token whose role allows it`,
   );

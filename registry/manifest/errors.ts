@@ -25,8 +25,9 @@ export interface ProblemSubject {
 export class Problems {
   readonly details: ErrorDetail[] = [];
 
-  add(subject: ProblemSubject, message: string): void {
-    const d: ErrorDetail = { message };
+  /** `rule`: the stable name of the upstream rule that refused a value, when one did. */
+  add(subject: ProblemSubject, message: string, rule?: string): void {
+    const d: ErrorDetail = { message, ...(rule ? { rule } : {}) };
     if (subject.origin) {
       d.file = subject.origin.file;
       d.document = subject.origin.document;

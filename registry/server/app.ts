@@ -5,6 +5,7 @@ import { NotFoundError } from '../errors.js';
 import { traceContext } from '../../topology/index.js';
 import type { Registry } from '../registry.js';
 import { toHttpError } from './errors.js';
+import { policyRoutes } from './policy-routes.js';
 import { adminRoutes, type AdminState } from './routes.js';
 
 /** One handled request, as the registry reports it (never with the token). */
@@ -73,6 +74,7 @@ export function createAdminApp(
     });
   });
   app.use(observability.routes());
+  app.use(policyRoutes(registry, tokens).routes());
   const router = adminRoutes(registry, tokens, maxBodyBytes);
   app.use(router.routes());
   return app;

@@ -56,7 +56,10 @@ describe('gateway during etcd outages (real etcd, stopped and restarted)', funct
     expect(body.staleSince).to.equal(stale[0].toISOString());
     expect(body.revision).to.equal(before);
     expect(body.services.map((s) => s.name)).to.deep.equal(['hr']);
-    expect(doc.headers.get('warning')).to.match(/^110 gw-1 ".*since .*" ".*GMT"$/);
+    expect(doc.headers.get('warning')).to.equal(null);
+    expect(doc.headers.get('x-waymark-stale-since')).to.equal(stale[0].toUTCString());
+    // Caches must revalidate a stale document, and may serve it only when the gateway fails.
+    expect(doc.headers.get('cache-control')).to.match(/^public, no-cache, stale-if-error=\d+$/);
     expect(doc.headers.get('x-waymark-revision')).to.equal(String(before));
     const ready = await get(`${g.url}/readyz`);
     expect(ready.status).to.equal(200);

@@ -36,8 +36,9 @@ describe('gateway as a process (waymark gateway, real etcd)', function () {
       what: 'the child gateway to register',
       timeoutMs: 15_000,
     });
-    const doc = (await (await fetch(`${child.url}/.well-known/topology`)).json()) as TopologyDocument;
-    expect(doc.servedBy).to.deep.equal({ gateway: 'doomed', region: 'us-east' });
+    const res = await fetch(`${child.url}/.well-known/topology`);
+    expect([res.headers.get('x-waymark-gateway'), res.headers.get('x-waymark-region')]).to.deep.equal(['doomed', 'us-east']);
+    expect(((await res.json()) as TopologyDocument).environment).to.equal(name);
 
     child.kill('SIGKILL');
     const killedAt = Date.now();

@@ -97,7 +97,7 @@ describe('gateway (real etcd, real backends)', function () {
 
   describe('the well-known document', () => {
     it('serves the document with a strong ETag, 304, Cache-Control, Link, gzip and brotli, HEAD', async () => {
-      const { env } = await basicEnv();
+      const { env, eu } = await basicEnv();
       const g = await gateway(env, 'eu-west', 'gw-1', { cacheMaxAgeSeconds: 7, staleWhileRevalidateSeconds: 31, maxStaleSeconds: 600 });
       await waitFor(() => g.gateway.document?.regions.find((r) => r.name === 'eu-west')?.gateways.length, { what: 'self-registration in the document' });
 
@@ -109,19 +109,23 @@ describe('gateway (real etcd, real backends)', function () {
       expect(doc.stale).to.equal(false);
       expect(doc.maxStaleSeconds).to.equal(600);
       expect(doc.refresh).to.deep.equal({ intervalSeconds: 30, jitterSeconds: 5 });
-      expect(doc.servedBy).to.deep.equal({ gateway: 'gw-1', region: 'eu-west' });
+      expect([res.headers['x-waymark-gateway'], res.headers['x-waymark-region']]).to.deep.equal(['gw-1', 'eu-west']);
       expect(doc.services.map((s) => s.name)).to.deep.equal(['hr']);
       expect(doc.regions.find((r) => r.name === 'eu-west')!.gateways).to.deep.equal([{ id: 'gw-1', url: g.url, status: 'up' }]);
-      expect(res.body.toString()).not.to.include('127.0.0.1:' + new URL(g.url).port + '/hr'); // no upstreams
+      expect(res.body.toString()).not.to.include(new URL(eu.url).host); // no upstreams
       expect(JSON.stringify(doc)).not.to.include('upstream');
       expect(res.headers['x-waymark-revision']).to.equal(String(doc.revision));
       expect(res.headers.etag).to.match(new RegExp(`^"${doc.revision}-[A-Za-z0-9_-]+"$`));
       expect(res.headers['cache-control']).to.equal('public, max-age=7, stale-while-revalidate=31, stale-if-error=600');
       expect(res.headers.vary).to.equal('Accept-Encoding');
       expect(res.headers.link).to.include(`<${g.url}/.well-known/topology>; rel="self"`);
-      expect(res.headers.link).to.include(`<${g.url}/.well-known/topology/services>; rel="collection"`);
+      expect(res.headers.link).to.include(`<${g.url}/.well-known/api-catalog>; rel="api-catalog"`);
+      expect(res.headers.link).not.to.include('rel="collection"');
       expect(res.headers.warning).to.equal(undefined);
-      expect(doc._links.self.href).to.equal(`${g.url}/.well-known/topology`);
+      expect(res.headers['x-waymark-stale-since']).to.equal(undefined);
+      expect(res.headers['access-control-allow-origin']).to.equal('*');
+      expect(res.headers['access-control-expose-headers']).to.include('ETag').and.include('X-Waymark-Revision');
+      expect(doc._links.self.href).to.equal('/.well-known/topology');
 
       const again = await http(g.url, '/.well-known/topology', { headers: { 'if-none-match': res.headers.etag! } });
       expect(again.status).to.equal(304);
@@ -130,6 +134,24 @@ describe('gateway (real etcd, real backends)', function () {
       expect(again.headers['x-waymark-revision']).to.equal(String(doc.revision));
       const other = await http(g.url, '/.well-known/topology', { headers: { 'if-none-match': '"1-nope"' } });
       expect(other.status).to.equal(200);
+      // If-None-Match is a list compared per entity tag, never a substring.
+      const bogus = await http(g.url, '/.well-known/topology', { headers: { 'if-none-match': `${res.headers.etag!.slice(0, -1)}-bogus"` } });
+      expect(bogus.status).to.equal(200);
+      const listed = await http(g.url, '/.well-known/topology', { headers: { 'if-none-match': `"x", W/${res.headers.etag}` } });
+      expect(listed.status).to.equal(304);
+      // The identity ETag does not validate the br variant: the client gets the br bytes.
+      const crossCoding = await http(g.url, '/.well-known/topology', { headers: { 'if-none-match': res.headers.etag!, 'accept-encoding': 'br' } });
+      expect(crossCoding.status).to.equal(200);
+      expect(crossCoding.headers['content-encoding']).to.equal('br');
+
+      const preflight = await http(g.url, '/.well-known/topology', {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'if-none-match' },
+      });
+      expect(preflight.status).to.equal(204);
+      expect(preflight.headers['access-control-allow-origin']).to.equal('*');
+      expect(preflight.headers['access-control-allow-methods']).to.include('GET');
+      expect(preflight.headers['access-control-allow-headers']).to.match(/If-None-Match/i);
 
       const gz = await http(g.url, '/.well-known/topology', { headers: { 'accept-encoding': 'gzip' } });
       expect(gz.headers['content-encoding']).to.equal('gzip');
@@ -148,18 +170,28 @@ describe('gateway (real etcd, real backends)', function () {
       expect(head.body.length).to.equal(0);
       expect(head.headers['content-length']).to.equal(String(res.body.length));
       expect(head.headers.etag).to.equal(res.headers.etag);
-      expect((await http(g.url, '/.well-known/topology', { method: 'POST' })).status).to.equal(405);
+      const post = await http(g.url, '/.well-known/topology', { method: 'POST' });
+      expect(post.status).to.equal(405);
+      expect(post.headers['access-control-allow-origin']).to.equal('*');
     });
 
-    it('long-polls: wakes on a change, answers 304 on timeout, and bounds held requests', async () => {
+    it('long-polls: wakes on a change, answers 304 on timeout (200 without a validator), never storable, and bounds held requests', async () => {
       const { env } = await basicEnv();
       const g = await gateway(env, 'eu-west', 'gw-1', { maxLongPolls: 1 });
       const rev = g.gateway.revision;
-      const timedOut = await http(g.url, `/.well-known/topology?wait=${rev}&timeout=0.2`);
+      const etag = (await http(g.url, '/.well-known/topology')).headers.etag!;
+      const timedOut = await http(g.url, `/.well-known/topology?wait=${rev}&timeout=0.2`, { headers: { 'if-none-match': etag } });
       expect(timedOut.status).to.equal(304);
       expect(timedOut.headers['x-waymark-revision']).to.equal(String(rev));
+      expect(timedOut.headers['cache-control']).to.equal('no-store');
+      // A 304 needs a validator to refer to (RFC 9110 §15.4.5): without one the timeout answers the document.
+      const unconditional = await http(g.url, `/.well-known/topology?wait=${rev}&timeout=0.2`);
+      expect(unconditional.status).to.equal(200);
+      expect(unconditional.json<TopologyDocument>().revision).to.equal(rev);
+      expect(unconditional.headers['cache-control']).to.equal('no-store');
       const immediate = await http(g.url, `/.well-known/topology?wait=${rev - 1}&timeout=5`);
       expect(immediate.status).to.equal(200);
+      expect(immediate.headers['cache-control']).to.equal('no-store');
 
       const started = Date.now();
       const held = http(g.url, `/.well-known/topology?wait=${rev}&timeout=20`);
@@ -202,6 +234,51 @@ describe('gateway (real etcd, real backends)', function () {
       expect(report.registration).to.equal('registered');
     });
 
+    it('leads a client that knows only the well-known URL and a service name to the backend, by links alone', async () => {
+      const env = uniqueEnv('walk');
+      const hrEu = await backend('walk-eu');
+      await writeTopology(ctx.conn, ctx.layout, env, {
+        regions: [region('eu-west', 'EU'), region('us-east', 'US')],
+        services: [svc('hr', { 'eu-west': [hrEu.url] }, { placement: 'pinned', jurisdictions: ['EU'] })],
+      });
+      const west = await gateway(env, 'eu-west', 'gw-w');
+      const east = await gateway(env, 'us-east', 'gw-e');
+      await waitFor(() => east.gateway.document?.regions.every((r) => r.gateways.length === 1), { what: 'both gateways registered' });
+
+      // A generic HAL walk: start at the US gateway's well-known URL, resolve every href against where it was found.
+      const start = new URL('/.well-known/topology', east.url);
+      const doc = (await (await fetch(start)).json()) as TopologyDocument;
+      const template = new URL(doc._links.service.href.replace('{name}', 'hr'), start);
+      const route = (await (await fetch(template)).json()) as ServiceRoute;
+      const entry = new URL(route._links.entrypoints[0]!.href, template);
+      expect(entry.origin).to.equal(new URL(west.url).origin);
+      const res = await fetch(new URL('employees/7', `${entry.href}/`));
+      expect(res.status).to.equal(200);
+      expect(hrEu.received.at(-1)?.url).to.equal('/hr/v1/employees/7');
+      // Pinned to the EU: no entry point on the US gateway, in the document or in the route.
+      const hr = doc.services.find((x) => x.name === 'hr')!;
+      expect(hr._links!.entrypoints.map((e) => e.name)).to.deep.equal(['gw-w']);
+      expect(route._links.entrypoints.map((e) => e.region)).to.deep.equal(['eu-west']);
+    });
+
+    it('serves the same bytes and ETag for the same revision on every gateway of an environment', async () => {
+      const { env } = await basicEnv();
+      const a = await gateway(env, 'eu-west', 'gw-a');
+      const b = await gateway(env, 'eu-west', 'gw-b');
+      await waitFor(
+        () => a.gateway.document?.regions[0]?.gateways.length === 2 && a.gateway.revision === b.gateway.revision,
+        { what: 'both gateways at one revision with both registrations' },
+      );
+      const [ra, rb] = [await http(a.url, '/.well-known/topology'), await http(b.url, '/.well-known/topology')];
+      expect(ra.headers['x-waymark-revision']).to.equal(rb.headers['x-waymark-revision']);
+      expect(ra.body.equals(rb.body)).to.equal(true);
+      expect(ra.headers.etag).to.equal(rb.headers.etag);
+      // Revalidation across gateways (failover, a cache in front of a pool) costs a 304.
+      expect((await http(b.url, '/.well-known/topology', { headers: { 'if-none-match': ra.headers.etag! } })).status).to.equal(304);
+      expect(ra.headers['x-waymark-gateway']).to.equal('gw-a');
+      expect(rb.headers['x-waymark-gateway']).to.equal('gw-b');
+    });
+
     it('serves service routes, the services collection, the API catalog, health, and JSON 404s', async () => {
       const env = uniqueEnv('gw');
       await writeTopology(ctx.conn, ctx.layout, env, {
@@ -222,12 +299,19 @@ describe('gateway (real etcd, real backends)', function () {
       expect(fromUs.headers.etag).to.be.a('string');
       expect((await http(west.url, '/.well-known/topology/services/nope')).status).to.equal(404);
       expect((await http(west.url, '/.well-known/topology/services/hr?from=Bad!')).status).to.equal(400);
+      const mars = await http(west.url, '/.well-known/topology/services/hr?from=mars');
+      expect(mars.status).to.equal(400);
+      expect(mars.json<ApiError>().message).to.include('eu-central, eu-west, us-east');
+      // Each resource is the context of its own links (RFC 8288 §3.2).
+      expect(fromUs.headers.link).to.include(`<${west.url}/.well-known/topology/services/hr?from=us-east>; rel="self"`);
 
       const list = (await http(west.url, '/.well-known/topology/services')).json<{ services: Array<{ name: string }> }>();
       expect(list.services.map((s) => s.name)).to.deep.equal(['hr']);
 
       const catalog = await http(west.url, '/.well-known/api-catalog');
       expect(catalog.status).to.equal(200);
+      expect(catalog.headers.link).to.include(`<${west.url}/.well-known/api-catalog>; rel="self"`);
+      expect(catalog.headers['access-control-allow-origin']).to.equal('*');
       expect(catalog.headers['content-type']).to.match(/^application\/linkset\+json/);
       const linkset = catalog.json<{ linkset: Array<{ anchor: string; item?: Array<{ href: string }> }> }>();
       expect(linkset.linkset[0].item![0].href).to.equal(`${west.url}/.well-known/topology`);

@@ -430,6 +430,8 @@ describe('registry admin API (real etcd)', function () {
 
   it('rolls back a large apply whose registry was killed half-way; readers never see part of it', async function () {
     this.timeout(300_000);
+    /** The killed registry's lease: its abandoned apply counts as in progress this long. */
+    const LEASE_TTL_S = 6;
     const env = uniqueEnv('killed');
     await apply(env, manifests({ services: ['before'] }));
     const dir = mkdtempSync(join(tmpdir(), 'waymark-kill-'));
@@ -438,7 +440,7 @@ describe('registry admin API (real etcd)', function () {
     const port = await freePort();
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'cli/waymark.ts', 'registry', '--etcd', ctx.etcd.endpoints.join(','), '--listen', `127.0.0.1:${port}`, '--tokens', tokens, '--lease-ttl', '2', '--quiet'],
+      ['--import', 'tsx', 'cli/waymark.ts', 'registry', '--etcd', ctx.etcd.endpoints.join(','), '--listen', `127.0.0.1:${port}`, '--tokens', tokens, '--lease-ttl', String(LEASE_TTL_S), '--quiet'],
       { cwd: process.cwd(), stdio: 'ignore' },
     );
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -468,12 +470,13 @@ describe('registry admin API (real etcd)', function () {
       expect(watcher.current()!.services.size).to.equal(1);
 
       // While the dead registry's lease lives, the apply counts as in progress; then it is rolled back.
+      // The lease outlives the kill by seconds, wide enough for a loaded machine to get here first.
       const early = await apply(env, manifests({ services: ['before', 'after'] }));
       expect([early.status, early.body.code]).to.deep.equal([409, 'CONFLICT']);
       const done = await waitFor(async () => {
         const res = await apply(env, manifests({ services: ['before', 'after'] }));
         return res.status === 200 ? res : undefined;
-      }, { timeoutMs: 20_000, intervalMs: 250, what: 'the abandoned apply to be rolled back' });
+      }, { timeoutMs: 20_000 + LEASE_TTL_S * 1000, intervalMs: 250, what: 'the abandoned apply to be rolled back' });
       expect(names(done.body.created)).to.deep.equal(['Service/after']);
       const after = await readEnvironment(ctx.conn, ctx.layout, env);
       expect([...after.snapshot.services.keys()].sort()).to.deep.equal(['after', 'before']);

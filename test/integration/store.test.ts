@@ -28,7 +28,7 @@ describe('topology store (real etcd)', function () {
     expect([...read.snapshot.regions.keys()]).to.deep.equal(['eu-west', 'us-east']);
     expect([...read.snapshot.services.keys()].sort()).to.deep.equal(['catalog', 'hr']);
     expect(read.snapshot.commit?.id).to.equal('a1');
-    const doc = buildDocument(read.snapshot, { baseUrl: 'http://gw', maxStaleSeconds: 60, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
+    const doc = buildDocument(read.snapshot, { maxStaleSeconds: 60, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
     expect(JSON.stringify(doc)).not.to.include('127.0.0.1:1');
   });
 

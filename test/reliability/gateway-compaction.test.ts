@@ -58,7 +58,7 @@ describe('compaction while a gateway\'s watch is behind', function () {
     const resyncMs = Date.now() - healedAt;
     const fresh = async () => {
       const read = await readEnvironment(ctx.conn, ctx.layout, env);
-      return buildDocument(read.snapshot, { baseUrl: g!.url, maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
+      return buildDocument(read.snapshot, { maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
     };
     // The lease may have lapsed in the black hole: wait for the registration to settle too.
     await waitFor(async () => content(g!.gateway.document!) === content(await fresh()), { what: 'the document to equal a fresh read', timeoutMs: 10_000 });

@@ -71,7 +71,7 @@ describe('partition of a region from etcd', function () {
     const doc = (await res.json()) as TopologyDocument;
     expect(doc.stale).to.equal(true);
     expect(doc.revision).to.equal(lastBefore);
-    expect(res.headers.get('warning')).to.match(/^110 ew-gw /);
+    expect(res.headers.get('x-waymark-stale-since')).to.match(/GMT$/);
     expect(doc.services.map((s) => s.name)).to.deep.equal(['catalog']);
     const direct = await fetch(`${ew.url}/catalog/v1/direct`);
     expect(((await direct.json()) as { backend: string }).backend).to.equal('eu-west');

@@ -73,7 +73,8 @@ describe('security: TLS + auth etcd through the CLI, admin tokens, public topolo
         environmentYaml(env, { secretHost: SECRET_HOST, secretToken: SECRET_VARIABLE, backend: backend.url }),
         regionYaml('eu-west', 'EU'),
         serviceYaml('catalog', { deployments: { 'eu-west': ['${backend}'] } }),
-        serviceYaml('vault', { placement: 'pinned', jurisdictions: ['EU'], deployments: { 'eu-west': [`http://\${secretHost}:8443/${SECRET_PATH}?key=\${secretToken}`] } }),
+        // The secret is a path segment: upstream URLs with a query are refused (issue 12).
+        serviceYaml('vault', { placement: 'pinned', jurisdictions: ['EU'], deployments: { 'eu-west': [`http://\${secretHost}:8443/${SECRET_PATH}/\${secretToken}`] } }),
       ),
     );
     expect(applied.status, JSON.stringify(applied.body)).to.equal(200);

@@ -5,7 +5,7 @@ export interface DocumentSample {
   at: number;
   revision: number;
   stale: boolean;
-  warning: string | null;
+  staleSince: string | null;
 }
 
 /** Polls gateways' topology documents in the background, checking that revisions never go back. */
@@ -46,7 +46,7 @@ export function watchDocuments(urls: readonly string[], options: DocumentWatchOp
           const list = samples.get(url)!;
           const prev = list[list.length - 1];
           if (prev && doc.revision < prev.revision) regressions.push(`${url}: ${prev.revision} then ${doc.revision}`);
-          list.push({ at: Date.now(), revision: doc.revision, stale: doc.stale, warning: res.headers.get('warning') });
+          list.push({ at: Date.now(), revision: doc.revision, stale: doc.stale, staleSince: res.headers.get('x-waymark-stale-since') });
         } else {
           await res.arrayBuffer();
           errors++;

@@ -67,3 +67,104 @@ export function slowHeaders(baseUrl: string, intervalMs: number, lines: number):
   });
   return { socket, reply };
 }
+
+/** One response read off a raw connection. */
+export interface ParsedResponse {
+  status: number;
+  /** Header values by lower-cased name (repeated headers keep every value). */
+  headers: Record<string, string[]>;
+  body: string;
+}
+
+/**
+ * Splits what a server sent on one connection into responses, in order (skipping 1xx interim
+ * answers). `methods` are the requests' methods in the same order, so HEAD answers are read
+ * without a body. Stops at the first incomplete response; whatever is left is returned as `rest`.
+ */
+export function parseResponses(text: string, methods: readonly string[] = []): { responses: ParsedResponse[]; rest: string } {
+  const responses: ParsedResponse[] = [];
+  let at = 0;
+  for (;;) {
+    const end = text.indexOf('\r\n\r\n', at);
+    if (end === -1) break;
+    const lines = text.slice(at, end).split('\r\n');
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0])?.[1] ?? 0);
+    if (status === 0) break;
+    const headers: Record<string, string[]> = {};
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).toLowerCase();
+      (headers[name] ??= []).push(line.slice(colon + 1).trim());
+    }
+    let next = end + 4;
+    if (status < 200) {
+      at = next;
+      continue;
+    }
+    let body = '';
+    const noBody = methods[responses.length] === 'HEAD' || status === 204 || status === 304;
+    if (!noBody && headers['transfer-encoding']?.some((v) => /chunked/i.test(v))) {
+      let complete = false;
+      for (;;) {
+        const lineEnd = text.indexOf('\r\n', next);
+        if (lineEnd === -1) break;
+        const size = parseInt(text.slice(next, lineEnd), 16);
+        if (size === 0) {
+          const trailerEnd = text.indexOf('\r\n\r\n', lineEnd);
+          if (trailerEnd !== -1 || text.startsWith('\r\n', lineEnd + 2)) {
+            next = text.startsWith('\r\n', lineEnd + 2) ? lineEnd + 4 : trailerEnd + 4;
+            complete = true;
+          }
+          break;
+        }
+        if (text.length < lineEnd + 2 + size + 2) break;
+        body += text.slice(lineEnd + 2, lineEnd + 2 + size);
+        next = lineEnd + 2 + size + 2;
+      }
+      if (!complete) break;
+    } else if (!noBody && headers['content-length']) {
+      const length = Number(headers['content-length'][0]);
+      if (text.length < next + length) break;
+      body = text.slice(next, next + length);
+      next += length;
+    } else if (!noBody) {
+      // Delimited by the close.
+      body = text.slice(next);
+      next = text.length;
+    }
+    responses.push({ status, headers, body });
+    at = next;
+  }
+  return { responses, rest: text.slice(at) };
+}
+
+/**
+ * A slow uploader: sends `head` and the first `burst` bytes of `body` at once, then the rest one
+ * byte every `intervalMs`. `reply` resolves when the server closes the connection.
+ */
+export function slowUpload(
+  baseUrl: string,
+  head: string,
+  body: string,
+  { intervalMs, burst = 0 }: { intervalMs: number; burst?: number },
+): { socket: Socket; reply: Promise<RawReply> } {
+  const url = new URL(baseUrl);
+  const socket = connect({ host: url.hostname, port: Number(url.port) });
+  const started = Date.now();
+  let text = '';
+  let sent = burst;
+  socket.write(head + body.slice(0, burst));
+  const timer = setInterval(() => {
+    if (sent >= body.length || socket.destroyed) return clearInterval(timer);
+    socket.write(body[sent++]);
+  }, intervalMs);
+  const reply = new Promise<RawReply>((resolve) => {
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearInterval(timer);
+      resolve({ text, status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0), closed: true, ms: Date.now() - started });
+    });
+  });
+  return { socket, reply };
+}

@@ -29,7 +29,6 @@ export function topologyDoc(spec: {
   const doc: TopologyDocument = {
     environment: spec.environment ?? 'prod',
     revision: spec.revision ?? 1,
-    generatedAt: new Date().toISOString(),
     stale: spec.stale ?? false,
     maxStaleSeconds: spec.maxStaleSeconds ?? 300,
     refresh: spec.refresh ?? { intervalSeconds: 30, jitterSeconds: 5 },

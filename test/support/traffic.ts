@@ -41,7 +41,7 @@ export interface TrafficStats {
 }
 
 export interface Traffic {
-  /** Calls answered since `since` (Date.now() ms), by gateway id. */
+  /** Calls started at or after `since` (Date.now() ms) and answered, by gateway id: a call in flight when a test changes the topology counts before the change. */
   servedSince(since: number): Record<string, number>;
   stats(): TrafficStats;
   /** Resolves when every worker reached its bounds (calls or duration). */
@@ -59,16 +59,18 @@ export function startTraffic(client: WaymarkClient, options: TrafficOptions): Tr
   const path = options.path ?? ((n: number) => `/items/${n}`);
   const latencies: number[] = [];
   const failures: TrafficFailure[] = [];
+  /** `at`: when the call started. */
   const served: { at: number; by: string }[] = [];
   let stopped = false;
   let n = 0;
   const worker = async () => {
     for (let i = 0; i < maxCalls && !stopped && Date.now() < deadline; i++) {
       const started = performance.now();
+      const startedAt = Date.now();
       try {
         const res = await client.request(options.service, { method: 'GET', url: path(n++) });
         latencies.push(performance.now() - started);
-        served.push({ at: Date.now(), by: String(res.headers['x-waymark-gateway'] ?? '?') });
+        served.push({ at: startedAt, by: String(res.headers['x-waymark-gateway'] ?? '?') });
       } catch (err) {
         latencies.push(performance.now() - started);
         failures.push({ at: Date.now(), error: String(err) });

@@ -2,19 +2,22 @@ import { buildDocument } from '../../gateway/document.js';
 import { expect } from 'chai';
 import { DocumentCache } from '../../gateway/document-cache.js';
 import { TopologySnapshot } from '../../store/index.js';
+import type { GatewayRegistration } from '../../openapi/index.js';
 import { region, service } from '../support/store.js';
 
-const options = { baseUrl: 'https://eu.example', maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5, now: new Date('2026-12-01T00:00:00Z') };
+const options = { maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 };
 
-function snapshot(revision: number, services: ReturnType<typeof service>[], regions = ['eu-west', 'us-east']): TopologySnapshot {
+function snapshot(revision: number, services: ReturnType<typeof service>[], regions = ['eu-west', 'us-east'], gateways: GatewayRegistration[] = []): TopologySnapshot {
   return new TopologySnapshot(
     'prod',
     revision,
     new Map(regions.map((r) => [r, region(r, r.startsWith('eu') ? 'EU' : 'US')])),
     new Map(services.map((s) => [s.name, s])),
-    new Map(),
+    new Map(gateways.map((g) => [`${g.region}/${g.id}`, g])),
   );
 }
+
+const gw = (id: string, r: string): GatewayRegistration => ({ id, region: r, url: `http://${id}.example`, status: 'up', startedAt: '2026-01-01T00:00:00.000Z' });
 
 describe('DocumentCache (the gateway\'s reuse of service entries between revisions)', () => {
   const hr = service('hr', ['eu-west'], { placement: 'pinned', jurisdictions: ['EU'] });
@@ -23,7 +26,7 @@ describe('DocumentCache (the gateway\'s reuse of service entries between revisio
 
   it('serializes exactly as JSON.stringify, stale fields included', () => {
     const cache = new DocumentCache();
-    const doc = buildDocument(snapshot(3, [hr, search, catalog]), { ...options, entries: cache, stale: true, staleSince: new Date(0), servedBy: { gateway: 'g', region: 'eu-west' } });
+    const doc = buildDocument(snapshot(3, [hr, search, catalog]), { ...options, entries: cache, stale: true, staleSince: new Date(0) });
     expect(cache.stringify(doc)).to.equal(JSON.stringify(doc));
     expect(cache.stringify(doc)).to.equal(JSON.stringify(doc));
   });
@@ -46,11 +49,15 @@ describe('DocumentCache (the gateway\'s reuse of service entries between revisio
     expect(cache.stringify(third)).to.equal(JSON.stringify(buildDocument(snapshot(5, [hr, search, moved], ['eu-west', 'us-east', 'ap-south']), options)));
   });
 
-  it('keys entries by base URL too, and hands out frozen entries', () => {
+  it('rebuilds the entries of a region whose gateways change, and only those; hands out frozen entries', () => {
     const cache = new DocumentCache();
-    const a = buildDocument(snapshot(3, [hr]), { ...options, entries: cache });
-    const b = buildDocument(snapshot(3, [hr]), { ...options, baseUrl: 'https://us.example', entries: cache });
-    expect(b.services[0]!._links!.self.href).to.equal('https://us.example/.well-known/topology/services/hr');
+    const a = buildDocument(snapshot(3, [hr, search, catalog], undefined, [gw('e1', 'eu-west')]), { ...options, entries: cache });
+    const b = buildDocument(snapshot(4, [hr, search, catalog], undefined, [gw('e1', 'eu-west'), gw('u1', 'us-east')]), { ...options, entries: cache });
+    const byName = (d: typeof a, n: string) => d.services.find((s) => s.name === n)!;
+    expect(byName(b, 'hr')).to.equal(byName(a, 'hr'));
+    expect(byName(b, 'catalog')).to.not.equal(byName(a, 'catalog'));
+    expect(byName(b, 'search')._links!.entrypoints.map((e) => e.name)).to.deep.equal(['e1', 'u1']);
+    expect(cache.stringify(b)).to.equal(JSON.stringify(buildDocument(snapshot(4, [hr, search, catalog], undefined, [gw('e1', 'eu-west'), gw('u1', 'us-east')]), options)));
     expect(Object.isFrozen(a.services[0]!.regions)).to.equal(true);
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { LongPolls } from '../../gateway/longpoll.js';
-import { negotiateEncoding, Representation } from '../../gateway/representation.js';
+import { ifNoneMatchMatches, negotiateEncoding, Representation } from '../../gateway/representation.js';
 import { GATEWAY_DEFAULTS, GatewayOptionsError, resolveGatewayOptions, type GatewayOptions } from '../../gateway/index.js';
 
 describe('gateway content negotiation and validators', () => {
@@ -15,19 +15,34 @@ describe('gateway content negotiation and validators', () => {
     expect(negotiateEncoding('*;q=0, gzip')).to.equal('gzip');
     expect(negotiateEncoding('identity')).to.equal('identity');
     expect(negotiateEncoding('GZIP')).to.equal('gzip');
+    // Bounded: an oversized or many-token header is not parsed (identity is always acceptable).
+    expect(negotiateEncoding(`${'x'.repeat(15_000)}, br`)).to.equal('identity');
+    expect(negotiateEncoding(`${Array.from({ length: 20 }, (_, i) => `c${i}`).join(', ')}, br`)).to.equal('identity');
   });
 
-  it('derives a strong ETag from the revision and the bytes, and matches every coding of it', () => {
-    const a = new Representation(Buffer.from('{"a":1}'), { contentType: 'application/json', revision: 12, headers: [] });
-    const b = new Representation(Buffer.from('{"a":2}'), { contentType: 'application/json', revision: 12, headers: [] });
+  it('derives a strong ETag from the revision and the bytes', () => {
+    const options = { contentType: 'application/json', revision: 12, cacheControl: 'public, max-age=5', headers: [] };
+    const a = new Representation(Buffer.from('{"a":1}'), options);
+    const b = new Representation(Buffer.from('{"a":2}'), options);
     expect(a.etag).to.match(/^"12-[A-Za-z0-9_-]{12}"$/);
     expect(a.etag).not.to.equal(b.etag);
-    expect(a.matches(a.etag)).to.equal(true);
-    expect(a.matches(`W/${a.etag}`)).to.equal(true);
-    expect(a.matches(`"x", ${a.etag.slice(0, -1)}-gzip"`)).to.equal(true);
-    expect(a.matches(b.etag)).to.equal(false);
-    expect(a.matches('*')).to.equal(true);
-    expect(a.matches(undefined)).to.equal(false);
+  });
+
+  it('evaluates If-None-Match as a list of entity tags compared weakly (RFC 9110 §13.1.2), never as a substring', () => {
+    const etag = '"134-MBofAbCdEfGh"';
+    expect(ifNoneMatchMatches(etag, etag)).to.equal(true);
+    expect(ifNoneMatchMatches(`W/${etag}`, etag)).to.equal(true);
+    expect(ifNoneMatchMatches(`"x", W/"y" ,${etag}`, etag)).to.equal(true);
+    expect(ifNoneMatchMatches('*', etag)).to.equal(true);
+    expect(ifNoneMatchMatches(' * ', etag)).to.equal(true);
+    // Each of these matched before: a substring test.
+    expect(ifNoneMatchMatches('"134-MBofAbCdEfGh-bogus"', etag)).to.equal(false);
+    expect(ifNoneMatchMatches('"134-MBofAbCdEfGh-br"', etag)).to.equal(false);
+    expect(ifNoneMatchMatches(`xx${etag}`, etag)).to.equal(false);
+    expect(ifNoneMatchMatches(`${etag} junk`, etag)).to.equal(false);
+    expect(ifNoneMatchMatches('"x", *', etag)).to.equal(false);
+    expect(ifNoneMatchMatches('', etag)).to.equal(false);
+    expect(ifNoneMatchMatches(undefined, etag)).to.equal(false);
   });
 });
 
@@ -73,6 +88,11 @@ describe('gateway options', () => {
       [{ leaseTtlSeconds: 1.5 }, 'leaseTtlSeconds'],
       [{ publicUrl: 'ftp://x' }, 'publicUrl'],
       [{ maxLongPolls: -1 }, 'maxLongPolls'],
+      [{ bodyBufferBytes: 0 }, 'bodyBufferBytes'],
+      [{ bodyTimeoutMs: -1 }, 'bodyTimeoutMs'],
+      [{ bodyMinBytesPerSecond: 0 }, 'bodyMinBytesPerSecond'],
+      [{ upstreamUploadShare: 0 }, 'upstreamUploadShare'],
+      [{ upstreamUploadShare: 1.5 }, 'upstreamUploadShare'],
     ];
     for (const [patch, option] of bad) {
       expect(() => resolveGatewayOptions({ ...base, ...patch }), option)

@@ -26,7 +26,7 @@ function snapshot(services: ServiceDefinition[]): TopologySnapshot {
 
 function table(services: ServiceDefinition[], region = 'eu-west'): RouteTable {
   const snap = snapshot(services);
-  const doc = buildDocument(snap, { baseUrl: 'http://gw', maxStaleSeconds: 60, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
+  const doc = buildDocument(snap, { maxStaleSeconds: 60, refreshIntervalSeconds: 30, refreshJitterSeconds: 5 });
   return RouteTable.build(snap, doc, { region, id: 'gw-e' });
 }
 
@@ -168,6 +168,39 @@ describe('gateway request targets', () => {
     ]) {
       expect(refused(url), url).to.equal(true);
     }
+  });
+
+  it('refuses dot segments hidden behind ;-parameters, double encoding, overlong UTF-8 and look-alikes', () => {
+    for (const url of [
+      '/hr/..;/x',
+      '/hr/..;jsessionid=1/x',
+      '/hr/.;/x',
+      '/hr/%2e%2e;/x',
+      '/hr/..%3b/x',
+      '/hr/..%3B/x',
+      '/hr/..;',
+      '/hr/%252e%252e/x',
+      '/hr/%252E./x',
+      '/hr/a%252fb',
+      '/hr/a%255cb',
+      '/hr/a%2500b',
+      '/hr/%c0%ae%c0%ae/x',
+      '/hr/%C0%AE./x',
+      '/hr/%e0%80%ae%e0%80%ae/x',
+      '/hr/%c0%af',
+      '/hr/%ef%bc%8e%ef%bc%8e/x',
+      '/hr/%e2%80%a4%e2%80%a4/x',
+      '/hr/%ff',
+    ]) {
+      expect(refused(url), url).to.equal(true);
+    }
+  });
+
+  it('decodes escapes of unreserved characters before matching, and keeps every other escape', () => {
+    expect(parseTarget('/h%72/v1/%7Euser/x%41%2D%5f%2e').path).to.equal('/hr/v1/~user/xA-_.');
+    expect(parseTarget('/hr/v1/a%20b%2Cc%3Bd%25e').path).to.equal('/hr/v1/a%20b%2Cc%3Bd%25e');
+    expect(parseTarget('/hr/v1/caf%C3%A9;v=1').path).to.equal('/hr/v1/caf%C3%A9;v=1');
+    expect(parseTarget('/hr/v1/x?%2e%2e=%2f').query).to.equal('?%2e%2e=%2f');
   });
 
   it('never lets a path that passes climb above its first segment', () => {

@@ -24,11 +24,19 @@ describe('import graphs', () => {
     for (const b of builtins) expect(b, `${b} must use the node: prefix`).to.match(/^node:/);
   });
 
-  it('gateway/ reaches the core, the store and telemetry, never registry/ or client-sdk/, koa, yaml or axios', () => {
+  it('policy/ (the upstream rules) reaches only policy/, the core and the contract types, and Node built-ins', () => {
+    const { files, packages, builtins } = importGraph('policy/index.ts');
+    for (const f of files) expect(f, f).to.match(/^(policy|topology|openapi)\//);
+    expect([...packages]).to.deep.equal([]);
+    for (const b of builtins) expect(b, `${b} must use the node: prefix`).to.match(/^node:/);
+  });
+
+  it('gateway/ reaches the core, the upstream rules, the store and telemetry, never registry/ or client-sdk/, koa, yaml or axios', () => {
     const { files, packages, builtins } = importGraph('gateway/index.ts');
     expect(files).to.include('gateway/proxy.ts');
     expect(files).to.include('store/watch.ts');
-    for (const f of files) expect(f, f).to.match(/^(gateway|topology|store|telemetry|openapi)\//);
+    expect(files).to.include('policy/upstream-rules.ts');
+    for (const f of files) expect(f, f).to.match(/^(gateway|topology|policy|store|telemetry|openapi)\//);
     expect([...packages].sort()).to.deep.equal(['cockatiel', 'etcd3', 'pino', 'prom-client']);
     for (const b of builtins) expect(b, `${b} must use the node: prefix`).to.match(/^node:/);
   });

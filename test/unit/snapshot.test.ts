@@ -32,14 +32,17 @@ function snapshot(revision = 7): TopologySnapshot {
 }
 
 describe('TopologySnapshot', () => {
-  const options = { baseUrl: 'https://eu.example/', maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 10 };
+  const options = { maxStaleSeconds: 300, refreshIntervalSeconds: 30, refreshJitterSeconds: 10 };
 
   it('builds the public document without upstreams, with links and serving regions', () => {
-    const doc = buildDocument(snapshot(), { ...options, now: new Date('2026-11-22T00:00:00Z') });
+    const doc = buildDocument(snapshot(), options);
     expect(doc.revision).to.equal(7);
-    expect(doc.generatedAt).to.equal('2026-11-22T00:00:00.000Z');
-    expect(doc._links.self.href).to.equal('https://eu.example/.well-known/topology');
-    expect(doc._links.service).to.deep.equal({ href: 'https://eu.example/.well-known/topology/services/{name}', templated: true });
+    // Nothing of the serving gateway: the same revision has the same bytes on every gateway.
+    expect(doc).not.to.have.any.keys('generatedAt', 'servedBy');
+    expect(JSON.stringify(buildDocument(snapshot(), options))).to.equal(JSON.stringify(doc));
+    expect(doc._links.self.href).to.equal('/.well-known/topology');
+    expect(doc._links.service).to.deep.equal({ href: '/.well-known/topology/services/{name}', templated: true });
+    expect(doc._links.services!.href).to.equal('/.well-known/topology/services');
     expect(doc.regions.map((r) => [r.name, r.gateways.map((g) => g.id)])).to.deep.equal([
       ['eu-west', ['gw-1']],
       ['us-east', ['gw-2']],
@@ -48,6 +51,13 @@ describe('TopologySnapshot', () => {
     expect(hr).to.include({ placement: 'pinned', basePath: '/hr/v1' });
     expect(hr.regions).to.deep.equal(['eu-west']);
     expect(hr.jurisdictions).to.deep.equal(['EU']);
+    // Entry points: the base path on every gateway of the serving regions, followable as they are.
+    expect(hr._links!.self.href).to.equal('/.well-known/topology/services/hr');
+    expect(hr._links!.entrypoints).to.deep.equal([{ href: 'http://gw-1.example/hr/v1', name: 'gw-1', region: 'eu-west', title: 'gw-1 (eu-west)' }]);
+    expect(doc.services.find((s) => s.name === 'search')!._links!.entrypoints.map((e) => e.href)).to.deep.equal([
+      'http://gw-1.example/search/v1',
+      'http://gw-2.example/search/v1',
+    ]);
     // A global service is served by every region, wherever its upstreams are.
     expect(doc.services.find((s) => s.name === 'search')!.regions).to.deep.equal(['eu-west', 'us-east']);
     expect(JSON.stringify(doc)).not.to.match(/127\.0\.0\.1|upstream|deployments/);
