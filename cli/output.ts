@@ -3,6 +3,7 @@ import { WaymarkError } from '../topology/index.js';
 import type { ApplyResult, ErrorDetail } from '../openapi/index.js';
 import { ValidationError } from '../registry/manifest/errors.js';
 import { AdminApiError, RegistryUnreachableError } from './admin-client.js';
+import { escapeControls } from './escape.js';
 
 /** Exit codes of every command: 0 ok, 1 rejected (validation, conflict, auth), 2 usage, 3 unreachable. */
 export const EXIT = { ok: 0, rejected: 1, usage: 2, unreachable: 3 } as const;
@@ -18,10 +19,13 @@ export class UsageError extends WaymarkError {
 }
 
 type Paint = (text: string) => string;
-/** ANSI colours, only when the stream is a terminal and NO_COLOR is unset. */
+/**
+ * ANSI colours, only when the stream is a terminal and NO_COLOR is unset. The text painted is
+ * escaped (see escapeControls): painted text holds no control characters but the colours'.
+ */
 export function palette(stream: NodeJS.WriteStream): { red: Paint; green: Paint; yellow: Paint; dim: Paint; bold: Paint } {
   const on = stream.isTTY === true && !process.env.NO_COLOR;
-  const code = (n: number, m: number): Paint => (t) => (on ? `\u001b[${n}m${t}\u001b[${m}m` : t);
+  const code = (n: number, m: number): Paint => (t) => (on ? `\u001b[${n}m${escapeControls(t)}\u001b[${m}m` : escapeControls(t));
   return { red: code(31, 39), green: code(32, 39), yellow: code(33, 39), dim: code(2, 22), bold: code(1, 22) };
 }
 
@@ -41,7 +45,7 @@ export function formatApplyResult(r: ApplyResult, stream: NodeJS.WriteStream = p
     for (const ch of x.changes) {
       const from = 'from' in ch ? JSON.stringify(ch.from) : undefined;
       const to = 'to' in ch ? JSON.stringify(ch.to) : undefined;
-      lines.push(`    ${ch.field}${from !== undefined || to !== undefined ? `: ${from ?? '(none)'} → ${to ?? '(none)'}` : ' (changed)'}`);
+      lines.push(escapeControls(`    ${ch.field}${from !== undefined || to !== undefined ? `: ${from ?? '(none)'} → ${to ?? '(none)'}` : ' (changed)'}`));
     }
   }
   for (const x of r.deleted) lines.push(c.red(`- ${ref(x)}`));
@@ -53,45 +57,57 @@ export function formatApplyResult(r: ApplyResult, stream: NodeJS.WriteStream = p
   return `${lines.join('\n')}\n`;
 }
 
-/** Columns aligned with spaces; the header in bold on a terminal. */
-export function formatTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>, stream: NodeJS.WriteStream = process.stdout): string {
-  // Cells may hold colour codes: align on the visible width.
-  const visible = (cell: string) => cell.replace(/\u001b\[\d+m/g, '').length;
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? ''))));
-  const line = (cells: readonly string[]) =>
-    cells.map((cell, i) => (i === cells.length - 1 ? cell : cell + ' '.repeat(widths[i] - visible(cell)))).join('  ').trimEnd();
-  return `${[palette(stream).bold(line(header)), ...rows.map(line)].join('\n')}\n`;
+/** A table cell: text, or text to paint once it is aligned. */
+export type Cell = string | { text: string; paint: Paint };
+
+/**
+ * Columns aligned with spaces; the header in bold on a terminal. Every cell is escaped (see
+ * escapeControls) before it is measured, so no record can add a row or move the cursor.
+ */
+export function formatTable(header: readonly string[], rows: ReadonlyArray<readonly Cell[]>, stream: NodeJS.WriteStream = process.stdout): string {
+  const cells = rows.map((r) => r.map((cell) => (typeof cell === 'string' ? { text: escapeControls(cell) } : { text: escapeControls(cell.text), paint: cell.paint })));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]?.text.length ?? 0)));
+  const line = (row: ReadonlyArray<{ text: string; paint?: Paint }>) =>
+    row
+      .map((cell, i) => {
+        const padded = i === row.length - 1 ? cell.text : cell.text + ' '.repeat(widths[i] - cell.text.length);
+        // Painting the padded text with a paint that escapes again is harmless: it holds no control character.
+        return cell.paint ? cell.paint(padded) : padded;
+      })
+      .join('  ')
+      .trimEnd();
+  return `${[palette(stream).bold(line(header.map((text) => ({ text })))), ...cells.map(line)].join('\n')}\n`;
 }
 
 function formatDetail(d: ErrorDetail): string {
   const where = d.file ? `${d.file}${d.line !== undefined ? `:${d.line}:${d.column ?? 1}` : ''}` : '';
   const doc = d.document !== undefined ? ` (document ${d.document})` : '';
   const what = [d.resource, d.field].filter(Boolean).join(' ');
-  return `  ${where}${doc}${what ? ` ${what}` : ''}: ${d.message}`;
+  return escapeControls(`  ${where}${doc}${what ? ` ${what}` : ''}: ${d.message}`);
 }
 
 /** Prints an error for people (on stderr) and returns the exit code it means. */
 export function reportError(err: unknown, stream: NodeJS.WriteStream = process.stderr): number {
   const c = palette(stream);
   if (err instanceof AdminApiError) {
-    stream.write(`${c.red('error')}: ${err.code}: ${err.message}\n`);
+    stream.write(`${c.red('error')}: ${escapeControls(`${err.code}: ${err.message}`)}\n`);
     for (const d of err.details) stream.write(`${formatDetail(d)}\n`);
     return err.status === 503 ? EXIT.unreachable : EXIT.rejected;
   }
   if (err instanceof RegistryUnreachableError) {
-    stream.write(`${c.red('error')}: ${err.message}\n`);
+    stream.write(`${c.red('error')}: ${escapeControls(err.message)}\n`);
     return EXIT.unreachable;
   }
   if (err instanceof UsageError) {
-    stream.write(`${c.red('error')}: ${err.message}\n`);
+    stream.write(`${c.red('error')}: ${escapeControls(err.message)}\n`);
     return EXIT.usage;
   }
   if (err instanceof WaymarkError) {
-    stream.write(`${c.red('error')}: ${err.code}: ${err.message}\n`);
+    stream.write(`${c.red('error')}: ${escapeControls(`${err.code}: ${err.message}`)}\n`);
     if (err instanceof ValidationError) for (const d of err.details) stream.write(`${formatDetail(d)}\n`);
     return /^ETCD_/.test(err.code) ? EXIT.unreachable : EXIT.rejected;
   }
-  stream.write(`${c.red('error')}: ${err instanceof Error ? err.message : String(err)}\n`);
+  stream.write(`${c.red('error')}: ${escapeControls(err instanceof Error ? err.message : String(err))}\n`);
   return EXIT.rejected;
 }
 

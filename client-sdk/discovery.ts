@@ -4,8 +4,9 @@ import axios, { type AxiosInstance } from 'axios';
 import type { TopologyDocument } from '../openapi/index.js';
 import { tracingTransport } from './connection.js';
 import { parseDocument } from './document.js';
-import { InvalidTopologyError, TopologyUnavailableError } from './errors.js';
+import { DiscoveryTimeoutError, InvalidTopologyError, TopologyUnavailableError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
+import { RevisionTrust } from './revision-trust.js';
 
 /** A gateway that did not give a usable answer, and why. */
 export interface SourceFailure {
@@ -32,7 +33,10 @@ type Fetched = { status: 200; doc: TopologyDocument; etag: string | undefined } 
  * If-None-Match every refresh interval (plus jitter) if it answers long-polls at once. When the
  * gateway in use fails, discovery moves to the next one (the document's gateways, own region
  * first, then the bootstrap list). Documents that are malformed, of another environment or older
- * than the one held are rejected, so a lagging gateway cannot roll the client back.
+ * than the one held are rejected, so a lagging gateway cannot roll the client back; a single
+ * lying or reset gateway cannot pin it either (see RevisionTrust for the rule). Every fetch has
+ * a total deadline (`discoveryTimeoutMs`, plus the hold of a long-poll), however slowly the
+ * gateway sends, so bootstrap() (and ready()) settles within that deadline per bootstrap gateway.
  */
 export class Discovery extends EventEmitter<DiscoveryEvents> {
   private doc: TopologyDocument | undefined;
@@ -46,6 +50,14 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   private readonly closing = new AbortController();
   private loop: Promise<void> | undefined;
   private readonly http: AxiosInstance;
+  private readonly trust = new RevisionTrust();
+  /** Sources asked to confirm the held revision since it was adopted. */
+  private asked = new Set<string>();
+  /**
+   * Sources whose last confirmation request got no answer: not asked again until they answer
+   * some fetch, so a dead gateway does not delay the long-poll after every change.
+   */
+  private readonly silent = new Set<string>();
   /** Time of the last answer from any gateway (ms since epoch); 0 if none yet. */
   lastContactAt = 0;
   /** Since when every gateway fails; undefined while one answers. */
@@ -65,20 +77,33 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   }
 
   /**
-   * Takes a document if it is acceptable: 'accepted' (newer), 'same' (the revision held);
-   * throws InvalidTopologyError for another environment or an older revision.
+   * Takes a document if it is acceptable: 'accepted' (newer, or older and overruling a held
+   * revision that two other sources contradict), 'same' (the revision held); throws
+   * InvalidTopologyError for another environment, an older revision (rollback) or a newer one
+   * from a suspect source that no other source confirms yet.
    */
   offer(doc: TopologyDocument, source: string): 'accepted' | 'same' {
     const expected = this.options.environment ?? this.doc?.environment;
     if (expected !== undefined && doc.environment !== expected) {
       throw new InvalidTopologyError(source, 'environment', [`environment "${doc.environment}" is not the expected "${expected}"`]);
     }
-    if (this.doc && doc.revision < this.doc.revision) {
-      throw new InvalidTopologyError(source, 'rollback', [`revision ${doc.revision} is older than the revision ${this.doc.revision} held`]);
+    const held = this.doc?.revision;
+    switch (this.trust.judge(source, doc.revision, held)) {
+      case 'same':
+        return 'same';
+      case 'rollback':
+        throw new InvalidTopologyError(source, 'rollback', [`revision ${doc.revision} is older than the revision ${held} held`]);
+      case 'unconfirmed':
+        throw new InvalidTopologyError(source, 'unconfirmed', [
+          `revision ${doc.revision} comes from a gateway whose earlier revision two other gateways contradicted; it is taken once another gateway serves it`,
+        ]);
+      case 'adopt':
+      case 'overrule':
+        break;
     }
-    if (this.doc && doc.revision === this.doc.revision) return 'same';
     const previous = this.doc;
     this.doc = doc;
+    this.asked = new Set();
     this.emit('document', doc, previous, source);
     return 'accepted';
   }
@@ -131,6 +156,11 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     while (!this.closing.signal.aborted) {
       if (this.wake.signal.aborted) this.wake = new AbortController();
       const sources = this.sources();
+      const confirmer = this.confirmer(sources);
+      if (confirmer !== undefined) {
+        await this.confirm(confirmer);
+        continue;
+      }
       const source = this.current !== undefined && sources.includes(this.current) ? this.current : sources[0]!;
       this.current = source;
       const longPoll = this.doc !== undefined && !this.pollMode && !this.refreshRequested && !this.confirmFirst;
@@ -160,25 +190,53 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     }
   }
 
+  /**
+   * The next source to ask for the held revision while only one source vouches for it: one
+   * that has not been asked since the revision was adopted and does not serve it already.
+   */
+  private confirmer(sources: readonly string[]): string | undefined {
+    if (!this.doc || this.trust.vouchers(this.doc.revision) >= 2) return undefined;
+    const held = this.doc.revision;
+    return sources.find((s) => !this.asked.has(s) && !this.silent.has(s) && this.trust.latestOf(s) !== held);
+  }
+
+  /**
+   * A plain GET to a source only to learn its revision: an older or unconfirmed answer is
+   * recorded (it may overrule a lie), not an error of discovery, and not reported as rejected.
+   */
+  private async confirm(source: string): Promise<void> {
+    this.asked.add(source);
+    try {
+      await this.fetchOnce(source, false, true);
+    } catch (err) {
+      // A source that fails or lags is simply not a confirmation; the loop goes on.
+      if (!(err instanceof InvalidTopologyError)) this.silent.add(source);
+    }
+  }
+
   /** One GET of the document from `source` (a long-poll if asked and a document is held). */
-  private async fetchOnce(source: string, longPoll: boolean): Promise<void> {
+  private async fetchOnce(source: string, longPoll: boolean, confirming = false): Promise<void> {
     const holdSeconds = Math.max(1, Math.round((this.options.longPollSeconds - Math.random() * this.jitterSeconds()) * 10) / 10);
     const query = longPoll && this.doc ? `?wait=${this.doc.revision}&timeout=${holdSeconds}` : '';
     const url = `${source}/.well-known/topology${query}`;
     const started = performance.now();
     const trace = { connected: false, connectTimedOut: false };
+    // A total deadline: axios's `timeout` only bounds the time between two bytes, so a gateway
+    // that trickles its answer would hold discovery (and ready()) forever.
+    const deadlineMs = this.options.discoveryTimeoutMs + (query ? holdSeconds * 1000 : 0);
+    const deadline = AbortSignal.timeout(deadlineMs);
     let res;
     try {
       res = await this.http.get<string>(url, {
         // A refresh cuts a long-poll short, never a plain GET (which is as fresh as a refresh).
-        signal: query ? AbortSignal.any([this.wake.signal, this.closing.signal]) : this.closing.signal,
-        timeout: this.options.discoveryTimeoutMs + (query ? holdSeconds * 1000 : 0),
+        signal: AbortSignal.any(query ? [deadline, this.wake.signal, this.closing.signal] : [deadline, this.closing.signal]),
         headers: this.etag && this.doc ? { 'If-None-Match': this.etag } : {},
         validateStatus: () => true,
         maxContentLength: this.options.maxDocumentBytes,
         transport: tracingTransport(this.options.connectTimeoutMs, trace),
       });
     } catch (err) {
+      if (deadline.aborted && !this.closing.signal.aborted) throw new DiscoveryTimeoutError(url, deadlineMs);
       if (/maxContentLength/.test((err as Error).message)) {
         const rejected = new InvalidTopologyError(url, 'too-large', [`the document is larger than ${this.options.maxDocumentBytes} bytes`]);
         this.emit('rejected', rejected);
@@ -192,12 +250,16 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
       try {
         outcome = this.offer(fetched.doc, url);
       } catch (err) {
-        if (err instanceof InvalidTopologyError) this.emit('rejected', err);
+        const disagreement = err instanceof InvalidTopologyError && (err.reason === 'rollback' || err.reason === 'unconfirmed');
+        if (err instanceof InvalidTopologyError && !(confirming && disagreement)) this.emit('rejected', err);
         throw err;
       }
       if (outcome === 'accepted') this.etag = fetched.etag;
+    } else if (this.doc) {
+      this.trust.record(url, this.doc.revision); // a 304: the source serves the held revision
     }
     this.lastContactAt = Date.now();
+    this.silent.delete(source);
     this.unreachableSince = undefined;
     this.emit('contact', source);
     this.noteHold(longPoll, started, holdSeconds, outcome === 'accepted');

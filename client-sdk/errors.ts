@@ -35,7 +35,11 @@ export class TopologyUnavailableError extends WaymarkError {
   }
 }
 
-export type InvalidTopologyReason = 'malformed' | 'too-large' | 'environment' | 'rollback';
+/**
+ * `rollback`: older than the revision held; `unconfirmed`: newer, but from a gateway whose
+ * earlier revision two others contradicted, and no other gateway serves it yet.
+ */
+export type InvalidTopologyReason = 'malformed' | 'too-large' | 'environment' | 'rollback' | 'unconfirmed';
 
 /** A received topology document was rejected; the one held before stays in use. */
 export class InvalidTopologyError extends WaymarkError {
@@ -99,5 +103,15 @@ export class InvalidRequestError extends WaymarkError {
 export class ClientClosedError extends WaymarkError {
   constructor() {
     super('CLIENT_CLOSED', 'The WaymarkClient is closed; create a new one.');
+  }
+}
+
+/** A topology fetch did not complete (headers and whole body) within its total deadline. */
+export class DiscoveryTimeoutError extends WaymarkError {
+  constructor(
+    readonly url: string,
+    readonly deadlineMs: number,
+  ) {
+    super('DISCOVERY_TIMEOUT', `no complete topology from ${url} within ${deadlineMs} ms`);
   }
 }

@@ -19,7 +19,11 @@ export interface WaymarkClientOptions {
   requestTimeoutMs?: number;
   /** Most gateways tried for one call (421 alternates included). Default 4. */
   maxAttempts?: number;
-  /** Time a plain topology fetch may take, ms. Default 3000. */
+  /**
+   * Total time one topology fetch may take (connecting, the headers and the whole body), ms; a
+   * long-poll gets its hold on top. However slowly a gateway sends, the fetch is abandoned then,
+   * so ready() settles within this per bootstrap gateway. Default 3000.
+   */
   discoveryTimeoutMs?: number;
   /** Longest long-poll hold asked of a gateway, s (the gateway may bound it lower). Default 30. */
   longPollSeconds?: number;

@@ -12,6 +12,7 @@ import { promote, type PromoteRequest } from './apply/promote.js';
 import { environmentStatus } from './apply/status.js';
 import { TokenStore } from './auth/tokens.js';
 import { ValidationError } from './manifest/errors.js';
+import type { ManifestLimits } from './manifest/schema.js';
 import { MonitorPool } from './monitor/pool.js';
 import { registryAddress } from './policy/registry-address.js';
 import { deleteUpstreamPolicy, setUpstreamPolicy, upstreamPolicyView } from './policy/upstream-policy.js';
@@ -122,6 +123,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     // A failed first grant is retried in the background, so the registry starts (and answers 503)
     // while etcd is down.
     this.leaseReady = this.lease.start().catch(() => undefined);
+  }
+
+  /** The limits on the manifests of one apply, as configured (defaults in MANIFEST_DEFAULTS). */
+  get manifestLimits(): ManifestLimits {
+    return this.ctx.limits ?? {};
   }
 
   /** Base URL of the admin API once listening, such as `http://127.0.0.1:8080`. */

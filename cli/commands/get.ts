@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { InternalTopology } from '../../openapi/index.js';
+import { escapeControls } from '../escape.js';
 import { formatData, formatTable, handled, UsageError } from '../output.js';
 import { clientFrom, environmentFrom, outputFormat, withConnection, type ConnectionFlags } from './connection.js';
 
@@ -76,6 +77,6 @@ function tables(t: InternalTopology, what: Kind): string {
       ),
     );
   }
-  const header = what === 'topology' ? `environment ${t.environment} at revision ${t.revision}\n\n` : '';
+  const header = what === 'topology' ? `environment ${escapeControls(t.environment)} at revision ${t.revision}\n\n` : '';
   return header + parts.join('\n');
 }

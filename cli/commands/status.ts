@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { EnvironmentStatus, InvalidRecord } from '../../openapi/index.js';
+import { escapeControls } from '../escape.js';
 import { formatData, formatTable, handled, palette } from '../output.js';
 import { clientFrom, environmentFrom, outputFormat, withConnection, type ConnectionFlags } from './connection.js';
 
@@ -25,12 +26,12 @@ export function registerStatus(program: Command): void {
         return;
       }
       const c = palette(process.stdout);
-      const health = (h: string) => (h === 'healthy' ? c.green(h) : h === 'unknown' ? c.dim(h) : c.yellow(h));
-      process.stdout.write(`environment ${status.environment}: content revision ${status.revision} (etcd ${status.etcdRevision ?? '?'}), ${status.gateways.length} gateway(s)\n`);
+      const health = (h: string) => ({ text: h, paint: h === 'healthy' ? c.green : h === 'unknown' ? c.dim : c.yellow });
+      process.stdout.write(`environment ${escapeControls(status.environment)}: content revision ${status.revision} (etcd ${status.etcdRevision ?? '?'}), ${status.gateways.length} gateway(s)\n`);
       const invalid = invalidRecords(status);
       if (invalid.length > 0) {
         process.stdout.write(c.yellow(`${invalid.length} invalid record${invalid.length === 1 ? '' : 's'} skipped (each keeps its last valid version, if any):\n`));
-        for (const r of invalid) process.stdout.write(`  ${printable(r.key)} (${printable(r.reason)})\n`);
+        for (const r of invalid) process.stdout.write(`  ${escapeControls(r.key)} (${escapeControls(r.reason)})\n`);
       }
       if (status.gateways.length === 0) return;
       process.stdout.write(
@@ -61,7 +62,3 @@ function invalidRecords(status: EnvironmentStatus): InvalidRecord[] {
   return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 
-/** Keys and reasons come from etcd, written by anyone: never let them move the cursor or colour a terminal. */
-function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-}

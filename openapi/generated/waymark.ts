@@ -144,6 +144,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description All or nothing. A body over the registry's limit is refused with 413 as soon as its Content-Length or streamed size passes it. Before anything is parsed, a mapping with more than 10 000 keys or an apply with more than 500 000 entries (keys and list items) is refused with 422 VALIDATION_FAILED (see MANIFEST_DEFAULTS). `${name}` variables are allowed only in `spec.deployments[].upstreams`: every other field is public. */
         post: operations["applyManifests"];
         delete?: never;
         options?: never;

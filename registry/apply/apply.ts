@@ -70,7 +70,7 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
   const env = req.environment;
   const prune = req.prune ?? false;
   ctx.layout.environment(env);
-  const loaded = loadManifests(req.sources, env, ctx.limits);
+  const loaded = loadManifests(req.sources, env, ctx.limits, req.operation === 'promote' ? req.from : undefined);
   if (!req.dryRun) {
     const outcome = await recoverPendingApply(ctx.conn, ctx.layout, env, { maxTxnOps: ctx.maxTxnOps, maxTxnBytes: ctx.maxTxnBytes });
     if (outcome === 'in-progress') {

@@ -4,6 +4,7 @@ import { ConflictError } from '../../store/errors.js';
 import type { KeyLayout } from '../../store/keys.js';
 import { topologyRange } from '../../store/reader.js';
 import { TopologyRecords, type InvalidRecord } from '../../store/records.js';
+import { emptyVariables } from '../manifest/variables.js';
 import { decodeSource, type StoredSource } from './source.js';
 
 /** What an apply compares against: an environment's records as etcd holds them at one revision. */
@@ -75,7 +76,8 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
 function parseVariables(text: string): Record<string, string> | undefined {
   try {
     const v = JSON.parse(text) as Partial<StoredEnvironment>;
-    if (v && typeof v.variables === 'object' && v.variables !== null) return v.variables;
+    // Without a prototype, as checked manifests hold them: a stored `__proto__` stays an entry.
+    if (v && typeof v.variables === 'object' && v.variables !== null) return Object.assign(emptyVariables(), v.variables);
   } catch {
     // A hand-edited, unreadable value counts as none: the next Environment document replaces it.
   }

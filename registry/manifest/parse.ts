@@ -1,6 +1,8 @@
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import { duplicateKeys } from './duplicate-keys.js';
 import type { Problems } from './errors.js';
 import { MANIFEST_DEFAULTS, type ManifestLimits, type Origin, type PathSegment, type Position } from './schema.js';
+import { measureYaml } from './yaml-shape.js';
 
 /**
  * One input of an apply: the text of a file (multi-document YAML, or JSON), or documents that
@@ -29,12 +31,18 @@ const nowhere = (): undefined => undefined;
  * Parses every source into documents. YAML syntax errors, oversized documents and alias bombs
  * become problems (with line and column) and their document is skipped. A source whose root is a
  * sequence (a JSON array of resources) counts each item as a document; `{documents: [...]}` too.
+ * Before any text is parsed, its shape is measured (see yaml-shape.ts): a mapping wider than
+ * `maxMappingKeys` skips its source, more than `maxEntries` in all stops the apply, so hostile
+ * input never reaches the parser.
  */
 export function parseManifests(sources: readonly ManifestSource[], problems: Problems, limits: ManifestLimits = {}): ParsedDocument[] {
   const maxDocumentBytes = limits.maxDocumentBytes ?? MANIFEST_DEFAULTS.maxDocumentBytes;
   const maxDocuments = limits.maxDocuments ?? MANIFEST_DEFAULTS.maxDocuments;
   const maxAliasCount = limits.maxAliasCount ?? MANIFEST_DEFAULTS.maxAliasCount;
+  const maxMappingKeys = limits.maxMappingKeys ?? MANIFEST_DEFAULTS.maxMappingKeys;
+  const maxEntries = limits.maxEntries ?? MANIFEST_DEFAULTS.maxEntries;
   const out: ParsedDocument[] = [];
+  let entries = 0;
 
   const push = (doc: ParsedDocument, bytes: number): void => {
     if (bytes > maxDocumentBytes) {
@@ -53,6 +61,23 @@ export function parseManifests(sources: readonly ManifestSource[], problems: Pro
         push({ origin: d.origin ?? { file: source.file, document: i }, value: d.value, locate: nowhere }, Buffer.byteLength(JSON.stringify(d.value) ?? ''));
       });
     } else {
+      const shape = measureYaml(source.text, maxMappingKeys, maxEntries - entries);
+      entries += shape.entries;
+      if (shape.wide) {
+        const { document, line, column } = shape.wide;
+        problems.add(
+          { origin: { file: source.file, document }, position: { line, column } },
+          `this mapping has more than ${maxMappingKeys} keys, the limit (counted before parsing): no manifest needs that many; nothing of this file was read`,
+        );
+        continue;
+      }
+      if (entries > maxEntries) {
+        problems.add(
+          { origin: { file: source.file, document: 0 } },
+          `more than ${maxEntries} entries (mapping keys and list items, counted before parsing) in one apply: split the apply`,
+        );
+        return [];
+      }
       parseText(source.file, source.text, problems, maxAliasCount, push);
     }
     if (out.length > maxDocuments) {
@@ -71,7 +96,8 @@ function parseText(
   push: (doc: ParsedDocument, bytes: number) => void,
 ): void {
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // Duplicate keys are found by duplicateKeys() in linear time; the parser's own check is quadratic.
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const position = (offset: number | undefined): Position | undefined => {
     if (offset === undefined) return undefined;
     const p = lines.linePos(offset);
@@ -91,6 +117,12 @@ function parseText(
       return;
     }
     if (doc.contents === null) return; // an empty document (a trailing `---`, only comments)
+    const duplicates = duplicateKeys(doc);
+    for (const key of duplicates) {
+      // The parser's message for the same problem (with uniqueKeys: true), kept for clients that match it.
+      problems.add({ origin, position: position(key.range?.[0]) }, 'YAML syntax error: Map keys must be unique');
+    }
+    if (duplicates.length > 0) return;
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount });
@@ -143,7 +175,7 @@ function locate(
   let offset = (doc.contents as Node | null)?.range?.[0];
   for (const seg of path) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value === seg : p.key === seg));
+      const pair = pairOf(node, seg);
       if (!pair) break;
       offset = (pair.key as Node | null)?.range?.[0] ?? offset;
       node = pair.value;
@@ -155,4 +187,20 @@ function locate(
     }
   }
   return position(offset);
+}
+
+/** Each mapping's first pair per key, built on first use: a document with many problems locates each in O(1). */
+const keyIndex = new WeakMap<YAMLMap, Map<unknown, Pair>>();
+
+function pairOf(map: YAMLMap, key: PathSegment): Pair | undefined {
+  let index = keyIndex.get(map);
+  if (!index) {
+    index = new Map();
+    for (const p of map.items) {
+      const k = isScalar(p.key) ? p.key.value : p.key;
+      if (!index.has(k)) index.set(k, p);
+    }
+    keyIndex.set(map, index);
+  }
+  return index.get(key);
 }

@@ -19,12 +19,24 @@ export interface ManifestLimits {
   maxDocuments?: number;
   /** YAML aliases resolved per document (guards against "billion laughs"). Default 100. */
   maxAliasCount?: number;
+  /**
+   * Keys of one mapping, counted in the text before it is parsed. Default 10 000: a manifest's
+   * widest mapping is an Environment's variables; parsing costs grow with a mapping's width.
+   */
+  maxMappingKeys?: number;
+  /**
+   * Mapping keys plus list items in one apply, counted in the text before it is parsed. Default
+   * 500 000: an environment of 10 000 services is about 200 000, which parse in about 3 s.
+   */
+  maxEntries?: number;
 }
 
 export const MANIFEST_DEFAULTS = {
   maxDocumentBytes: 128 * 1024,
   maxDocuments: 50_000,
   maxAliasCount: 100,
+  maxMappingKeys: 10_000,
+  maxEntries: 500_000,
 } as const;
 
 /** Where a document came from: the file named by the client and its zero-based index there. */

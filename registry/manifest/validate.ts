@@ -6,13 +6,13 @@ import {
   API_VERSION,
   PLACEMENTS,
   RESOURCE_KINDS,
-  VARIABLE_NAME,
   resourceId,
   type LocatedManifest,
   type Manifest,
   type PathSegment,
   type ResourceKind,
 } from './schema.js';
+import { emptyVariables, variableNameProblem } from './variables.js';
 
 type Obj = Record<string, unknown>;
 
@@ -86,7 +86,7 @@ class DocumentChecker {
   private spec(kind: ResourceKind, name: string, spec: Obj): Manifest | undefined {
     switch (kind) {
       case 'Environment': {
-        const variables = spec.variables === undefined ? {} : this.stringMap(spec.variables, ['spec', 'variables'], VARIABLE_NAME);
+        const variables = spec.variables === undefined ? emptyVariables() : this.stringMap(spec.variables, ['spec', 'variables'], variableNameProblem);
         return variables ? { kind, name, spec: { variables } } : undefined;
       }
       case 'Region': {
@@ -209,13 +209,14 @@ class DocumentChecker {
     return out;
   }
 
-  private stringMap(value: unknown, path: readonly PathSegment[], keyPattern?: RegExp): Record<string, string> | undefined {
+  private stringMap(value: unknown, path: readonly PathSegment[], keyProblem?: (key: string) => string | undefined): Record<string, string> | undefined {
     const obj = this.object(value, path);
     if (!obj) return undefined;
-    const out: Record<string, string> = {};
+    const out = emptyVariables();
     for (const [k, v] of Object.entries(obj)) {
-      if (keyPattern && !keyPattern.test(k)) {
-        this.fail([...path, k], `${JSON.stringify(k)} is not a valid variable name: use letters, digits and '_', not starting with a digit`);
+      const problem = keyProblem?.(k);
+      if (problem) {
+        this.fail([...path, k], problem);
       } else if (typeof v !== 'string') {
         this.fail([...path, k], `must be a string, not ${describe(v)} (quote it)`);
       } else {

@@ -1,5 +1,6 @@
 import { WaymarkError } from '../../topology/index.js';
 import type { ApiError } from '../../openapi/index.js';
+import { InvalidTokensError } from '../auth/tokens.js';
 import { ValidationError } from '../manifest/errors.js';
 
 /** HTTP status of each stable error code; anything else is a 500. */
@@ -27,6 +28,15 @@ export interface HttpError {
 
 /** The response for an error: its status and the contract's Error body with a stable code. */
 export function toHttpError(err: unknown): HttpError {
+  if (err instanceof InvalidTokensError) {
+    // Its message quotes the tokens file (a parser's excerpt of it, entry names): callers, who may
+    // not even be authenticated yet, learn only that it is broken; the details go to the log.
+    return {
+      status: 500,
+      body: { code: err.code, message: "the registry's token configuration is invalid: an operator must fix it (the registry's log says how)" },
+      unexpected: true,
+    };
+  }
   if (err instanceof WaymarkError) {
     const status = STATUS_OF[err.code];
     const body: ApiError = { code: err.code, message: err.message };

@@ -4,6 +4,8 @@ import type { PromotionRequest } from '../../openapi/index.js';
 import { authorize, type Principal, type TokenStore } from '../auth/tokens.js';
 import { BadRequestError } from '../errors.js';
 import type { ManifestSource } from '../manifest/parse.js';
+import { MANIFEST_DEFAULTS, type ManifestLimits } from '../manifest/schema.js';
+import { measureYaml } from '../manifest/yaml-shape.js';
 import type { Registry } from '../registry.js';
 import { assertName, isValidName } from '../../topology/index.js';
 import { readBody, type RequestBody } from './body.js';
@@ -49,7 +51,7 @@ export function adminRoutes(registry: Registry, tokens: TokenStore, maxBodyBytes
     const dryRun = flag(ctx, 'dryRun');
     const prune = flag(ctx, 'prune');
     const body = await readBody(ctx.req, maxBodyBytes, ['yaml', 'json']);
-    ctx.body = await registry.apply({ environment: env, sources: manifestSources(body, fileHeader(ctx)), dryRun, prune, by: principal.name });
+    ctx.body = await registry.apply({ environment: env, sources: manifestSources(body, fileHeader(ctx), registry.manifestLimits), dryRun, prune, by: principal.name });
   });
 
   router.get('/v1/environments/:env/topology', async (ctx) => {
@@ -92,9 +94,16 @@ function fileHeader(ctx: Ctx): string | undefined {
  * The sources of an apply body: YAML (one file), or JSON: an array of resources, `{documents,
  * file?}`, or `{sources: [{file, content}]}` (several files, each with its own line numbers).
  */
-function manifestSources(body: RequestBody, headerFile: string | undefined): ManifestSource[] {
+function manifestSources(body: RequestBody, headerFile: string | undefined, limits: ManifestLimits): ManifestSource[] {
   const file = headerFile ?? DEFAULT_FILE;
-  if (body.format === 'json') {
+  const within = (): boolean => {
+    const maxEntries = limits.maxEntries ?? MANIFEST_DEFAULTS.maxEntries;
+    const shape = measureYaml(body.text, limits.maxMappingKeys ?? MANIFEST_DEFAULTS.maxMappingKeys, maxEntries);
+    return !shape.wide && shape.entries <= maxEntries;
+  };
+  // JSON.parse's time grows with an object's width too: a body over the limits is not parsed
+  // here but handed to the loader, which refuses it before parsing.
+  if (body.format === 'json' && within()) {
     let value: unknown;
     try {
       value = JSON.parse(body.text);

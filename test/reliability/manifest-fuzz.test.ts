@@ -145,6 +145,7 @@ const NASTY: Record<string, string> = {
   'deep JSON nesting': '{"a":'.repeat(20_000) + '1' + '}'.repeat(20_000),
   'huge scalar (2 MB)': region('big', `, location: "${'a'.repeat(2_000_000)}"`),
   '51 000 documents': '{}\n---\n'.repeat(51_000),
+  '60 000 keys in one mapping': region('wide', `, ${Array.from({ length: 60_000 }, (_, i) => `k${i}: v`).join(', ')}`),
   'duplicate keys': 'apiVersion: waymark/v1\nkind: Region\nmetadata: { name: a }\nmetadata: { name: b }\nspec: { jurisdiction: EU }\n',
   'wrong types': 'apiVersion: waymark/v1\nkind: Service\nmetadata: { name: [hr] }\nspec:\n  basePath: 42\n  placement: true\n  deployments: eu-west\n',
   'spec as a list': 'apiVersion: waymark/v1\nkind: Region\nmetadata: { name: a }\nspec: [EU]\n',
