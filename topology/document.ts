@@ -105,6 +105,7 @@ export function validateTopologyDocument(value: unknown): string[] {
  */
 function serviceLinks(v: unknown, basePath: unknown, gatewayUrls: ReadonlyMap<string, string>, path: string, p: Problems): void {
   if (!object(v, path, p)) return;
+  required(v, ['self', 'entrypoints'], path, p);
   for (const [rel, l] of Object.entries(v)) {
     if (rel !== 'entrypoints') {
       link(l, at(path, rel), p);

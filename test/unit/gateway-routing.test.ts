@@ -143,9 +143,18 @@ describe('gateway request targets', () => {
     expect(parseTarget('//hr///v1/').path).to.equal('/hr/v1/');
   });
 
+  it('takes an absolute-form target by its path alone (RFC 9112 §3.2.2), its authority only as the Host', () => {
+    expect(parseTarget('http://evil.example/hr/v1/x?a=1')).to.deep.equal({ path: '/hr/v1/x', query: '?a=1', authority: 'evil.example' });
+    expect(parseTarget('HTTPS://GW.example:8443')).to.deep.equal({ path: '/', query: '', authority: 'gw.example:8443' });
+    expect(parseTarget('http://[::1]:80/?q')).to.deep.equal({ path: '/', query: '?q', authority: '[::1]:80' });
+    expect(() => parseTarget('http://evil/hr/../x'), 'the path is checked as in origin form').to.throw(/dot segment/);
+  });
+
   it('refuses every spelling of a dot segment, encoded separators and non-origin forms', () => {
     for (const url of [
-      'http://evil/x',
+      'http://user:pw@evil/x',
+      'http://evil:x/',
+      'ftp://evil/x',
       '*',
       'hr/v1',
       '',
