@@ -20,14 +20,14 @@ import {
   oneOf,
   required,
 } from './fields.js';
-import { at, Problems } from './problems.js';
+import { at, ProblemList } from './problems.js';
 import { GATEWAY_STATUSES, PLACEMENTS } from './records.js';
 
 /** Refresh intervals and jitter beyond a day would stop clients from ever refreshing. */
 const MAX_REFRESH_SECONDS = 86_400;
 
 export function validateTopologyDocument(value: unknown): string[] {
-  const p = new Problems();
+  const p = new ProblemList();
   if (!isObject(value)) {
     p.add('', 'the document is not a JSON object');
     return p.result();
@@ -103,7 +103,7 @@ export function validateTopologyDocument(value: unknown): string[] {
  * A service's links: `entrypoints` may only be the service's base path on a gateway the document
  * lists under that region, so no document can aim a link-following client at another host.
  */
-function serviceLinks(v: unknown, basePath: unknown, gatewayUrls: ReadonlyMap<string, string>, path: string, p: Problems): void {
+function serviceLinks(v: unknown, basePath: unknown, gatewayUrls: ReadonlyMap<string, string>, path: string, p: ProblemList): void {
   if (!object(v, path, p)) return;
   required(v, ['self', 'entrypoints'], path, p);
   for (const [rel, l] of Object.entries(v)) {
@@ -123,12 +123,12 @@ function serviceLinks(v: unknown, basePath: unknown, gatewayUrls: ReadonlyMap<st
   }
 }
 
-function links(v: unknown, path: string, p: Problems): void {
+function links(v: unknown, path: string, p: ProblemList): void {
   if (!object(v, path, p)) return;
   for (const [rel, l] of Object.entries(v)) link(l, at(path, rel), p);
 }
 
-function seconds(v: unknown, path: string, p: Problems): void {
+function seconds(v: unknown, path: string, p: ProblemList): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_REFRESH_SECONDS) {
     p.add(path, `must be a number of seconds between 0 and ${MAX_REFRESH_SECONDS}`);
   }
