@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import type { ServiceDefinition, TopologyDocument } from '../../openapi/index.js';
 import { validateTopologyDocument } from '../../topology/index.js';
 import { startBackend, startGateway, writeTopology, type StartedGateway, type TestBackend } from '../support/gateway.js';
+import { startRegistry } from '../support/registry.js';
 import { region, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
@@ -168,6 +169,35 @@ describe('hypermedia: the discovery description, the API catalog and service lin
     expect(res.status).to.equal(200);
     expect(res.headers.get('x-backend')).to.equal('hr-eu');
     expect(hr.received.at(-1)?.url).to.equal('/hr/v1/openapi.json');
+  });
+
+  it('links declared in a manifest reach the document and the catalog through an apply', async () => {
+    const env = uniqueEnv('hyper-apply');
+    const backendEu = await backend('pricing-eu');
+    const reg = await startRegistry({ endpoints: ctx.etcd.endpoints });
+    cleanup.push(() => reg.close());
+    const yaml =
+      'apiVersion: waymark/v1\nkind: Region\nmetadata: { name: eu-west }\nspec: { jurisdiction: EU }\n---\n' +
+      'apiVersion: waymark/v1\nkind: Service\nmetadata: { name: pricing }\nspec:\n  basePath: /pricing/v1\n  placement: regional\n' +
+      '  openapi: /pricing/v1/openapi.json\n  docs: https://docs.example.com/pricing\n' +
+      `  deployments: [{ region: eu-west, upstreams: ["${backendEu.url}"] }]\n`;
+    const applied = await fetch(`${reg.url}/v1/environments/${env}/apply`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${reg.adminToken}`, 'content-type': 'application/yaml' },
+      body: yaml,
+    });
+    expect(applied.status, await applied.clone().text()).to.equal(200);
+    await applied.arrayBuffer();
+    const eu = await gateway(env, 'eu-west', 'gw-eu');
+    const start = new URL('/.well-known/topology', eu.url);
+    const doc = (await (await fetch(start)).json()) as TopologyDocument;
+    const pricing = doc.services.find((x) => x.name === 'pricing')!;
+    expect(pricing._links).to.deep.include({ 'service-desc': { href: '/pricing/v1/openapi.json' }, 'service-doc': { href: 'https://docs.example.com/pricing' } });
+    const { linkset } = (await (await fetch(`${eu.url}/.well-known/api-catalog`)).json()) as { linkset: CatalogEntry[] };
+    const entry = linkset.find((e) => e.anchor === `${eu.url}/pricing/v1`)!;
+    expect(entry['service-desc']!.map((l) => l.href)).to.deep.equal([`${eu.url}/pricing/v1/openapi.json`]);
+    expect((await fetch(new URL(pricing._links!['service-desc']!.href, start))).status).to.equal(200);
+    expect(backendEu.received.at(-1)?.url).to.equal('/pricing/v1/openapi.json');
   });
 
   it('a 421 names the description as its service-desc, and it resolves (200)', async () => {
