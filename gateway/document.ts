@@ -36,16 +36,14 @@ export function buildDocument(snapshot: TopologySnapshot, options: DocumentOptio
   const regionNames = sortedKeys(snapshot.regions);
   const gatewaysOf = new Map(regionNames.map((name) => [name, snapshot.gatewaysIn(name).filter((g) => g.status === 'up')]));
   const entry = (s: ServiceDefinition, serving: string[]): Service => {
-    const out: Service = {
-      name: s.name,
-      basePath: s.basePath,
-      placement: s.placement,
-      regions: serving,
-      _links: { self: { href: `${TOPOLOGY}/services/${encodeURIComponent(s.name)}` }, entrypoints: entryPoints(snapshot, s, serving, gatewaysOf) },
+    const links: NonNullable<Service['_links']> = {
+      self: { href: `${TOPOLOGY}/services/${encodeURIComponent(s.name)}` },
+      entrypoints: entryPoints(snapshot, s, serving, gatewaysOf),
     };
     // As declared (RFC 8631): a path stays relative, so the bytes are the same on every gateway.
-    if (s.openapi !== undefined) out._links!['service-desc'] = { href: s.openapi };
-    if (s.docs !== undefined) out._links!['service-doc'] = { href: s.docs };
+    if (s.openapi !== undefined) links['service-desc'] = { href: s.openapi };
+    if (s.docs !== undefined) links['service-doc'] = { href: s.docs };
+    const out: Service = { name: s.name, basePath: s.basePath, placement: s.placement, regions: serving, _links: links };
     if (s.jurisdictions?.length) out.jurisdictions = [...s.jurisdictions];
     if (s.failover?.length) out.failover = [...s.failover];
     return out;

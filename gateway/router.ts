@@ -172,6 +172,7 @@ export class GatewayRouter {
     const links: Record<string, { href: string; title?: string }> = {
       ...this.deps.errorLinks(),
       service: { href: `${pub.baseUrl}${TOPOLOGY_PATH}/services/${plan.name}` },
+      'service-desc': { href: `${pub.baseUrl}${DESCRIPTION_JSON_PATH}` },
     };
     const linkHeaders: string[] = [];
     const rest = uriReference(`${target.path}${target.query}`);

@@ -50,8 +50,8 @@ export function extractDiscovery(contract: unknown): JsonObject {
       title: `${typeof info.title === 'string' ? info.title : 'Waymark'} discovery`,
       summary: 'Public discovery API of a Waymark gateway: the topology document, its services, the API catalog, health.',
       description:
-        'Served by every gateway at /.well-known/topology/openapi.json and /.well-known/topology/openapi.yaml: the part of the ' +
-        'Waymark contract tagged `discovery`. The server is the gateway that served this description.',
+        'The part of the Waymark contract tagged `discovery`, served by every gateway as JSON and YAML (see the paths below). ' +
+        'The server is the gateway that served this description.',
     },
     tags,
     servers: [{ url: '/', description: 'the gateway that served this description' }],

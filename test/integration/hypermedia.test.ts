@@ -207,6 +207,7 @@ describe('hypermedia: the discovery description, the API catalog and service lin
     await res.arrayBuffer();
     const link = headerLinks(res.headers.get('link')).find((l) => l.params.rel === 'service-desc')!;
     expect(link).to.deep.equal({ href: `${eu.url}/.well-known/topology/openapi.json`, params: { rel: 'service-desc', type: 'application/json' } });
+    expect(((await (await fetch(`${eu.url}/crm/v1/customers`)).json()) as { _links: Record<string, { href: string }> })._links['service-desc']).to.deep.equal({ href: link.href });
     const described = await fetch(link.href);
     expect(described.status).to.equal(200);
     expect(((await described.json()) as { openapi: string }).openapi).to.match(/^3\.1\./);
