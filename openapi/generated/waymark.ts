@@ -876,7 +876,7 @@ export interface operations {
                     ETag: components["headers"]["ETag"];
                     "X-Waymark-Revision": components["headers"]["XWaymarkRevision"];
                     "Cache-Control"?: string;
-                    /** @description `self` and `api-catalog` links (RFC 8288). */
+                    /** @description `self`, `api-catalog`, and `service-desc` + `describedby` naming /.well-known/topology/openapi.json (RFC 8288, RFC 8631). */
                     Link?: string;
                     /** @description An HTTP-date: since when the gateway has not reached etcd (only while stale). */
                     "X-Waymark-Stale-Since"?: string;
