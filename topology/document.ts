@@ -19,12 +19,15 @@ import {
   object,
   oneOf,
   required,
+  serviceLink,
 } from './fields.js';
 import { at, ProblemList } from './problems.js';
 import { GATEWAY_STATUSES, PLACEMENTS } from './records.js';
 
 /** Refresh intervals and jitter beyond a day would stop clients from ever refreshing. */
 const MAX_REFRESH_SECONDS = 86_400;
+/** A service's links that come from its declared `openapi` and `docs` (RFC 8631). */
+const SERVICE_LINK_RELS: ReadonlySet<string> = new Set(['service-desc', 'service-doc']);
 
 export function validateTopologyDocument(value: unknown): string[] {
   const p = new ProblemList();
@@ -109,6 +112,8 @@ function serviceLinks(v: unknown, basePath: unknown, gatewayUrls: ReadonlyMap<st
   for (const [rel, l] of Object.entries(v)) {
     if (rel !== 'entrypoints') {
       link(l, at(path, rel), p);
+      // A service's declared links follow the registry's rule, so a document cannot aim a client elsewhere.
+      if (SERVICE_LINK_RELS.has(rel) && isObject(l)) serviceLink(l.href, basePath, at(at(path, rel), 'href'), p);
       continue;
     }
     array(l, at(path, rel), p, (e, epath) => {

@@ -6,6 +6,7 @@
 import { basePathProblem } from './base-path.js';
 import { isValidJurisdiction, isValidName } from './names.js';
 import { at, type ProblemList } from './problems.js';
+import { serviceLinkProblem } from './service-link.js';
 import { gatewayUrlProblem, upstreamUrlProblem } from './url.js';
 
 export type Obj = Record<string, unknown>;
@@ -113,6 +114,13 @@ export function gatewayUrl(v: unknown, path: string, p: ProblemList): v is strin
 
 export function upstreamUrl(v: unknown, path: string, p: ProblemList): void {
   const problem = upstreamUrlProblem(v);
+  if (problem) p.add(path, problem);
+}
+
+/** A service's `docs` or `openapi` link (`#/components/schemas/ServiceLink`), given its base path. */
+export function serviceLink(v: unknown, basePath: unknown, path: string, p: ProblemList): void {
+  if (typeof basePath !== 'string' || basePathProblem(basePath) !== undefined) return;
+  const problem = serviceLinkProblem(v, basePath);
   if (problem) p.add(path, problem);
 }
 
