@@ -17,6 +17,13 @@ export interface TopologyWatcherOptions {
    * has no quorum, which a quiet watch stream would not reveal. Default 1000.
    */
   probeIntervalMs?: number;
+  /**
+   * How long the watch may stay unestablished (no `connected` from etcd since it was created or
+   * last disconnected) while etcd answers the probe, in ms, before the environment is re-read and
+   * watched anew. etcd3 can leave a watch pending forever on a stream it believes is open; the
+   * gateway would then serve an old topology as fresh. Default 3000.
+   */
+  watchEstablishTimeoutMs?: number;
   /** A snapshot to serve until etcd answers (a gateway's cold start from its snapshot file). */
   initial?: TopologySnapshot;
 }
@@ -25,6 +32,7 @@ export const TOPOLOGY_WATCHER_DEFAULTS = {
   retryDelayMs: 100,
   maxRetryDelayMs: 2000,
   probeIntervalMs: 1000,
+  watchEstablishTimeoutMs: 3000,
 } as const;
 
 export interface TopologyWatcherEvents {
@@ -72,6 +80,8 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
   private staleSinceAt: Date | undefined;
   private fromEtcd = false;
   private probeTimer: NodeJS.Timeout | undefined;
+  /** Since when the current watch has waited for etcd's `connected` (undefined once established). */
+  private watchPendingSince: number | undefined;
   private readonly sleepers = new Set<() => void>();
   /** Keys skipped as invalid, as last announced. */
   private quarantined = new Map<string, InvalidRecord>();
@@ -88,6 +98,7 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
       retryDelayMs: options.retryDelayMs ?? TOPOLOGY_WATCHER_DEFAULTS.retryDelayMs,
       maxRetryDelayMs: options.maxRetryDelayMs ?? TOPOLOGY_WATCHER_DEFAULTS.maxRetryDelayMs,
       probeIntervalMs: options.probeIntervalMs ?? TOPOLOGY_WATCHER_DEFAULTS.probeIntervalMs,
+      watchEstablishTimeoutMs: options.watchEstablishTimeoutMs ?? TOPOLOGY_WATCHER_DEFAULTS.watchEstablishTimeoutMs,
     };
     layout.environment(environment);
     if (options.initial) {
@@ -254,13 +265,18 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
       .startRevision(String(revision))
       .watcher();
     this.watcher = watcher;
+    this.watchPendingSince = Date.now();
     watcher.on('data', (res) => this.onData(watcher, res));
     watcher.on('disconnected', (err) => {
-      if (this.watcher === watcher) this.markStale(err);
+      if (this.watcher !== watcher) return;
+      this.watchPendingSince ??= Date.now();
+      this.markStale(err);
     });
     watcher.on('connected', () => {
+      if (this.watcher !== watcher) return;
+      this.watchPendingSince = undefined;
       // The stream resumed from its last revision; re-read once to be sure nothing was skipped.
-      if (this.watcher === watcher && this.stale) this.resync('watch reconnected');
+      if (this.stale) this.resync('watch reconnected');
     });
     watcher.on('error', (err) => {
       if (this.watcher !== watcher) return;
@@ -317,6 +333,9 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
     try {
       await this.conn.call((c) => c.get(this.layout.pending(this.environment)).exec());
       if (this.stale) this.resync('etcd answers again');
+      else if (this.watchPendingSince !== undefined && Date.now() - this.watchPendingSince > this.options.watchEstablishTimeoutMs) {
+        this.resync(`watch not established after ${this.options.watchEstablishTimeoutMs} ms while etcd answers`);
+      }
     } catch (err) {
       this.markStale(err as Error);
     }
@@ -338,6 +357,7 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
   private async cancelWatch(): Promise<void> {
     const w = this.watcher;
     this.watcher = undefined;
+    this.watchPendingSince = undefined;
     // Events of a watcher that is no longer `this.watcher` are ignored.
     if (w) await cancelWatcher(w);
   }

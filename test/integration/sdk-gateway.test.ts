@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NoHealthyGatewayError, WaymarkClient, type LastResortEvent, type StaleEvent } from '../../client-sdk/index.js';
 import type { RequestInfo } from '../../gateway/index.js';
-import type { ServiceDefinition } from '../../openapi/index.js';
+import type { ServiceDefinition, TopologyDocument } from '../../openapi/index.js';
 import { spawnGateway, startBackend, startGateway, writeTopology, type SpawnedGateway, type StartedGateway, type TestBackend } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
 import { region, useEtcd } from '../support/store.js';
@@ -69,6 +69,13 @@ describe('SDK against real gateways (etcd, loopback)', function () {
     client.on('lastResort', (e) => lastResort.push(e));
     await client.ready();
     await waitFor(() => client.topology()?.regions.every((r) => r.gateways.length === 1), { timeoutMs: 15_000, what: 'every gateway in the topology' });
+    // Every gateway's own document too: a gateway whose watch never got going would serve its first read.
+    for (const url of [euWest.url, ...inProcess.map((g) => g.url)]) {
+      await waitFor(
+        async () => ((await (await fetch(`${url}/.well-known/topology`)).json()) as TopologyDocument).regions.every((r) => r.gateways.length === 1),
+        { timeoutMs: 15_000, what: `every gateway in the document of ${url}` },
+      );
+    }
   });
 
   after(async () => {
