@@ -835,6 +835,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description `INTERNAL` (or, on the registry, `INVALID_TOKENS`): a fault of the server on this request alone; retry, and see its log. */
+        Internal: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description `METHOD_NOT_ALLOWED`: the resource does not answer this method (a gateway; the registry answers 404). */
         MethodNotAllowed: {
             headers: {
@@ -979,6 +988,7 @@ export interface operations {
             };
             400: components["responses"]["Error"];
             405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
             /** @description No snapshot yet, or too many held long-polls (see `Retry-After`). */
             503: {
                 headers: {
@@ -1017,6 +1027,7 @@ export interface operations {
                 };
             };
             405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1046,6 +1057,7 @@ export interface operations {
             400: components["responses"]["Error"];
             404: components["responses"]["Error"];
             405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1068,6 +1080,7 @@ export interface operations {
                 };
             };
             405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1090,6 +1103,7 @@ export interface operations {
                 };
             };
             405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
         };
     };
     getReadiness: {
@@ -1111,6 +1125,7 @@ export interface operations {
                 };
             };
             405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
             /** @description Not ready (no snapshot yet). */
             503: {
                 headers: {
@@ -1143,6 +1158,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1194,6 +1210,7 @@ export interface operations {
             413: components["responses"]["Error"];
             415: components["responses"]["Error"];
             422: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1221,6 +1238,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1248,6 +1266,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1279,6 +1298,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            500: components["responses"]["Internal"];
         };
     };
     getDashboard: {
@@ -1299,6 +1319,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
+            500: components["responses"]["Internal"];
         };
     };
     getDashboardAsset: {
@@ -1323,6 +1344,7 @@ export interface operations {
                 };
             };
             404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
         };
     };
     getEnvironmentView: {
@@ -1349,6 +1371,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1380,6 +1403,7 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1406,6 +1430,7 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1446,6 +1471,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1472,6 +1498,7 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1505,6 +1532,7 @@ export interface operations {
             413: components["responses"]["Error"];
             415: components["responses"]["Error"];
             422: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1525,7 +1553,8 @@ export interface operations {
             408: components["responses"]["Error"];
             413: components["responses"]["Error"];
             421: components["responses"]["Misdirected"];
-            500: components["responses"]["Error"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             502: components["responses"]["Error"];
             503: components["responses"]["Unavailable"];
             504: components["responses"]["Error"];
@@ -1550,7 +1579,8 @@ export interface operations {
             408: components["responses"]["Error"];
             413: components["responses"]["Error"];
             421: components["responses"]["Misdirected"];
-            500: components["responses"]["Error"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             502: components["responses"]["Error"];
             503: components["responses"]["Unavailable"];
             504: components["responses"]["Error"];
@@ -1575,7 +1605,8 @@ export interface operations {
             408: components["responses"]["Error"];
             413: components["responses"]["Error"];
             421: components["responses"]["Misdirected"];
-            500: components["responses"]["Error"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             502: components["responses"]["Error"];
             503: components["responses"]["Unavailable"];
             504: components["responses"]["Error"];
@@ -1600,7 +1631,8 @@ export interface operations {
             408: components["responses"]["Error"];
             413: components["responses"]["Error"];
             421: components["responses"]["Misdirected"];
-            500: components["responses"]["Error"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             502: components["responses"]["Error"];
             503: components["responses"]["Unavailable"];
             504: components["responses"]["Error"];
@@ -1625,7 +1657,8 @@ export interface operations {
             408: components["responses"]["Error"];
             413: components["responses"]["Error"];
             421: components["responses"]["Misdirected"];
-            500: components["responses"]["Error"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             502: components["responses"]["Error"];
             503: components["responses"]["Unavailable"];
             504: components["responses"]["Error"];
@@ -1650,7 +1683,8 @@ export interface operations {
             408: components["responses"]["Error"];
             413: components["responses"]["Error"];
             421: components["responses"]["Misdirected"];
-            500: components["responses"]["Error"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             502: components["responses"]["Error"];
             503: components["responses"]["Unavailable"];
             504: components["responses"]["Error"];
@@ -1675,7 +1709,8 @@ export interface operations {
             408: components["responses"]["Error"];
             413: components["responses"]["Error"];
             421: components["responses"]["Misdirected"];
-            500: components["responses"]["Error"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
             502: components["responses"]["Error"];
             503: components["responses"]["Unavailable"];
             504: components["responses"]["Error"];

@@ -126,9 +126,12 @@ function watch(req: ClientRequest, to: Target): void {
   req.once('response', (res: IncomingMessage) => {
     // Node dumps a response nobody listens for; this listener must not keep it alive.
     if (req.listenerCount('response') === 0) res.resume();
+    // From the raw headers: a client listening before this one may have edited `res.headers`
+    // (axios deletes Content-Encoding once it has set up decompression).
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(res.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      const name = res.rawHeaders[i].toLowerCase();
+      headers[name] = headers[name] === undefined ? res.rawHeaders[i + 1] : `${headers[name]}, ${res.rawHeaders[i + 1]}`;
     }
     // An absolute-form target (RFC 9112 §3.2.2) is routed by its path.
     const raw = req.path || '/';
