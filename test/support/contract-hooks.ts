@@ -51,9 +51,10 @@ export const mochaHooks: RootHookObject = {
     current = this.currentTest?.fullTitle() ?? '(a hook)';
   },
   async afterAll(this: Mocha.Context) {
-    await settled();
-    if (counts.validated > 0) {
-      console.log(`\n  contract: ${counts.validated} responses validated against openapi/waymark.yaml (${counts.proxied} relayed by a gateway), ${violations.length} violations`);
+    const unread = await settled();
+    if (counts.validated > 0 || unread > 0) {
+      const late = unread > 0 ? `; ${unread} bodies never finished, not checked` : '';
+      console.log(`\n  contract: ${counts.validated} responses validated against openapi/waymark.yaml (${counts.proxied} relayed by a gateway), ${violations.length} violations${late}`);
     }
     if (violations.length === 0) return;
     const lines = violations.map((v) => `  ${v.method} ${v.template} (${v.path}) → ${v.status}: ${v.problems.join('; ')}\n    in: ${v.test}`);

@@ -50,9 +50,16 @@ export function observeResponses(onResponse: ResponseListener): void {
   syncBuiltinESMExports();
 }
 
-/** Resolves once every body being read has been checked. */
-export async function settled(): Promise<void> {
-  while (pending.size > 0) await Promise.allSettled([...pending]);
+/**
+ * Resolves once every body being read has been checked, or when `limitMs` have passed (a server
+ * a test stopped mid-answer may never finish one); resolves to how many are still unread.
+ */
+export async function settled(limitMs = 10_000): Promise<number> {
+  const limit = new Promise<'late'>((resolve) => setTimeout(resolve, limitMs, 'late').unref());
+  while (pending.size > 0) {
+    if ((await Promise.race([Promise.allSettled([...pending]), limit])) === 'late') break;
+  }
+  return pending.size;
 }
 
 function emit(observed: ObservedResponse): void {
@@ -67,9 +74,15 @@ function track(work: Promise<void>): void {
 function wrapFetch(): void {
   const original = globalThis.fetch;
   globalThis.fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const res = await original(input, init);
-    const url = new URL(input instanceof Request ? input.url : String(input));
+    let url: URL;
+    try {
+      url = new URL(input instanceof Request ? input.url : String(input));
+    } catch {
+      // Not an absolute URL: fetch itself says why.
+      return original(input, init);
+    }
     const role = serverRole(url.hostname, url.port || (url.protocol === 'https:' ? '443' : '80'));
+    const res = await original(input, init);
     if (!role) return res;
     const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
     const headers: Record<string, string> = {};
