@@ -1,9 +1,10 @@
 import { buildDocument } from './document.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { candidateGateways } from '../topology/index.js';
-import type { ServiceRoute, TopologyDocument } from '../openapi/index.js';
+import type { Link, Service, ServiceRoute, TopologyDocument } from '../openapi/index.js';
 import { isValidName } from '../topology/index.js';
 import { type TopologySnapshot } from '../store/index.js';
+import { DESCRIPTION_JSON_PATH, DESCRIPTION_JSON_TYPE, DESCRIPTION_YAML_PATH, DESCRIPTION_YAML_TYPE, descriptionBytes } from './description.js';
 import { DocumentCache } from './document-cache.js';
 import { badRequest, GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
 import { LongPolls } from './longpoll.js';
@@ -39,8 +40,22 @@ const PREFLIGHT_HEADERS: readonly string[] = [
   'GET, HEAD, OPTIONS',
 ];
 const LINKSET_TYPE = 'application/linkset+json; profile="https://www.rfc-editor.org/info/rfc9727"';
+/**
+ * The description belongs to the gateway's build, not to a topology revision: its entity tags
+ * use this revision, so a client's copy stays valid across topology changes.
+ */
+const DESCRIPTION_REVISION = 0;
 /** Service routes cached per publication, at most (one per service and caller region). */
 const SERVICE_ROUTES_MAX = 4096;
+
+/**
+ * One context of the API catalog (RFC 9264 §4.2): its anchor and its links by relation. Declared
+ * here because the generated Linkset type cannot express `anchor` beside link arrays.
+ */
+type CatalogEntry = { anchor: string } & { [rel: string]: string | Link[] };
+interface CatalogLinkset {
+  linkset: CatalogEntry[];
+}
 
 /** What discovery needs from the gateway's options. */
 export interface DiscoverySettings {
@@ -74,6 +89,7 @@ export class Publication {
   private readonly cacheControl: string;
   private servicesRep: Representation | undefined;
   private catalogRep: Representation | undefined;
+  private descriptionReps: { json: Representation; yaml: Representation } | undefined;
   private readonly serviceRoutes = new Map<string, Representation>();
   /** Service entries and their JSON, handed on to the next publication. */
   private readonly cache: DocumentCache;
@@ -158,20 +174,31 @@ export class Publication {
     return rep;
   }
 
-  /** RFC 9727 API catalog: a linkset pointing at the topology document. */
+  /**
+   * RFC 9727 API catalog: the discovery API (the topology document, with its description) and
+   * every service that declares `openapi` or `docs`, each anchored at its entry point.
+   */
   catalog(): Representation {
     if (!this.catalogRep) {
-      // Typed loosely: the generated Linkset type cannot express `anchor` beside link arrays.
-      const body = {
+      const services = this.doc.services.filter((s) => s._links?.['service-desc'] || s._links?.['service-doc']).map((s) => this.catalogEntry(s));
+      const body: CatalogLinkset = {
         linkset: [
           {
             anchor: `${this.baseUrl}${CATALOG_PATH}`,
-            item: [{ href: `${this.baseUrl}${TOPOLOGY_PATH}`, type: 'application/json', title: `Waymark topology of ${this.doc.environment}` }],
+            item: [
+              { href: `${this.baseUrl}${TOPOLOGY_PATH}`, type: 'application/json', title: `Waymark topology of ${this.doc.environment}` },
+              ...services.map((e) => ({ href: e.anchor, title: `service ${e.name}` })),
+            ],
           },
           {
             anchor: `${this.baseUrl}${TOPOLOGY_PATH}`,
+            'service-desc': [
+              { href: `${this.baseUrl}${DESCRIPTION_JSON_PATH}`, type: DESCRIPTION_JSON_TYPE, title: 'OpenAPI description of the Waymark discovery API' },
+              { href: `${this.baseUrl}${DESCRIPTION_YAML_PATH}`, type: DESCRIPTION_YAML_TYPE, title: 'OpenAPI description of the Waymark discovery API (YAML)' },
+            ],
             'service-meta': [{ href: `${this.baseUrl}${SERVICES_PATH}`, type: 'application/json', title: 'services of the topology' }],
           },
+          ...services.map(({ name: _name, ...entry }) => entry),
         ],
       };
       this.catalogRep = new Representation(Buffer.from(JSON.stringify(body)), {
@@ -182,6 +209,42 @@ export class Publication {
       });
     }
     return this.catalogRep;
+  }
+
+  /**
+   * A service's catalog entry, anchored at its entry point for a caller in this gateway's region
+   * (this gateway's URL when no gateway serves it now). Paths are resolved against the anchor's
+   * gateway, which serves the service; absolute URLs are kept as declared.
+   */
+  private catalogEntry(service: Service): CatalogEntry & { name: string } {
+    const best = candidateGateways(this.doc, service, { region: this.settings.region })[0];
+    const origin = best?.url.replace(/\/+$/, '') ?? this.baseUrl;
+    const resolve = (href: string) => (href.startsWith('/') ? `${origin}${href}` : href);
+    const entry: CatalogEntry & { name: string } = { name: service.name, anchor: `${origin}${service.basePath}` };
+    const desc = service._links?.['service-desc'];
+    const doc = service._links?.['service-doc'];
+    if (desc) entry['service-desc'] = [{ href: resolve(desc.href), title: `API description of ${service.name}` }];
+    if (doc) entry['service-doc'] = [{ href: resolve(doc.href), title: `documentation of ${service.name}` }];
+    return entry;
+  }
+
+  /** The discovery API's OpenAPI description (`service-desc` of every discovery resource). */
+  description(format: 'json' | 'yaml'): Representation {
+    if (!this.descriptionReps) {
+      const bytes = descriptionBytes();
+      const rep = (body: Buffer, path: string, type: string) =>
+        new Representation(body, {
+          contentType: `${type}; charset=utf-8`,
+          revision: DESCRIPTION_REVISION,
+          cacheControl: this.cacheControl,
+          headers: this.headers(`${this.baseUrl}${path}`, type),
+        });
+      this.descriptionReps = {
+        json: rep(bytes.json, DESCRIPTION_JSON_PATH, DESCRIPTION_JSON_TYPE),
+        yaml: rep(bytes.yaml, DESCRIPTION_YAML_PATH, DESCRIPTION_YAML_TYPE),
+      };
+    }
+    return this.descriptionReps[format];
   }
 
   /** Regions of the document, for a caller's `from`. */
@@ -200,13 +263,16 @@ export class Publication {
 
   /**
    * Headers of one resource: its own `self` (RFC 8288 §3.2: the link context is the resource),
-   * the API catalog, the gateway's X-Waymark-* facts, CORS, and since when it is stale.
+   * the API catalog, the discovery API's description (RFC 8631 `service-desc`, and `describedby`
+   * for generic clients), the gateway's X-Waymark-* facts, CORS, and since when it is stale.
    */
   private headers(self: string, type: string): string[] {
     const mediaType = type.split(';')[0]!;
+    const description = `${this.baseUrl}${DESCRIPTION_JSON_PATH}`;
     return [
       'Link',
-      `<${self}>; rel="self"; type="${mediaType}", <${this.baseUrl}${CATALOG_PATH}>; rel="api-catalog"`,
+      `<${self}>; rel="self"; type="${mediaType}", <${this.baseUrl}${CATALOG_PATH}>; rel="api-catalog", ` +
+        `<${description}>; rel="service-desc"; type="${DESCRIPTION_JSON_TYPE}", <${description}>; rel="describedby"; type="${DESCRIPTION_JSON_TYPE}"`,
       ...this.common,
       ...CORS_HEADERS,
       // Only discovery answers are stale; proxied ones come fresh from their upstream.
@@ -230,6 +296,8 @@ export class Discovery {
     private readonly errorLinks: () => Record<string, { href: string }>,
   ) {
     this.polls = new LongPolls(settings.maxLongPolls);
+    // Read now, so a build without the generated description fails at startup, not on a request.
+    descriptionBytes();
   }
 
   get publication(): Publication | undefined {
@@ -268,12 +336,14 @@ export class Discovery {
   handle(req: IncomingMessage, res: ServerResponse, path: string, query: string): void {
     if (path === TOPOLOGY_PATH || path === `${TOPOLOGY_PATH}/`) return this.topology(req, res, query);
     const pub = this.current;
-    const known = path === CATALOG_PATH || path === SERVICES_PATH || path.startsWith(`${SERVICES_PATH}/`);
+    const description = path === DESCRIPTION_JSON_PATH ? 'json' : path === DESCRIPTION_YAML_PATH ? 'yaml' : undefined;
+    const known = description !== undefined || path === CATALOG_PATH || path === SERVICES_PATH || path.startsWith(`${SERVICES_PATH}/`);
     if (!known) {
       return this.fail(res, notFound(`nothing at ${path}: the topology document is at ${TOPOLOGY_PATH}`));
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.notGet(req, res);
     if (!pub) return this.fail(res, noSnapshot());
+    if (description) return pub.description(description).send(req, res);
     if (path === CATALOG_PATH) return pub.catalog().send(req, res);
     if (path === SERVICES_PATH) return pub.services().send(req, res);
     const name = safeDecode(path.slice(SERVICES_PATH.length + 1));

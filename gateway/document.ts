@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { EntryPoint, GatewayRegistration, Service, ServiceDefinition, TopologyDocument } from '../openapi/index.js';
 import type { TopologySnapshot } from '../store/index.js';
+import { DESCRIPTION_JSON_PATH, DESCRIPTION_JSON_TYPE } from './description.js';
 
 /** What a document needs beyond etcd's content: set by the gateway that serves it. */
 export interface DocumentOptions {
@@ -35,13 +36,14 @@ export function buildDocument(snapshot: TopologySnapshot, options: DocumentOptio
   const regionNames = sortedKeys(snapshot.regions);
   const gatewaysOf = new Map(regionNames.map((name) => [name, snapshot.gatewaysIn(name).filter((g) => g.status === 'up')]));
   const entry = (s: ServiceDefinition, serving: string[]): Service => {
-    const out: Service = {
-      name: s.name,
-      basePath: s.basePath,
-      placement: s.placement,
-      regions: serving,
-      _links: { self: { href: `${TOPOLOGY}/services/${encodeURIComponent(s.name)}` }, entrypoints: entryPoints(snapshot, s, serving, gatewaysOf) },
+    const links: NonNullable<Service['_links']> = {
+      self: { href: `${TOPOLOGY}/services/${encodeURIComponent(s.name)}` },
+      entrypoints: entryPoints(snapshot, s, serving, gatewaysOf),
     };
+    // As declared (RFC 8631): a path stays relative, so the bytes are the same on every gateway.
+    if (s.openapi !== undefined) links['service-desc'] = { href: s.openapi };
+    if (s.docs !== undefined) links['service-doc'] = { href: s.docs };
+    const out: Service = { name: s.name, basePath: s.basePath, placement: s.placement, regions: serving, _links: links };
     if (s.jurisdictions?.length) out.jurisdictions = [...s.jurisdictions];
     if (s.failover?.length) out.failover = [...s.failover];
     return out;
@@ -77,6 +79,7 @@ export function buildDocument(snapshot: TopologySnapshot, options: DocumentOptio
       self: { href: TOPOLOGY, type: 'application/json' },
       services: { href: `${TOPOLOGY}/services`, type: 'application/json' },
       service: { href: `${TOPOLOGY}/services/{name}`, templated: true },
+      'service-desc': { href: DESCRIPTION_JSON_PATH, type: DESCRIPTION_JSON_TYPE },
     },
   };
   if (options.stale && options.staleSince) doc.staleSince = options.staleSince.toISOString();

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Health } from '../openapi/index.js';
 import { traceContext } from '../topology/index.js';
+import { DESCRIPTION_JSON_PATH, DESCRIPTION_JSON_TYPE } from './description.js';
 import { Discovery, TOPOLOGY_PATH, type Publication } from './discovery.js';
 import { GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
 import { isHeaderSafe, linkValue, uriReference } from './header-value.js';
@@ -171,6 +172,7 @@ export class GatewayRouter {
     const links: Record<string, { href: string; title?: string }> = {
       ...this.deps.errorLinks(),
       service: { href: `${pub.baseUrl}${TOPOLOGY_PATH}/services/${plan.name}` },
+      'service-desc': { href: `${pub.baseUrl}${DESCRIPTION_JSON_PATH}` },
     };
     const linkHeaders: string[] = [];
     const rest = uriReference(`${target.path}${target.query}`);
@@ -180,7 +182,8 @@ export class GatewayRouter {
       links[`alternate-${i + 1}`] = { href, title };
       linkHeaders.push(linkValue(href, { rel: 'alternate', title }));
     });
-    linkHeaders.push(linkValue(`${pub.baseUrl}${TOPOLOGY_PATH}`, { rel: 'service-desc', type: 'application/json' }));
+    // The description of the API that tells a client where the service is served (RFC 8631).
+    linkHeaders.push(linkValue(`${pub.baseUrl}${DESCRIPTION_JSON_PATH}`, { rel: 'service-desc', type: DESCRIPTION_JSON_TYPE }));
     const why =
       plan.service.placement === 'pinned' && plan.service.regions.includes(this.deps.region)
         ? `service ${plan.name} is pinned to ${(plan.service.jurisdictions ?? []).join(', ')} and this gateway (region ${this.deps.region}) is outside`

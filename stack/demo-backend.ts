@@ -35,6 +35,8 @@ export interface DemoBackend {
 }
 
 const SEEN_LIMIT = 1000;
+/** Requests for `<anything>/openapi.json` get a tiny OpenAPI description of the demo service. */
+const DESCRIPTION_SUFFIX = '/openapi.json';
 
 /**
  * Starts a demo backend. `GET /_demo/seen` (outside any base path, so only reachable directly)
@@ -56,6 +58,13 @@ export async function startDemoBackend(options: DemoBackendOptions): Promise<Dem
       const reply = describe(options, req, bodyBytes);
       seen.push(reply);
       if (seen.length > SEEN_LIMIT) seen.shift();
+      const path = (req.url ?? '/').split('?', 1)[0]!;
+      if (req.method === 'GET' && path.endsWith(DESCRIPTION_SUFFIX)) {
+        // What a manifest's `openapi: <basePath>/openapi.json` finds through the gateway in the demo.
+        res.writeHead(200, { 'content-type': 'application/json', 'x-demo-instance': options.instance });
+        res.end(JSON.stringify(demoDescription(options, path.slice(0, -DESCRIPTION_SUFFIX.length))));
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json', 'x-demo-instance': options.instance });
       res.end(JSON.stringify(reply));
     });
@@ -94,5 +103,23 @@ function describe(options: DemoBackendOptions, req: IncomingMessage, bodyBytes: 
     via: header('via'),
     forwarded: header('forwarded'),
     bodyBytes,
+  };
+}
+
+/** A minimal OpenAPI 3.1 description of a demo service mounted at `basePath`: every path echoes the request. */
+function demoDescription(options: DemoBackendOptions, basePath: string): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: { title: `${options.service} (Waymark demo backend)`, version: '1.0.0' },
+    servers: [{ url: basePath || '/' }],
+    paths: {
+      '/{path}': {
+        get: {
+          summary: 'Echoes the request: which service, region and instance answered.',
+          parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': { description: 'What the demo backend saw.', content: { 'application/json': { schema: { type: 'object' } } } } },
+        },
+      },
+    },
   };
 }

@@ -19,15 +19,18 @@ import {
   object,
   oneOf,
   required,
+  serviceLink,
 } from './fields.js';
-import { at, Problems } from './problems.js';
+import { at, ProblemList } from './problems.js';
 import { GATEWAY_STATUSES, PLACEMENTS } from './records.js';
 
 /** Refresh intervals and jitter beyond a day would stop clients from ever refreshing. */
 const MAX_REFRESH_SECONDS = 86_400;
+/** A service's links that come from its declared `openapi` and `docs` (RFC 8631). */
+const SERVICE_LINK_RELS: ReadonlySet<string> = new Set(['service-desc', 'service-doc']);
 
 export function validateTopologyDocument(value: unknown): string[] {
-  const p = new Problems();
+  const p = new ProblemList();
   if (!isObject(value)) {
     p.add('', 'the document is not a JSON object');
     return p.result();
@@ -103,12 +106,14 @@ export function validateTopologyDocument(value: unknown): string[] {
  * A service's links: `entrypoints` may only be the service's base path on a gateway the document
  * lists under that region, so no document can aim a link-following client at another host.
  */
-function serviceLinks(v: unknown, basePath: unknown, gatewayUrls: ReadonlyMap<string, string>, path: string, p: Problems): void {
+function serviceLinks(v: unknown, basePath: unknown, gatewayUrls: ReadonlyMap<string, string>, path: string, p: ProblemList): void {
   if (!object(v, path, p)) return;
   required(v, ['self', 'entrypoints'], path, p);
   for (const [rel, l] of Object.entries(v)) {
     if (rel !== 'entrypoints') {
       link(l, at(path, rel), p);
+      // A service's declared links follow the registry's rule, so a document cannot aim a client elsewhere.
+      if (SERVICE_LINK_RELS.has(rel) && isObject(l)) serviceLink(l.href, basePath, at(at(path, rel), 'href'), p);
       continue;
     }
     array(l, at(path, rel), p, (e, epath) => {
@@ -123,12 +128,12 @@ function serviceLinks(v: unknown, basePath: unknown, gatewayUrls: ReadonlyMap<st
   }
 }
 
-function links(v: unknown, path: string, p: Problems): void {
+function links(v: unknown, path: string, p: ProblemList): void {
   if (!object(v, path, p)) return;
   for (const [rel, l] of Object.entries(v)) link(l, at(path, rel), p);
 }
 
-function seconds(v: unknown, path: string, p: Problems): void {
+function seconds(v: unknown, path: string, p: ProblemList): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_REFRESH_SECONDS) {
     p.add(path, `must be a number of seconds between 0 and ${MAX_REFRESH_SECONDS}`);
   }

@@ -1,11 +1,12 @@
 /**
  * Field rules shared by the record and document validators: the contract's primitive schemas
- * (`Name`, `Jurisdiction`, `Label`, date-time, integers) as checks that add to a Problems list.
+ * (`Name`, `Jurisdiction`, `Label`, date-time, integers) as checks that add to a ProblemList list.
  * Each returns whether the value passed, so callers can go on with cross-references.
  */
 import { basePathProblem } from './base-path.js';
 import { isValidJurisdiction, isValidName } from './names.js';
-import { at, type Problems } from './problems.js';
+import { at, type ProblemList } from './problems.js';
+import { serviceLinkProblem } from './service-link.js';
 import { gatewayUrlProblem, upstreamUrlProblem } from './url.js';
 
 export type Obj = Record<string, unknown>;
@@ -22,7 +23,7 @@ export function isObject(v: unknown): v is Obj {
 }
 
 /** An object, or a problem; then only the listed fields (the contract's `additionalProperties: false`). */
-export function object(v: unknown, path: string, p: Problems, allowed?: readonly string[]): v is Obj {
+export function object(v: unknown, path: string, p: ProblemList, allowed?: readonly string[]): v is Obj {
   if (!isObject(v)) {
     p.add(path, 'must be an object');
     return false;
@@ -33,46 +34,46 @@ export function object(v: unknown, path: string, p: Problems, allowed?: readonly
   return true;
 }
 
-export function required(o: Obj, fields: readonly string[], path: string, p: Problems): void {
+export function required(o: Obj, fields: readonly string[], path: string, p: ProblemList): void {
   for (const f of fields) if (o[f] === undefined) p.add(at(path, f), 'is required');
 }
 
-export function name(v: unknown, path: string, p: Problems): v is string {
+export function name(v: unknown, path: string, p: ProblemList): v is string {
   if (isValidName(v)) return true;
   p.add(path, 'must be a DNS label (lowercase letters, digits, "-")');
   return false;
 }
 
-export function jurisdiction(v: unknown, path: string, p: Problems): v is string {
+export function jurisdiction(v: unknown, path: string, p: ProblemList): v is string {
   if (isValidJurisdiction(v)) return true;
   p.add(path, 'must be like "EU" or "US"');
   return false;
 }
 
-export function label(v: unknown, path: string, p: Problems): void {
+export function label(v: unknown, path: string, p: ProblemList): void {
   if (typeof v !== 'string') p.add(path, 'must be a string');
   else if (v.length > MAX_LABEL_LENGTH) p.add(path, `must be at most ${MAX_LABEL_LENGTH} characters`);
   else if (CONTROL.test(v)) p.add(path, 'must not contain control characters');
 }
 
-export function text(v: unknown, path: string, p: Problems, max: number): void {
+export function text(v: unknown, path: string, p: ProblemList, max: number): void {
   if (typeof v !== 'string') p.add(path, 'must be a string');
   else if (v.length > max) p.add(path, `must be at most ${max} characters`);
 }
 
-export function boolean(v: unknown, path: string, p: Problems): void {
+export function boolean(v: unknown, path: string, p: ProblemList): void {
   if (typeof v !== 'boolean') p.add(path, 'must be a boolean');
 }
 
-export function count(v: unknown, path: string, p: Problems): void {
+export function count(v: unknown, path: string, p: ProblemList): void {
   if (!Number.isSafeInteger(v) || (v as number) < 0) p.add(path, 'must be an integer ≥ 0');
 }
 
-export function oneOf(v: unknown, values: readonly string[], path: string, p: Problems): void {
+export function oneOf(v: unknown, values: readonly string[], path: string, p: ProblemList): void {
   if (typeof v !== 'string' || !values.includes(v)) p.add(path, `must be ${values.map((x) => `"${x}"`).join(', ').replace(/, ([^,]*)$/, ' or $1')}`);
 }
 
-export function dateTime(v: unknown, path: string, p: Problems): void {
+export function dateTime(v: unknown, path: string, p: ProblemList): void {
   if (!isDateTime(v)) p.add(path, 'must be a date-time (RFC 3339)');
 }
 
@@ -87,7 +88,7 @@ function isDateTime(v: unknown): boolean {
 }
 
 /** An array, each item checked by `item`; `max` bounds its length. */
-export function array(v: unknown, path: string, p: Problems, item: (x: unknown, path: string) => void, max = Number.POSITIVE_INFINITY): v is unknown[] {
+export function array(v: unknown, path: string, p: ProblemList, item: (x: unknown, path: string) => void, max = Number.POSITIVE_INFINITY): v is unknown[] {
   if (!Array.isArray(v)) {
     p.add(path, 'must be an array');
     return false;
@@ -100,24 +101,31 @@ export function array(v: unknown, path: string, p: Problems, item: (x: unknown, 
   return true;
 }
 
-export function basePath(v: unknown, path: string, p: Problems): void {
+export function basePath(v: unknown, path: string, p: ProblemList): void {
   const problem = basePathProblem(v);
   if (problem) p.add(path, problem);
 }
 
-export function gatewayUrl(v: unknown, path: string, p: Problems): v is string {
+export function gatewayUrl(v: unknown, path: string, p: ProblemList): v is string {
   const problem = gatewayUrlProblem(v);
   if (problem) p.add(path, problem);
   return problem === undefined;
 }
 
-export function upstreamUrl(v: unknown, path: string, p: Problems): void {
+export function upstreamUrl(v: unknown, path: string, p: ProblemList): void {
   const problem = upstreamUrlProblem(v);
   if (problem) p.add(path, problem);
 }
 
+/** A service's `docs` or `openapi` link (`#/components/schemas/ServiceLink`), given its base path. */
+export function serviceLink(v: unknown, basePath: unknown, path: string, p: ProblemList): void {
+  if (typeof basePath !== 'string' || basePathProblem(basePath) !== undefined) return;
+  const problem = serviceLinkProblem(v, basePath);
+  if (problem) p.add(path, problem);
+}
+
 /** A Link of the contract: `{href, templated?, title?, type?}`. */
-export function link(v: unknown, path: string, p: Problems): void {
+export function link(v: unknown, path: string, p: ProblemList): void {
   if (!object(v, path, p)) return;
   text(v.href, at(path, 'href'), p, 4096);
   if (v.templated !== undefined) boolean(v.templated, at(path, 'templated'), p);

@@ -7,7 +7,8 @@ export type * from './types.js';
 export { WaymarkError } from './error.js';
 export { assertName, InvalidNameError, isValidJurisdiction, isValidName, JURISDICTION_PATTERN, NAME_PATTERN } from './names.js';
 export { basePathProblem, isValidBasePath, RESERVED_PATHS } from './base-path.js';
-export { gatewayUrlProblem, isValidGatewayUrl, upstreamUrlProblem } from './url.js';
+export { gatewayUrlProblem, isValidGatewayUrl, publicUrlProblem, upstreamUrlProblem } from './url.js';
+export { MAX_SERVICE_LINK_LENGTH, serviceLinkProblem } from './service-link.js';
 export { summarize } from './problems.js';
 export {
   checkRecord,

@@ -1,5 +1,5 @@
 /**
- * Problems found in a value, each as `path: what` (`deployments[0]: must be an object`). Every
+ * ProblemList found in a value, each as `path: what` (`deployments[0]: must be an object`). Every
  * validator of the core collects into one of these, so a record rejected by the gateway, the
  * registry and the SDK is described in the same words everywhere.
  */
@@ -7,7 +7,7 @@
 /** More problems than this say nothing new and would bloat logs and status reports. */
 const MAX_PROBLEMS = 20;
 
-export class Problems {
+export class ProblemList {
   readonly list: string[] = [];
   private dropped = 0;
 

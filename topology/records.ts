@@ -21,10 +21,11 @@ import {
   object,
   oneOf,
   required,
+  serviceLink,
   text,
   upstreamUrl,
 } from './fields.js';
-import { at, Problems } from './problems.js';
+import { at, ProblemList } from './problems.js';
 
 export const PLACEMENTS = ['global', 'regional', 'pinned'] as const;
 export const GATEWAY_STATUSES = ['up', 'draining'] as const;
@@ -48,7 +49,7 @@ export interface KeyNames {
 export type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
 export function validateRegionDefinition(value: unknown, key?: KeyNames): string[] {
-  const p = new Problems();
+  const p = new ProblemList();
   if (!object(value, '', p, ['name', 'jurisdiction', 'provider', 'location'])) return p.result();
   required(value, ['name', 'jurisdiction'], '', p);
   if (value.name !== undefined && name(value.name, 'name', p)) matchKey(value.name, key?.name, 'name', p);
@@ -59,8 +60,8 @@ export function validateRegionDefinition(value: unknown, key?: KeyNames): string
 }
 
 export function validateServiceDefinition(value: unknown, key?: KeyNames): string[] {
-  const p = new Problems();
-  if (!object(value, '', p, ['name', 'basePath', 'placement', 'jurisdictions', 'failover', 'deployments'])) return p.result();
+  const p = new ProblemList();
+  if (!object(value, '', p, ['name', 'basePath', 'placement', 'jurisdictions', 'failover', 'docs', 'openapi', 'deployments'])) return p.result();
   required(value, ['name', 'basePath', 'placement', 'deployments'], '', p);
   if (value.name !== undefined && name(value.name, 'name', p)) matchKey(value.name, key?.name, 'name', p);
   if (value.basePath !== undefined) basePath(value.basePath, 'basePath', p);
@@ -71,6 +72,8 @@ export function validateServiceDefinition(value: unknown, key?: KeyNames): strin
     p.add('jurisdictions', 'a pinned service must list its jurisdictions');
   }
   if (value.failover !== undefined) array(value.failover, 'failover', p, (r, path) => name(r, path, p));
+  // Checked against the base path only when it is valid: a bad base path is its own problem.
+  for (const f of ['docs', 'openapi'] as const) if (value[f] !== undefined) serviceLink(value[f], value.basePath, f, p);
   if (value.deployments !== undefined) {
     const regions = new Set<string>();
     array(value.deployments, 'deployments', p, (d, path) => {
@@ -90,7 +93,7 @@ export function validateServiceDefinition(value: unknown, key?: KeyNames): strin
 }
 
 export function validateGatewayRegistration(value: unknown, key?: KeyNames): string[] {
-  const p = new Problems();
+  const p = new ProblemList();
   if (!object(value, '', p)) return p.result();
   required(value, ['id', 'region', 'url', 'status', 'startedAt'], '', p);
   gatewayIdentity(value, key, p);
@@ -103,7 +106,7 @@ export function validateGatewayRegistration(value: unknown, key?: KeyNames): str
 }
 
 export function validateGatewayReport(value: unknown, key?: KeyNames): string[] {
-  const p = new Problems();
+  const p = new ProblemList();
   if (!object(value, '', p)) return p.result();
   required(value, ['id', 'region', 'appliedRevision', 'stale', 'reportedAt'], '', p);
   gatewayIdentity(value, key, p);
@@ -131,7 +134,7 @@ export function validateGatewayReport(value: unknown, key?: KeyNames): string[] 
 }
 
 export function validateCommitRecord(value: unknown): string[] {
-  const p = new Problems();
+  const p = new ProblemList();
   if (!object(value, '', p)) return p.result();
   required(value, ['id', 'at', 'summary'], '', p);
   if (value.id !== undefined) text(value.id, 'id', p, 128);
@@ -190,12 +193,12 @@ const VALIDATORS: Readonly<Record<RecordKind, (value: unknown, key?: KeyNames) =
   commit: validateCommitRecord,
 };
 
-function gatewayIdentity(value: Record<string, unknown>, key: KeyNames | undefined, p: Problems): void {
+function gatewayIdentity(value: Record<string, unknown>, key: KeyNames | undefined, p: ProblemList): void {
   if (value.id !== undefined && name(value.id, 'id', p)) matchKey(value.id, key?.name, 'id', p);
   if (value.region !== undefined && name(value.region, 'region', p)) matchKey(value.region, key?.region, 'region', p);
 }
 
 /** A record named differently from its key would be served under one name and stored under another. */
-function matchKey(actual: string, expected: string | undefined, path: string, p: Problems): void {
+function matchKey(actual: string, expected: string | undefined, path: string, p: ProblemList): void {
   if (expected !== undefined && actual !== expected) p.add(path, `is "${actual}" but the key says "${expected}"`);
 }

@@ -65,3 +65,14 @@ export function upstreamUrlProblem(value: unknown): string | undefined {
   if (!UPSTREAM_URL.test(parsed.text)) return 'must be http(s)://host[:port][/path][?query] with a lower-case scheme and a valid percent-encoding';
   return undefined;
 }
+
+/**
+ * Why `value` is not a link a public document may carry to another site (a service's docs or
+ * description), or undefined: absolute http(s), no credentials (the document is public).
+ */
+export function publicUrlProblem(value: unknown): string | undefined {
+  const parsed = parseHttpUrl(value);
+  if ('problem' in parsed) return parsed.problem;
+  if (parsed.url.username || parsed.url.password) return 'must not carry credentials';
+  return undefined;
+}

@@ -75,8 +75,47 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** RFC 9727 API catalog linking to the topology document. */
+        /** RFC 9727 API catalog linking to the topology document, its description, and the APIs of services declaring `docs` or `openapi`. */
         get: operations["getApiCatalog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/topology/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * This description (the operations tagged `discovery`), as JSON; the `service-desc` of every discovery resource (RFC 8631).
+         * @description Generated from the contract at build time; the same bytes on every gateway of one version.
+         *     Cached like the document (ETag, Cache-Control, gzip/br, CORS). `application/json` because
+         *     `application/openapi+json` is not registered yet (draft-ietf-httpapi-rest-api-mediatypes).
+         */
+        get: operations["getDiscoveryDescription"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/topology/openapi.yaml": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The same description as YAML (`application/yaml`, RFC 9512). */
+        get: operations["getDiscoveryDescriptionYaml"];
         put?: never;
         post?: never;
         delete?: never;
@@ -487,6 +526,10 @@ export interface components {
              */
             _links?: {
                 self: components["schemas"]["Link"];
+                /** @description The service's machine-readable description (its `openapi`, RFC 8631); relative when declared as a path. */
+                "service-desc"?: components["schemas"]["Link"];
+                /** @description The service's documentation for people (its `docs`, RFC 8631); relative when declared as a path. */
+                "service-doc"?: components["schemas"]["Link"];
                 /**
                  * @description Where the service is reached: its base path on each gateway (status `up`) of each
                  *     region that serves it, by region name then gateway id. A client that knows only
@@ -529,6 +572,8 @@ export interface components {
                 self: components["schemas"]["Link"];
                 service: components["schemas"]["Link"];
                 services?: components["schemas"]["Link"];
+                /** @description The OpenAPI description of the discovery API, served by every gateway (RFC 8631). */
+                "service-desc"?: components["schemas"]["Link"];
             } & {
                 [key: string]: components["schemas"]["Link"];
             };
@@ -580,8 +625,17 @@ export interface components {
             placement: components["schemas"]["Placement"];
             jurisdictions?: components["schemas"]["Jurisdiction"][];
             failover?: components["schemas"]["Name"][];
+            /** @description Documentation for people; published as `service-doc`. */
+            docs?: components["schemas"]["ServiceLink"];
+            /** @description Machine-readable description; published as `service-desc`. */
+            openapi?: components["schemas"]["ServiceLink"];
             deployments: components["schemas"]["Deployment"][];
         };
+        /**
+         * @description Where a service's API is described: an absolute http(s) URL, or a path under the service's
+         *     base path (served through the gateway, relative to it). Public: never a variable.
+         */
+        ServiceLink: string;
         /** @description A live gateway, stored at `/waymark/v1/<env>/gateways/<region>/<id>` under its lease. */
         GatewayRegistration: {
             id: components["schemas"]["Name"];
@@ -966,7 +1020,7 @@ export interface operations {
                     ETag: components["headers"]["ETag"];
                     "X-Waymark-Revision": components["headers"]["XWaymarkRevision"];
                     "Cache-Control"?: string;
-                    /** @description `self` and `api-catalog` links (RFC 8288). */
+                    /** @description `self`, `api-catalog`, and `service-desc` + `describedby` naming /.well-known/topology/openapi.json (RFC 8288, RFC 8631). */
                     Link?: string;
                     /** @description An HTTP-date: since when the gateway has not reached etcd (only while stale). */
                     "X-Waymark-Stale-Since"?: string;
@@ -1082,6 +1136,64 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    getDiscoveryDescription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI description of the discovery API. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Not modified. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getDiscoveryDescriptionYaml: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI description of the discovery API. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": string;
+                };
+            };
+            /** @description Not modified. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
         };
     };
     getHealth: {

@@ -67,6 +67,8 @@ export function renderManifest(
     placement: spec.placement,
     ...(spec.jurisdictions ? { jurisdictions: spec.jurisdictions } : {}),
     ...(spec.failover ? { failover: spec.failover } : {}),
+    ...(spec.docs !== undefined ? { docs: spec.docs } : {}),
+    ...(spec.openapi !== undefined ? { openapi: spec.openapi } : {}),
     deployments: spec.deployments.map((d) => ({ region: d.region, upstreams: d.upstreams })),
   };
   return { kind: 'Service', definition };

@@ -66,6 +66,10 @@ export interface ServiceSpec {
   jurisdictions?: string[];
   deployments: DeploymentSpec[];
   failover?: string[];
+  /** Documentation for people: an absolute http(s) URL or a path under basePath. */
+  docs?: string;
+  /** Machine-readable API description (OpenAPI): an absolute http(s) URL or a path under basePath. */
+  openapi?: string;
 }
 
 export type Manifest =

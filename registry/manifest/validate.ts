@@ -1,5 +1,5 @@
 import type { Placement, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
-import { basePathProblem, isValidJurisdiction, isValidName } from '../../topology/index.js';
+import { basePathProblem, isValidJurisdiction, isValidName, serviceLinkProblem } from '../../topology/index.js';
 import type { Problems, ProblemSubject } from './errors.js';
 import type { ParsedDocument } from './parse.js';
 import {
@@ -22,7 +22,7 @@ const METADATA_FIELDS = ['name', 'labels'];
 const SPEC_FIELDS: Record<ResourceKind, string[]> = {
   Environment: ['variables'],
   Region: ['jurisdiction', 'provider', 'location'],
-  Service: ['basePath', 'placement', 'jurisdictions', 'deployments', 'failover'],
+  Service: ['basePath', 'placement', 'jurisdictions', 'deployments', 'failover', 'docs', 'openapi'],
 };
 
 /** A document's kind and name, known even when the rest of it has problems (for duplicate checks). */
@@ -129,6 +129,7 @@ class DocumentChecker {
       if (!isValidName(r)) this.fail(['spec', 'failover', i], `${JSON.stringify(r)} is not a region name: ${NAME_HINT}`);
       else if (failover.indexOf(r) !== i) this.fail(['spec', 'failover', i], `region ${r} is listed twice`);
     });
+    const links = this.serviceLinks(spec, basePath);
     const deployments: ServiceDefinition['deployments'] = [];
     if (spec.deployments === undefined) {
       this.fail(['spec', 'deployments'], 'spec.deployments is required: at least one region with its upstreams');
@@ -161,8 +162,26 @@ class DocumentChecker {
         ...(jurisdictions !== undefined ? { jurisdictions } : {}),
         deployments,
         ...(failover !== undefined ? { failover } : {}),
+        ...links,
       },
     };
+  }
+
+  /**
+   * `docs` and `openapi`: where the service's API is described, published in the document and
+   * the API catalog. A `${var}` is left to checkPrivateVariables, which says why it is refused.
+   */
+  private serviceLinks(spec: Obj, basePath: string | undefined): { docs?: string; openapi?: string } {
+    const out: { docs?: string; openapi?: string } = {};
+    for (const field of ['docs', 'openapi'] as const) {
+      const value = this.string(spec[field], ['spec', field], false);
+      if (value === undefined) continue;
+      out[field] = value;
+      if (value.includes('${') || basePath === undefined || basePathProblem(basePath) !== undefined) continue;
+      const problem = serviceLinkProblem(value, basePath);
+      if (problem) this.fail(['spec', field], `${JSON.stringify(value.slice(0, 100))} ${problem}`);
+    }
+    return out;
   }
 
   private fail(path: readonly PathSegment[], message: string): void {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { TopologyDocument } from '../../openapi/index.js';
 import { startGateway, writeTopology, type StartedGateway } from '../support/gateway.js';
-import { ensureNginx, startNginx, type RunningNginx } from '../support/nginx.js';
+import { ensureNginx, nginxConfig, startNginx, type RunningNginx } from '../support/nginx.js';
 import { region, service, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
@@ -50,20 +50,10 @@ describe('discovery through a shared cache (nginx proxy_cache in front of a gate
     const upstream = new URL(gw.url).host;
     const cache = await startNginx(nginxBinary, nginxVersion, {
       startTimeoutMs: 10_000,
-      config: (dir, port) => `daemon off;
-master_process on;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  proxy_cache_path ${dir}/cache levels=1 keys_zone=discovery:1m max_size=16m inactive=10m use_temp_path=off;
+      config: (dir, port) =>
+        nginxConfig(
+          dir,
+          `  proxy_cache_path ${dir}/cache levels=1 keys_zone=discovery:1m max_size=16m inactive=10m use_temp_path=off;
   server {
     listen 127.0.0.1:${port};
     location / {
@@ -73,9 +63,9 @@ http {
       proxy_cache discovery;
       add_header X-Cache-Status $upstream_cache_status always;
     }
-  }
-}
-`,
+  }`,
+          256,
+        ),
     });
     cleanup.push(() => cache.close());
     return { env, gw, cache };

@@ -552,7 +552,7 @@ describe('gateway (real etcd, real backends)', function () {
       const res = await http(eu.url, '/crm/v1/customers?id=3');
       expect(res.status).to.equal(421);
       expect(res.headers.link).to.include(`<${usGw.url}/crm/v1/customers?id=3>; rel="alternate"`);
-      expect(res.headers.link).to.include(`<${eu.url}/.well-known/topology>`);
+      expect(res.headers.link).to.include(`<${eu.url}/.well-known/topology/openapi.json>; rel="service-desc"; type="application/json"`);
       const body = res.json<ApiError>();
       expect(body.code).to.equal('MISDIRECTED_REQUEST');
       expect(body._links?.['alternate-1'].href).to.equal(`${usGw.url}/crm/v1/customers?id=3`);

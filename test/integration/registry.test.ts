@@ -135,6 +135,16 @@ describe('registry admin API (real etcd)', function () {
       { field: 'spec.deployments[0].region', message: /may only run in US/ },
     ],
     ['relative upstream', manifests({ services: ['hr'] }).replace('http://10.0.0.1:8080/hr', '10.0.0.1:8080'), { field: 'spec.deployments[0].upstreams[0]', message: /not an absolute URL/ }],
+    [
+      'docs link outside its base path',
+      manifests({ services: ['hr'] }).replace('placement: regional', 'placement: regional\n  docs: /crm/v1/docs'),
+      { field: 'spec.docs', message: /absolute http\(s\) URL or a path under the base path \/hr\/v1/ },
+    ],
+    [
+      'variable in an openapi link',
+      manifests({ services: ['hr'] }).replace('placement: regional', 'placement: regional\n  openapi: "https://${docsHost}/hr.json"'),
+      { field: 'spec.openapi', message: /\$\{docsHost\} in spec\.openapi: variables may only be used in spec\.deployments\[\]\.upstreams/ },
+    ],
     ['unresolved variable', manifests({ services: ['hr'], vars: true }), { field: 'spec.deployments[0].upstreams[0]', message: /variable hrUp is not defined/ }],
     ['YAML syntax error', `${manifests({})}---\nkind: [Region\n`, { line: 12, message: /YAML syntax error/ }],
     ['oversized document', manifests({ services: ['hr'] }).replace('http://10.0.0.1:8080/hr', `http://10.0.0.1/${'x'.repeat(140_000)}`), { message: /over the limit/ }],

@@ -58,6 +58,29 @@ export function ensureNginx({ install, log }: { install: boolean; log: (line: st
   return installed ? { available: true, ...installed } : { available: false, reason: 'apt-get installed nginx but it cannot be run' };
 }
 
+/**
+ * An nginx configuration that keeps everything in the prefix directory `dir` (pid, logs, temp
+ * files) and runs one worker in the foreground; `http` is the inside of the `http` block.
+ */
+export function nginxConfig(dir: string, http: string, workerConnections = 4096): string {
+  return `daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections ${workerConnections}; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+${http}
+}
+`;
+}
+
 /** How to start nginx: its configuration, written for a prefix directory and a free port. */
 export interface StartNginxOptions {
   config: (dir: string, port: number) => string;

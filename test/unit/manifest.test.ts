@@ -149,6 +149,38 @@ describe('manifests', () => {
     expect(details[0]).to.include({ file: 'm.yaml', document: 2, line: 19 });
   });
 
+  it('accepts docs and openapi links that are absolute http(s) URLs or paths under the base path, and renders them', () => {
+    const deployments = '  deployments: [{ region: eu-west, upstreams: [http://10.0.0.1] }]\n';
+    const yaml = `${region('eu-west')}---\n${svc('hr', `  basePath: /hr/v1\n  placement: regional\n  docs: https://docs.example.com/hr#intro\n  openapi: /hr/v1/openapi.json\n${deployments}`)}`;
+    const loaded = loadManifests([{ file: 'm.yaml', text: yaml }], 'prod');
+    const rendered = renderManifest(loaded.resources[1]!, {}, 'prod', new Problems());
+    expect(rendered?.kind === 'Service' && rendered.definition).to.include({ docs: 'https://docs.example.com/hr#intro', openapi: '/hr/v1/openapi.json' });
+    expect(check(yaml)).to.deep.equal([]);
+  });
+
+  it('refuses docs and openapi links outside the base path, of another scheme, with credentials, or with a variable', () => {
+    const spec = (docs: string, openapi = '/hr/v1/openapi.json') =>
+      `${region('eu-west')}---\n${svc('hr', `  basePath: /hr/v1\n  placement: regional\n  docs: ${JSON.stringify(docs)}\n  openapi: ${JSON.stringify(openapi)}\n  deployments: [{ region: eu-west, upstreams: [http://10.0.0.1] }]\n`)}`;
+    for (const [docs, pattern] of [
+      ['/crm/v1/docs', /path under the base path \/hr\/v1/],
+      ['/hr/v10/docs', /path under the base path/],
+      ['/hr/v1/../../admin', /path under the base path/],
+      ['docs/hr', /absolute http\(s\) URL/],
+      ['ftp://docs.example.com/hr', /absolute http\(s\) URL/],
+      ['javascript:alert(1)', /absolute http\(s\) URL/],
+      ['https://user:pw@docs.example.com/', /credentials/],
+    ] as const) {
+      const [d, ...more] = rejected([{ file: 'm.yaml', text: spec(docs) }]);
+      expect(more, docs).to.deep.equal([]);
+      expect(d, docs).to.include({ field: 'spec.docs', resource: 'Service/hr', file: 'm.yaml' });
+      expect(d!.message, docs).to.match(pattern);
+    }
+    const [v, ...more] = rejected([{ file: 'm.yaml', text: spec('https://docs.example.com/${docsHost}', '${spec}') }]);
+    expect(v).to.include({ field: 'spec.docs' });
+    expect(v!.message).to.match(/\$\{docsHost\} in spec\.docs: variables may only be used in spec\.deployments\[\]\.upstreams/);
+    expect(more.map((d) => d.field)).to.deep.equal(['spec.openapi']);
+  });
+
   it('treats equal base paths and a root path as overlapping, but not /a and /ab', () => {
     const base = region('eu-west');
     const s = (name: string, path: string) => svc(name, `  basePath: ${path}\n  placement: regional\n  deployments: [{ region: eu-west, upstreams: ["http://a"] }]\n`);

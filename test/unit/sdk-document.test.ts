@@ -65,6 +65,25 @@ describe('SDK document validation', () => {
     }
   });
 
+  it('accepts service-desc and service-doc links under the base path or absolute, and rejects any other', () => {
+    const withLinks = (desc: string) => {
+      const doc = good();
+      doc.services[0]!._links = {
+        self: { href: '/.well-known/topology/services/catalog' },
+        entrypoints: [],
+        'service-desc': { href: desc },
+        'service-doc': { href: 'https://docs.example.com/catalog' },
+      };
+      return doc;
+    };
+    const doc = withLinks('/catalog/v1/openapi.json');
+    expect(parseDocument(JSON.stringify(doc), 'http://gw/x', 1024 * 1024)).to.deep.equal(doc);
+    for (const href of ['javascript:alert(1)', '/admin/openapi.json', '/catalog/v1/../../admin', 'https://user:pw@docs.example.com/', 'docs']) {
+      const bad = withLinks(href);
+      expect(rejection(bad).problems.join(), href).to.include("services[0]._links.service-desc.href");
+    }
+  });
+
   it('rejects a service that names an unknown region, duplicates, and a pinned service without jurisdictions', () => {
     const doc = good();
     doc.services[0]!.regions = ['mars-1'];
