@@ -33,7 +33,11 @@ export function extractDiscovery(contract: unknown): JsonObject {
     const kept: JsonObject = {};
     for (const [key, value] of Object.entries(item)) {
       const isOperation = (METHODS as readonly string[]).includes(key);
-      if (!isOperation) kept[key] = value;
+      // A path's own `servers` name the local stack's processes (the registry too, for paths
+      // both serve): here the server is the gateway that served the description.
+      if (!isOperation) {
+        if (key !== 'servers') kept[key] = value;
+      }
       else if (isObject(value) && Array.isArray(value.tags) && value.tags.includes(DISCOVERY_TAG)) {
         kept[key] = { ...value, tags: [DISCOVERY_TAG] };
       }

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { ApplyResult, EnvironmentStatus, EnvironmentSummary, InternalTopology, UpstreamPolicy } from '../openapi/index.js';
 import { HostResolver } from '../policy/index.js';
 import { applyManifests, type ApplyRequest, type OperationContext } from './apply/apply.js';
-import { internalTopology, listEnvironments } from './apply/environments.js';
+import { assertEnvironment, internalTopology, listEnvironments } from './apply/environments.js';
 import { promote, type PromoteRequest } from './apply/promote.js';
 import { environmentStatus } from './apply/status.js';
 import { TokenStore } from './auth/tokens.js';
@@ -82,7 +82,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.ownsConnection = !('call' in options.etcd);
     this.conn = 'call' in options.etcd ? options.etcd : connectEtcd(options.etcd);
     this.metrics = new RegistryMetrics({
-      statuses: async () => Promise.all((await this.environments()).map((e) => this.status(e.name))),
+      statuses: async () => Promise.all((await this.environments()).map((e) => environmentStatus(this.conn, this.layout, e.name))),
       monitors: () => this.monitors.monitors,
       eventStreams: () => this.eventStreams,
     });
@@ -149,6 +149,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       tokens: this.tokens,
       metrics: this.metrics,
       monitors: this.monitors,
+      environments: { assertKnown: (env) => this.assertEnvironment(env) },
       streams: { opened: () => this.eventStreams++, closed: () => this.eventStreams-- },
     }));
     const tls = this.options.tls;
@@ -199,8 +200,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return internalTopology(this.conn, this.layout, env);
   }
 
-  status(env: string): Promise<EnvironmentStatus> {
+  async status(env: string): Promise<EnvironmentStatus> {
+    await this.assertEnvironment(env);
     return environmentStatus(this.conn, this.layout, env);
+  }
+
+  /** NotFoundError (naming the known environments) unless the environment has a key in etcd. */
+  assertEnvironment(env: string): Promise<void> {
+    return assertEnvironment(this.conn, this.layout, env);
   }
 
   /** An environment's upstream policy (see registry/policy/upstream-policy.ts). */

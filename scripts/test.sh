@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# `npm test`: dependencies, etcd, build, type-check, then every test suite (mocha).
+# `npm test`: dependencies, etcd, build, contract lint, type-check, then every test suite (mocha).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 bash scripts/ensure-etcd.sh
 npm run --silent build
+# The contract passes Redocly's recommended rules (redocly.yaml): an error fails the run.
+npm run --silent lint:contract
 npx tsc -p tsconfig.json --noEmit
 if [ "$#" -eq 0 ]; then
   set -- 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/reliability/**/*.test.ts'

@@ -165,6 +165,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Every environment with its counts and last apply. */
         get: operations["listEnvironments"];
         put?: never;
         post?: never;
@@ -183,7 +184,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description All or nothing. A body over the registry's limit is refused with 413 as soon as its Content-Length or streamed size passes it. Before anything is parsed, a mapping with more than 10 000 keys or an apply with more than 500 000 entries (keys and list items) is refused with 422 VALIDATION_FAILED (see MANIFEST_DEFAULTS). `${name}` variables are allowed only in `spec.deployments[].upstreams`: every other field is public. */
+        /**
+         * Applies manifests to an environment (or previews them with dryRun).
+         * @description All or nothing. A body over the registry's limit is refused with 413 as soon as its Content-Length or streamed size passes it. Before anything is parsed, a mapping with more than 10 000 keys or an apply with more than 500 000 entries (keys and list items) is refused with 422 VALIDATION_FAILED (see MANIFEST_DEFAULTS). `${name}` variables are allowed only in `spec.deployments[].upstreams`: every other field is public.
+         */
         post: operations["applyManifests"];
         delete?: never;
         options?: never;
@@ -198,6 +202,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * The internal view of an environment, upstreams included.
+         * @description 404 `NOT_FOUND` when the environment holds nothing.
+         */
         get: operations["getInternalTopology"];
         put?: never;
         post?: never;
@@ -214,6 +222,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * Every gateway of an environment with its lease, applied revision and lag.
+         * @description 404 `NOT_FOUND` (naming the known environments) when the environment has no key.
+         */
         get: operations["getEnvironmentStatus"];
         put?: never;
         post?: never;
@@ -260,6 +272,23 @@ export interface paths {
          *     it in the Authorization header of its API calls; it is never put in a URL.
          */
         get: operations["getDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/{asset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dashboard's script and styles (unauthenticated, like the page). */
+        get: operations["getDashboardAsset"];
         put?: never;
         post?: never;
         delete?: never;
@@ -346,11 +375,38 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Copies one environment's manifests to another. */
         post: operations["promote"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/{servicePath}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path after the first `/`, slashes included (a service's base path, then anything). */
+                servicePath: string;
+            };
+            cookie?: never;
+        };
+        /** A GET call to a service, forwarded to one of its backends. */
+        get: operations["proxyGet"];
+        /** A PUT call to a service, forwarded to one of its backends. */
+        put: operations["proxyPut"];
+        /** A POST call to a service, forwarded to one of its backends. */
+        post: operations["proxyPost"];
+        /** A DELETE call to a service, forwarded to one of its backends. */
+        delete: operations["proxyDelete"];
+        /** A OPTIONS call to a service, forwarded to one of its backends. */
+        options: operations["proxyOptions"];
+        /** A HEAD call to a service, forwarded to one of its backends. */
+        head: operations["proxyHead"];
+        /** A PATCH call to a service, forwarded to one of its backends. */
+        patch: operations["proxyPatch"];
         trace?: never;
     };
 }
@@ -833,6 +889,88 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description `INTERNAL` (or, on the registry, `INVALID_TOKENS`): a fault of the server on this request alone; retry, and see its log. */
+        Internal: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `METHOD_NOT_ALLOWED`: the resource does not answer this method (a gateway; the registry answers 404). */
+        MethodNotAllowed: {
+            headers: {
+                Allow: components["headers"]["Allow"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `UNAUTHORIZED`: no token, or an unknown one. */
+        Unauthorized: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `FORBIDDEN`: the token's role or environments do not allow this. */
+        Forbidden: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description Retry later (`Retry-After`). The registry: etcd is unreachable (`ETCD_UNAVAILABLE`,
+         *     `ETCD_NO_QUORUM`, `ETCD_AUTH`). A gateway: no snapshot yet (`NO_SNAPSHOT`), too many held
+         *     long-polls (`TOO_MANY_LONG_POLLS`), every upload socket of the service taken (`UPLOADS_BUSY`).
+         */
+        Unavailable: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description `MISDIRECTED_REQUEST`: the service exists but this gateway does not serve it (another
+         *     region's service, or a pinned one outside its jurisdictions). `Link` names the gateways
+         *     that do (`rel="alternate"`, best first, the request's path and query kept) and the topology
+         *     document (`rel="service-desc"`); the body's `_links` has the same alternates.
+         */
+        Misdirected: {
+            headers: {
+                /** @description RFC 8288 links. */
+                Link: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description The service's answer, relayed as its backend (or, when dispatching, another gateway) sent
+         *     it, whatever its status and body. A relayed answer always carries `Via` with this
+         *     gateway's entry; the gateway's own answers (the other statuses) never do.
+         */
+        Proxied: {
+            headers: {
+                /** @description RFC 9110 §7.6.3, this gateway appended. */
+                Via: string;
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
     };
     parameters: {
         Name: components["schemas"]["Name"];
@@ -849,6 +987,12 @@ export interface components {
         ETag: string;
         /** @description Revision of the topology this gateway holds; on every gateway response. */
         XWaymarkRevision: number;
+        /** @description The methods the resource answers. */
+        Allow: string;
+        /** @description Seconds to wait before retrying. */
+        RetryAfter: number;
+        /** @description `Bearer realm="waymark"` (with `error="insufficient_scope"` on 403). */
+        WWWAuthenticate: string;
     };
     pathItems: never;
 }
@@ -897,6 +1041,8 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["Error"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
             /** @description No snapshot yet, or too many held long-polls (see `Retry-After`). */
             503: {
                 headers: {
@@ -934,6 +1080,9 @@ export interface operations {
                     };
                 };
             };
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getServiceRoute: {
@@ -959,7 +1108,11 @@ export interface operations {
                     "application/json": components["schemas"]["ServiceRoute"];
                 };
             };
+            400: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getApiCatalog: {
@@ -980,6 +1133,9 @@ export interface operations {
                     "application/linkset+json": components["schemas"]["Linkset"];
                 };
             };
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getDiscoveryDescription: {
@@ -1007,6 +1163,8 @@ export interface operations {
                 };
                 content?: never;
             };
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
         };
     };
     getDiscoveryDescriptionYaml: {
@@ -1034,6 +1192,8 @@ export interface operations {
                 };
                 content?: never;
             };
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
         };
     };
     getHealth: {
@@ -1054,6 +1214,8 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
         };
     };
     getReadiness: {
@@ -1074,6 +1236,8 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
             /** @description Not ready (no snapshot yet). */
             503: {
                 headers: {
@@ -1105,7 +1269,9 @@ export interface operations {
                     };
                 };
             };
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     applyManifests: {
@@ -1150,13 +1316,14 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
-            403: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Error"];
             413: components["responses"]["Error"];
             415: components["responses"]["Error"];
             422: components["responses"]["Error"];
-            503: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getInternalTopology: {
@@ -1179,9 +1346,12 @@ export interface operations {
                     "application/json": components["schemas"]["InternalTopology"];
                 };
             };
-            401: components["responses"]["Error"];
-            403: components["responses"]["Error"];
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getEnvironmentStatus: {
@@ -1204,8 +1374,12 @@ export interface operations {
                     "application/json": components["schemas"]["EnvironmentStatus"];
                 };
             };
-            401: components["responses"]["Error"];
-            403: components["responses"]["Error"];
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getMetrics: {
@@ -1226,6 +1400,17 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description Not GET or HEAD (a gateway; the registry answers 404). */
+            405: {
+                headers: {
+                    Allow: components["headers"]["Allow"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            500: components["responses"]["Internal"];
         };
     };
     getDashboard: {
@@ -1246,6 +1431,32 @@ export interface operations {
                     "text/html": string;
                 };
             };
+            500: components["responses"]["Internal"];
+        };
+    };
+    getDashboardAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                asset: "dashboard.js" | "dashboard.css";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                    "text/css": string;
+                };
+            };
+            404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
         };
     };
     getEnvironmentView: {
@@ -1268,8 +1479,12 @@ export interface operations {
                     "application/json": components["schemas"]["EnvironmentView"];
                 };
             };
-            401: components["responses"]["Error"];
-            403: components["responses"]["Error"];
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     streamEnvironmentEvents: {
@@ -1297,8 +1512,11 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            401: components["responses"]["Error"];
-            403: components["responses"]["Error"];
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getUpstreamPolicy: {
@@ -1321,7 +1539,11 @@ export interface operations {
                     "application/json": components["schemas"]["UpstreamPolicy"];
                 };
             };
-            401: components["responses"]["Error"];
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     setUpstreamPolicy: {
@@ -1349,8 +1571,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
-            403: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             415: components["responses"]["Error"];
             /** @description `VALIDATION_FAILED`: `details[].field` names each bad entry (`allow[2]`). */
             422: {
@@ -1361,6 +1583,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     deleteUpstreamPolicy: {
@@ -1383,8 +1607,11 @@ export interface operations {
                     "application/json": components["schemas"]["UpstreamPolicy"];
                 };
             };
-            401: components["responses"]["Error"];
-            403: components["responses"]["Error"];
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
         };
     };
     promote: {
@@ -1410,11 +1637,197 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
-            403: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            415: components["responses"]["Error"];
             422: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    proxyGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path after the first `/`, slashes included (a service's base path, then anything). */
+                servicePath: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            408: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            421: components["responses"]["Misdirected"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["Error"];
+            508: components["responses"]["Error"];
+            default: components["responses"]["Proxied"];
+        };
+    };
+    proxyPut: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path after the first `/`, slashes included (a service's base path, then anything). */
+                servicePath: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            408: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            421: components["responses"]["Misdirected"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["Error"];
+            508: components["responses"]["Error"];
+            default: components["responses"]["Proxied"];
+        };
+    };
+    proxyPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path after the first `/`, slashes included (a service's base path, then anything). */
+                servicePath: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            408: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            421: components["responses"]["Misdirected"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["Error"];
+            508: components["responses"]["Error"];
+            default: components["responses"]["Proxied"];
+        };
+    };
+    proxyDelete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path after the first `/`, slashes included (a service's base path, then anything). */
+                servicePath: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            408: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            421: components["responses"]["Misdirected"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["Error"];
+            508: components["responses"]["Error"];
+            default: components["responses"]["Proxied"];
+        };
+    };
+    proxyOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path after the first `/`, slashes included (a service's base path, then anything). */
+                servicePath: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            408: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            421: components["responses"]["Misdirected"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["Error"];
+            508: components["responses"]["Error"];
+            default: components["responses"]["Proxied"];
+        };
+    };
+    proxyHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path after the first `/`, slashes included (a service's base path, then anything). */
+                servicePath: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            408: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            421: components["responses"]["Misdirected"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["Error"];
+            508: components["responses"]["Error"];
+            default: components["responses"]["Proxied"];
+        };
+    };
+    proxyPatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path after the first `/`, slashes included (a service's base path, then anything). */
+                servicePath: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            408: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            421: components["responses"]["Misdirected"];
+            431: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["Error"];
+            508: components["responses"]["Error"];
+            default: components["responses"]["Proxied"];
         };
     };
 }

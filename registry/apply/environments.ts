@@ -74,6 +74,20 @@ async function readCommit(conn: EtcdConnection, layout: KeyLayout, env: string):
   return checked.ok ? checked.value : undefined;
 }
 
+/**
+ * NotFoundError, naming the environments that exist, unless `env` has a key: what a status or
+ * view of a misspelt name answers, before anything (a read, a monitor) starts for it. The hit
+ * path is one keys-only read of at most one key; the names are listed only on a miss.
+ */
+export async function assertEnvironment(conn: EtcdConnection, layout: KeyLayout, env: string): Promise<void> {
+  const start = layout.environment(env);
+  const hit = await conn.call((c) => c.kv.range({ key: Buffer.from(start), range_end: Buffer.from(`${start.slice(0, -1)}0`), keys_only: true, limit: 1 }));
+  if (hit.kvs.length > 0) return;
+  const { keys } = await readKeys(conn, `${layout.prefix}/`, `${layout.prefix}0`);
+  const known = [...new Set(keys.map((k) => layout.environmentOf(k.key)).filter((e): e is string => e !== undefined))].sort();
+  throw new NotFoundError(`no environment ${env}: known environments are ${known.join(', ') || '(none yet)'}`);
+}
+
 /** The internal view of an environment (upstreams included). NotFoundError when it holds nothing. */
 export async function internalTopology(conn: EtcdConnection, layout: KeyLayout, env: string): Promise<InternalTopology> {
   const read = await readEnvironment(conn, layout, env);

@@ -36,6 +36,8 @@ export interface ObservabilityDeps {
   tokens: TokenStore;
   metrics: RegistryMetrics;
   monitors: MonitorPool;
+  /** Refuses (NotFoundError) a name that is no environment, so no monitor starts for it. */
+  environments: { assertKnown(env: string): Promise<void> };
   /** Counts event streams held open. */
   streams: { opened(): void; closed(): void };
 }
@@ -72,6 +74,7 @@ export function observabilityRoutes(deps: ObservabilityDeps): Router<AdminState>
 
   router.get('/v1/environments/:env/view', async (ctx) => {
     const env = environment(ctx);
+    await deps.environments.assertKnown(env);
     const lease = await deps.monitors.acquire(env);
     try {
       ctx.body = lease.monitor.view;

@@ -309,6 +309,22 @@ describe('registry admin API (real etcd)', function () {
     expect([unknown.status, unknown.body.code]).to.deep.equal([404, 'NOT_FOUND']);
   });
 
+  it('answers 404 for the status and view of an unknown environment, naming the known ones, and starts no monitor for it', async () => {
+    const env = uniqueEnv();
+    expect((await apply(env, manifests({ services: ['hr'] }))).status).to.equal(200);
+    const unknown = uniqueEnv();
+    for (const route of ['status', 'view']) {
+      const res = await call<ApiError>('GET', `/v1/environments/${unknown}/${route}`);
+      expect([res.status, res.body.code], route).to.deep.equal([404, 'NOT_FOUND']);
+      expect(res.body.message, route).to.contain(unknown).and.to.contain(env);
+    }
+    // A monitor shows in /metrics under its environment's name: the known one's view starts one.
+    expect((await call('GET', `/v1/environments/${env}/view`)).status).to.equal(200);
+    const metrics = await (await fetch(`${reg.url}/metrics`)).text();
+    expect(metrics).to.contain(`environment="${env}"`);
+    expect(metrics).not.to.contain(unknown);
+  });
+
   it('reports each gateway with lease TTL, applied revision, lag and health', async () => {
     const env = uniqueEnv();
     const applied = await apply(env, manifests({ services: ['hr'] }));

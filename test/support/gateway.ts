@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/index.js';
 import type { RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
 import { commitChanges, type EtcdConnection, type KeyLayout, type Mutation } from '../../store/index.js';
+import { registerServer } from './contract-servers.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
@@ -29,12 +30,19 @@ export async function startGateway(options: TestGatewayOptions, { ready = true }
     ...options,
     etcd: Array.isArray(options.etcd) ? { endpoints: options.etcd, callTimeoutMs: 1000 } : options.etcd,
   });
+  let unregister: () => void = () => undefined;
+  const close = async () => {
+    await gateway.close();
+    unregister();
+  };
   try {
     const url = await gateway.listen();
+    // Its answers are checked against the contract (test/support/contract-hooks.ts).
+    unregister = registerServer(url, 'gateway');
     if (ready) await gateway.ready(AbortSignal.timeout(15_000));
-    return { url, gateway, close: () => gateway.close() };
+    return { url, gateway, close };
   } catch (err) {
-    await gateway.close();
+    await close();
     throw err;
   }
 }
@@ -101,8 +109,10 @@ export async function spawnGateway(options: SpawnGatewayOptions): Promise<Spawne
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const unregister = registerServer(`http://127.0.0.1:${port}`, 'gateway');
   void exited.then((e) => {
     exit = e;
+    unregister();
   });
   try {
     await waitFor(async () => exit !== undefined || (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok, {

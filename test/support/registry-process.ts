@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { addToken } from '../../registry/index.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
+import { registerServer } from './contract-servers.js';
 
 export interface SpawnRegistryOptions {
   etcd: string[];
@@ -38,7 +39,14 @@ export async function spawnRegistry(options: SpawnRegistryOptions): Promise<Spaw
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Its answers are checked against the contract (test/support/contract-hooks.ts) while it runs.
+  const unregister = registerServer(url, 'registry');
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      unregister();
+      resolve();
+    }),
+  );
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);

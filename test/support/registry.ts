@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { registerServer } from './contract-servers.js';
 import { addToken, createRegistry, type Registry, type RegistryOptions, type Role } from '../../registry/index.js';
 
 /** A registry serving its admin API on a free loopback port, with a tokens file of its own. */
@@ -39,6 +40,8 @@ export async function startRegistry(
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+  // Its answers are checked against the contract (test/support/contract-hooks.ts).
+  const unregister = registerServer(url, 'registry');
   return {
     url,
     adminToken,
@@ -47,6 +50,7 @@ export async function startRegistry(
     token: (role, environments) => addToken(tokensFile, { role, ...(environments ? { environments } : {}) }).token,
     async close() {
       await registry.close();
+      unregister();
       rmSync(dir, { recursive: true, force: true });
     },
   };

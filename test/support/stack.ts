@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StackDescription, StackGateway } from '../../stack/stack.js';
+import { registerServer } from './contract-servers.js';
 import { waitFor } from './wait.js';
 
 /** The CLI of this checkout: the build when present (what `npm start` runs), else the source via tsx. */
@@ -53,6 +54,11 @@ export async function startStackProcess(args: string[] = [], timeoutMs = 90_000)
     rmSync(stateDir, { recursive: true, force: true });
     throw new Error(`${(err as Error).message}\n--- output ---\n${out}`);
   }
+  // The stack's registry and gateways answer under the contract's eye (test/support/contract-hooks.ts).
+  const unregister = [
+    registerServer(description.registry.url, 'registry'),
+    ...Object.values(description.environments).flatMap((e) => e.gateways.map((g) => registerServer(g.url, 'gateway'))),
+  ];
   const gateway = (env: string, id: string) => {
     const g = description.environments[env]?.gateways.find((x) => x.id === id);
     if (!g) throw new Error(`no gateway ${id} in ${env}`);
@@ -91,6 +97,7 @@ export async function startStackProcess(args: string[] = [], timeoutMs = 90_000)
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       const code = await exited;
       clearTimeout(timer);
+      for (const u of unregister) u();
       rmSync(stateDir, { recursive: true, force: true });
       return code;
     },
