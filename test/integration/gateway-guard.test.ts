@@ -1,12 +1,13 @@
 import { expect } from 'chai';
 import { request, type IncomingHttpHeaders } from 'node:http';
-import type { ApiError, ServiceDefinition } from '../../openapi/index.js';
+import type { ApiError } from '../../openapi/index.js';
 import { parseExposition, sumSamples } from '../../telemetry/index.js';
 import { adminCall } from '../support/admin-api.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
-import { spawnGateway, startBackend, startGateway, writeTopology, type StartedGateway, type TestBackend } from '../support/gateway.js';
+import { spawnGateway, useScene, writeTopology, type StartedGateway } from '../support/gateway.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
-import { region, useEtcd } from '../support/store.js';
+import { region, serviceWith, useEtcd } from '../support/store.js';
+import type { GatewayOptions } from '../../gateway/index.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
 interface Reply {
@@ -45,36 +46,16 @@ describe('gateway upstream guard, loops, header safety and paths (real etcd, gat
   this.timeout(60_000);
   const ctx = useEtcd();
   let reg: TestRegistry;
-  const cleanup: Array<() => Promise<void>> = [];
+  const scene = useScene(ctx);
   before(async () => {
     reg = await startRegistry({ endpoints: ctx.etcd.endpoints });
   });
   after(async () => {
     await reg?.close();
   });
-  afterEach(async () => {
-    while (cleanup.length) await cleanup.pop()!();
-  });
-
-  async function backend(name: string): Promise<TestBackend> {
-    const b = await startBackend(name);
-    cleanup.push(() => b.close());
-    return b;
-  }
-  async function gateway(env: string, regionName: string, id: string, extra: Record<string, unknown> = {}): Promise<StartedGateway> {
-    const g = await startGateway({ etcd: ctx.etcd.endpoints, environment: env, region: regionName, id, ...extra });
-    cleanup.push(() => g.close());
-    return g;
-  }
-  function svc(name: string, deployments: Record<string, string[]>, extra: Partial<ServiceDefinition> = {}): ServiceDefinition {
-    return {
-      name,
-      basePath: `/${name}/v1`,
-      placement: 'regional',
-      deployments: Object.entries(deployments).map(([r, upstreams]) => ({ region: r, upstreams })),
-      ...extra,
-    };
-  }
+  const backend = (name: string) => scene.backend(name);
+  const gateway = (env: string, regionName: string, id: string, extra: Partial<GatewayOptions> = {}) => scene.gateway(env, regionName, id, extra);
+  const svc = serviceWith;
   async function refusedCount(g: StartedGateway): Promise<number> {
     const text = await (await fetch(`${g.url}/metrics`)).text();
     return sumSamples(parseExposition(text), 'waymark_gateway_upstream_errors_total', (l) => l.reason === 'refused');
@@ -196,7 +177,7 @@ describe('gateway upstream guard, loops, header safety and paths (real etcd, gat
       await writeTopology(ctx.conn, ctx.layout, env, { regions: [region('eu-west', 'EU')] });
       const g = await gateway(env, 'eu-west', 'gw-1', { upstreamTimeoutMs: 3000 });
       const relay = await startFaultProxy({ target: g.gateway.address!.address + ':' + g.gateway.address!.port });
-      cleanup.push(() => relay.close());
+      scene.defer(() => relay.close());
       await writeTopology(ctx.conn, ctx.layout, env, { services: [svc('echo', { 'eu-west': [relay.url] })] });
       await waitFor(() => g.gateway.document?.services.length === 1, { what: 'the service' });
       let hops = 0;
@@ -274,7 +255,7 @@ describe('gateway upstream guard, loops, header safety and paths (real etcd, gat
         services: [svc('crm', { 'us-east': [us.url] })],
       });
       const eu = await spawnGateway({ etcd: ctx.etcd.endpoints, environment: env, region: 'eu-west', id: 'gw-eu' });
-      cleanup.push(async () => {
+      scene.defer(async () => {
         eu.kill('SIGKILL');
         await eu.exited;
       });

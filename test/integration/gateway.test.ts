@@ -2,11 +2,11 @@ import { expect } from 'chai';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
-import type { ApiError, ServiceDefinition, ServiceRoute, TopologyDocument } from '../../openapi/index.js';
-import type { RequestInfo } from '../../gateway/index.js';
+import type { ApiError, ServiceRoute, TopologyDocument } from '../../openapi/index.js';
+import type { GatewayOptions, RequestInfo } from '../../gateway/index.js';
 import { readEnvironment } from '../../store/index.js';
-import { startBackend, startGateway, writeTopology, type StartedGateway, type TestBackend } from '../support/gateway.js';
-import { region, useEtcd } from '../support/store.js';
+import { startGateway, useScene, writeTopology, type TestBackend } from '../support/gateway.js';
+import { region, serviceWith, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
 interface Reply {
@@ -57,32 +57,10 @@ function raw(base: string, bytes: string): Promise<string> {
 describe('gateway (real etcd, real backends)', function () {
   this.timeout(30_000);
   const ctx = useEtcd();
-  const cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    while (cleanup.length) await cleanup.pop()!();
-  });
-
-  async function backend(name: string): Promise<TestBackend> {
-    const b = await startBackend(name);
-    cleanup.push(() => b.close());
-    return b;
-  }
-
-  async function gateway(env: string, regionName: string, id: string, extra: Record<string, unknown> = {}): Promise<StartedGateway> {
-    const g = await startGateway({ etcd: ctx.etcd.endpoints, environment: env, region: regionName, id, ...extra });
-    cleanup.push(() => g.close());
-    return g;
-  }
-
-  function svc(name: string, deployments: Record<string, string[]>, extra: Partial<ServiceDefinition> = {}): ServiceDefinition {
-    return {
-      name,
-      basePath: `/${name}/v1`,
-      placement: 'regional',
-      deployments: Object.entries(deployments).map(([r, upstreams]) => ({ region: r, upstreams })),
-      ...extra,
-    };
-  }
+  const scene = useScene(ctx);
+  const backend = (name: string) => scene.backend(name);
+  const gateway = (env: string, regionName: string, id: string, extra: Partial<GatewayOptions> = {}) => scene.gateway(env, regionName, id, extra);
+  const svc = serviceWith;
 
   /** eu-west (EU) and us-east (US), with one service `hr` deployed in eu-west. */
   async function basicEnv(): Promise<{ env: string; eu: TestBackend }> {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { parse } from 'yaml';
 import type { ServiceDefinition, TopologyDocument } from '../../openapi/index.js';
 import { validateTopologyDocument } from '../../topology/index.js';
-import { startBackend, startGateway, writeTopology, type StartedGateway, type TestBackend } from '../support/gateway.js';
+import { useScene, writeTopology, type StartedGateway, type TestBackend } from '../support/gateway.js';
 import { startRegistry } from '../support/registry.js';
 import { region, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
@@ -33,22 +33,9 @@ type CatalogEntry = { anchor: string } & Record<string, Array<{ href: string; ty
 describe('hypermedia: the discovery description, the API catalog and service links (real etcd, real gateways)', function () {
   this.timeout(30_000);
   const ctx = useEtcd();
-  const cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    while (cleanup.length) await cleanup.pop()!();
-  });
-
-  async function backend(name: string): Promise<TestBackend> {
-    const b = await startBackend(name);
-    cleanup.push(() => b.close());
-    return b;
-  }
-
-  async function gateway(env: string, regionName: string, id: string): Promise<StartedGateway> {
-    const g = await startGateway({ etcd: ctx.etcd.endpoints, environment: env, region: regionName, id });
-    cleanup.push(() => g.close());
-    return g;
-  }
+  const scene = useScene(ctx);
+  const backend = (name: string) => scene.backend(name);
+  const gateway = (env: string, regionName: string, id: string) => scene.gateway(env, regionName, id);
 
   function svc(name: string, regionName: string, upstream: string, extra: Partial<ServiceDefinition> = {}): ServiceDefinition {
     return { name, basePath: `/${name}/v1`, placement: 'regional', deployments: [{ region: regionName, upstreams: [upstream] }], ...extra };
@@ -175,7 +162,7 @@ describe('hypermedia: the discovery description, the API catalog and service lin
     const env = uniqueEnv('hyper-apply');
     const backendEu = await backend('pricing-eu');
     const reg = await startRegistry({ endpoints: ctx.etcd.endpoints });
-    cleanup.push(() => reg.close());
+    scene.defer(() => reg.close());
     const yaml =
       'apiVersion: waymark/v1\nkind: Region\nmetadata: { name: eu-west }\nspec: { jurisdiction: EU }\n---\n' +
       'apiVersion: waymark/v1\nkind: Service\nmetadata: { name: pricing }\nspec:\n  basePath: /pricing/v1\n  placement: regional\n' +

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { ApiError, ApplyResult, InternalTopology } from '../../openapi/index.js';
 import { decodeSource, encodeSource } from '../../registry/apply/source.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { useRegistry } from '../support/registry.js';
 import { useEtcd } from '../support/store.js';
 import { uniqueEnv } from '../support/wait.js';
 
@@ -17,13 +17,7 @@ const service =
 
 describe('variables stay private through apply and promote (real etcd)', function () {
   const ctx = useEtcd();
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry({ endpoints: ctx.etcd.endpoints });
-  });
-  after(async () => {
-    await reg?.close();
-  });
+  const reg = useRegistry(ctx);
 
   async function call<T>(method: string, path: string, body: string, type = 'application/yaml'): Promise<{ status: number; text: string; body: T }> {
     const res = await fetch(`${reg.url}${path}`, { method, headers: { authorization: `Bearer ${reg.adminToken}`, 'content-type': type }, body });

@@ -8,7 +8,7 @@ import type { ApiError, ApplyResult, EnvironmentStatus, InternalTopology } from 
 import { ConflictError, readEnvironment, TopologyWatcher } from '../../store/index.js';
 import { addToken, hashToken, prepareApply, TokenStore, type OperationContext } from '../../registry/index.js';
 import { freePort } from '../support/ports.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { startRegistry, useRegistry } from '../support/registry.js';
 import { useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
@@ -52,14 +52,7 @@ function manifests(options: {
 
 describe('registry admin API (real etcd)', function () {
   const ctx = useEtcd();
-  let reg: TestRegistry;
-
-  before(async () => {
-    reg = await startRegistry({ endpoints: ctx.etcd.endpoints });
-  });
-  after(async () => {
-    await reg?.close();
-  });
+  const reg = useRegistry(ctx);
 
   async function call<T = unknown>(
     method: string,

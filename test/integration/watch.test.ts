@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startGateway } from '../support/gateway.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { useRegistry } from '../support/registry.js';
 import { useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
@@ -28,14 +28,7 @@ function runWatch(args: string[], env: Record<string, string>): WatchProcess {
 describe('waymark watch (registry event stream, real etcd)', function () {
   this.timeout(60_000);
   const ctx = useEtcd();
-  let reg: TestRegistry;
-
-  before(async () => {
-    reg = await startRegistry({ endpoints: ctx.etcd.endpoints });
-  });
-  after(async () => {
-    await reg?.close();
-  });
+  const reg = useRegistry(ctx);
 
   const apply = async (env: string, yaml: string) => {
     const res = await fetch(`${reg.url}/v1/environments/${env}/apply`, {

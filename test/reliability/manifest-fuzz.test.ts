@@ -7,7 +7,7 @@ import { isValidName } from '../../topology/index.js';
 import { applyManifests, loadManifests, ValidationError, type ManifestSource, type OperationContext } from '../../registry/index.js';
 import { applyYaml } from '../support/admin-api.js';
 import { regionYaml, serviceYaml, yamlDocuments } from '../support/manifests.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { useRegistry } from '../support/registry.js';
 import { useEtcd } from '../support/store.js';
 import { uniqueEnv } from '../support/wait.js';
 
@@ -178,13 +178,7 @@ const NASTY: Record<string, string> = {
 describe('hostile manifests (property-based fuzz and a corpus of nasty YAML)', function () {
   this.timeout(60_000);
   const ctx = useEtcd();
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry({ endpoints: ctx.etcd.endpoints });
-  });
-  after(async () => {
-    await reg?.close();
-  });
+  const reg = useRegistry(ctx);
 
   it('loadManifests: arbitrary strings and YAML-ish token soup end in a result or a ValidationError with details', () => {
     const env = 'prod';

@@ -3,7 +3,7 @@ import { Agent, request } from 'node:http';
 import type { ApiError } from '../../openapi/index.js';
 import { applyYaml, adminCall } from '../support/admin-api.js';
 import { rawRequest } from '../support/raw-http.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { useRegistry } from '../support/registry.js';
 import { useEtcd } from '../support/store.js';
 import { uniqueEnv } from '../support/wait.js';
 
@@ -68,13 +68,7 @@ function pollHealth(url: string): { stop(): Promise<{ latencies: number[]; error
 describe('parse limits: hostile applies are refused before parsing, the registry stays responsive', function () {
   this.timeout(120_000);
   const ctx = useEtcd();
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry({ endpoints: ctx.etcd.endpoints });
-  });
-  after(async () => {
-    await reg?.close();
-  });
+  const reg = useRegistry(ctx);
 
   for (const [keys, body, type] of [
     ['60 000', wideRegion(60_000), 'application/yaml'],

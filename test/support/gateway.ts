@@ -228,3 +228,35 @@ export async function writeTopology(conn: EtcdConnection, layout: KeyLayout, env
   });
   return res.revision;
 }
+
+/** Servers a test starts, each stopped after the test (the last started first). */
+export interface TestScene {
+  backend(name: string): Promise<TestBackend>;
+  /** A gateway in this process on the suite's etcd (see startGateway). */
+  gateway(env: string, region: string, id: string, extra?: Partial<GatewayOptions>): Promise<StartedGateway>;
+  /** Anything else the test started, stopped with the rest. */
+  defer(stop: () => Promise<void>): void;
+}
+
+/** Per-test servers of a suite on the etcd of `useEtcd()`; registers its own `afterEach`. */
+export function useScene(ctx: { readonly etcd: { readonly endpoints: string[] } }): TestScene {
+  const stops: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    while (stops.length > 0) await stops.pop()!();
+  });
+  return {
+    async backend(name) {
+      const b = await startBackend(name);
+      stops.push(() => b.close());
+      return b;
+    },
+    async gateway(env, region, id, extra = {}) {
+      const g = await startGateway({ etcd: ctx.etcd.endpoints, environment: env, region, id, ...extra });
+      stops.push(() => g.close());
+      return g;
+    },
+    defer(stop) {
+      stops.push(stop);
+    },
+  };
+}

@@ -55,3 +55,37 @@ export async function startRegistry(
     },
   };
 }
+
+/**
+ * One registry for a suite on the etcd of `useEtcd()`: started in `before`, closed in `after`.
+ * The returned object reads through to it, so tests use it as a TestRegistry.
+ */
+export function useRegistry(ctx: { readonly etcd: { readonly endpoints: string[] } }): TestRegistry {
+  let started: TestRegistry | undefined;
+  before(async () => {
+    started = await startRegistry({ endpoints: ctx.etcd.endpoints });
+  });
+  after(async () => {
+    await started?.close();
+  });
+  const current = (): TestRegistry => {
+    if (!started) throw new Error('the suite registry is used before its before() hook ran');
+    return started;
+  };
+  return {
+    get url() {
+      return current().url;
+    },
+    get adminToken() {
+      return current().adminToken;
+    },
+    get registry() {
+      return current().registry;
+    },
+    get tokensFile() {
+      return current().tokensFile;
+    },
+    token: (role, environments) => current().token(role, environments),
+    close: () => current().close(),
+  };
+}

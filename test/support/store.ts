@@ -34,3 +34,14 @@ export function service(name: string, regions: string[], extra: Partial<ServiceD
     ...extra,
   };
 }
+
+/** A regional service at `/<name>/v1` with the given upstreams per region. */
+export function serviceWith(name: string, deployments: Record<string, string[]>, extra: Partial<ServiceDefinition> = {}): ServiceDefinition {
+  return {
+    name,
+    basePath: `/${name}/v1`,
+    placement: 'regional',
+    deployments: Object.entries(deployments).map(([r, upstreams]) => ({ region: r, upstreams })),
+    ...extra,
+  };
+}
