@@ -4,6 +4,7 @@ import { WaymarkClient } from '../../client-sdk/index.js';
 import { checkDocument } from '../../client-sdk/document.js';
 import type { TopologyDocument } from '../../openapi/index.js';
 import { spawnGateway, startBackend, type SpawnedGateway, type TestBackend } from '../support/gateway.js';
+import { mutateRecord } from '../support/record-corpus.js';
 import { region, service, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
@@ -42,21 +43,7 @@ interface Target {
 /** A valid record with one field, or one field of a nested object, replaced, removed, or added. */
 function mutation(base: Record<string, unknown>): fc.Arbitrary<string> {
   const value = fc.oneof(fc.constantFrom(...HOSTILE), fc.jsonValue({ maxDepth: 3 }), fc.string({ unit: 'binary', maxLength: 40 }));
-  const mutated = fc.tuple(fc.nat(), fc.nat(), value, fc.boolean()).map(([a, b, v, remove]) => {
-    const copy = JSON.parse(JSON.stringify(base)) as Record<string, unknown>;
-    const keys = [...Object.keys(copy), 'extra'];
-    const key = keys[a % keys.length];
-    const field = copy[key];
-    if (Array.isArray(field) && field.length > 0 && b % 2 === 0) {
-      const item = field[b % field.length] as unknown;
-      if (item && typeof item === 'object' && !Array.isArray(item)) {
-        const inner = Object.keys(item);
-        (item as Record<string, unknown>)[inner[b % inner.length]] = remove ? undefined : v;
-      } else field[b % field.length] = v;
-    } else if (remove) delete copy[key];
-    else copy[key] = v;
-    return JSON.stringify(copy);
-  });
+  const mutated = fc.tuple(fc.nat(), fc.nat(), value, fc.boolean()).map(([a, b, v, remove]) => JSON.stringify(mutateRecord(base, a, b, v, remove)));
   const raw = fc.oneof(fc.constantFrom('null', '[]', '[1,2]', '"x"', '{', 'not json', '1e999', DEEP), fc.json({ maxDepth: 4 }), fc.string({ maxLength: 60 }));
   return fc.oneof({ weight: 4, arbitrary: mutated }, { weight: 1, arbitrary: raw });
 }

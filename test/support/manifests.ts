@@ -1,3 +1,6 @@
+import { expect } from 'chai';
+import type { ErrorDetail } from '../../openapi/index.js';
+import { loadManifests, ValidationError, type ManifestSource } from '../../registry/index.js';
 /** YAML manifests for tests that go through the registry's admin API or its loader. */
 
 export function regionYaml(name: string, jurisdiction: string, provider = 'cloud-a'): string {
@@ -42,4 +45,16 @@ export function environmentYaml(name: string, variables: Record<string, string>)
 /** Several documents as one multi-document YAML text. */
 export function yamlDocuments(...docs: string[]): string {
   return docs.join('---\n');
+}
+
+/** The details of the VALIDATION_FAILED error `sources` must get; fails the test if they load. */
+export function rejectedManifests(sources: ManifestSource[], env = 'prod'): ErrorDetail[] {
+  try {
+    loadManifests(sources, env);
+  } catch (err) {
+    expect(err).to.be.instanceOf(ValidationError);
+    expect((err as ValidationError).code).to.equal('VALIDATION_FAILED');
+    return (err as ValidationError).details;
+  }
+  throw new Error('expected the manifests to be rejected');
 }

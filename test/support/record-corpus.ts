@@ -153,3 +153,26 @@ export const CORPUS: readonly CorpusEntry[] = [
 export function stored(entry: CorpusEntry): string {
   return JSON.stringify(entry.value);
 }
+
+/**
+ * `base` with one field (or one field of a nested object or array item) replaced by `value`,
+ * removed, or added under one of `extraKeys`; `a` and `b` pick where (fast-check draws them).
+ */
+export function mutateRecord(base: object, a: number, b: number, value: unknown, remove: boolean, extraKeys: readonly string[] = ['extra']): Record<string, unknown> {
+  const copy = JSON.parse(JSON.stringify(base)) as Record<string, unknown>;
+  const keys = [...Object.keys(copy), ...extraKeys];
+  const key = keys[a % keys.length]!;
+  const field = copy[key];
+  if (Array.isArray(field) && field.length > 0 && b % 2 === 0) {
+    const item = field[b % field.length] as unknown;
+    if (item && typeof item === 'object' && !Array.isArray(item)) {
+      const inner = Object.keys(item);
+      (item as Record<string, unknown>)[inner[b % inner.length]!] = remove ? undefined : value;
+    } else field[b % field.length] = value;
+  } else if (field && typeof field === 'object' && !Array.isArray(field) && b % 2 === 0) {
+    const inner = Object.keys(field);
+    (field as Record<string, unknown>)[inner[b % inner.length]!] = value;
+  } else if (remove) delete copy[key];
+  else copy[key] = value;
+  return copy;
+}

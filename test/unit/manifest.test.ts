@@ -1,7 +1,8 @@
 import { expect } from 'chai';
+import { rejectedManifests } from '../support/manifests.js';
 import { readFileSync } from 'node:fs';
 import type { ErrorDetail, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
-import { loadManifests, substitute, ValidationError, type ManifestSource } from '../../registry/index.js';
+import { loadManifests, substitute, ValidationError } from '../../registry/index.js';
 import { Problems } from '../../registry/manifest/errors.js';
 import { renderManifest } from '../../registry/manifest/render.js';
 import { validateTopology, type Placed } from '../../registry/manifest/validate.js';
@@ -12,16 +13,7 @@ import { KeyLayout } from '../../store/index.js';
 const region = (name: string, jurisdiction = 'EU') =>
   `apiVersion: waymark/v1\nkind: Region\nmetadata: { name: ${name} }\nspec: { jurisdiction: ${jurisdiction}, provider: cloud-a }\n`;
 
-function rejected(sources: ManifestSource[], env = 'prod'): ErrorDetail[] {
-  try {
-    loadManifests(sources, env);
-  } catch (err) {
-    expect(err).to.be.instanceOf(ValidationError);
-    expect((err as ValidationError).code).to.equal('VALIDATION_FAILED');
-    return (err as ValidationError).details;
-  }
-  throw new Error('expected the manifests to be rejected');
-}
+const rejected = rejectedManifests;
 
 /** Loads, renders and validates the whole state, as an apply with prune does. */
 function check(yaml: string, variables: Record<string, string> = {}): ErrorDetail[] {

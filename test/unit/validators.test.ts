@@ -18,7 +18,7 @@ import {
   type RecordKind,
 } from '../../topology/index.js';
 import type { GatewayRegistration, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
-import { CORPUS, VALID_COMMIT, VALID_GATEWAY, VALID_REGION, VALID_REPORT, VALID_SERVICE } from '../support/record-corpus.js';
+import { CORPUS, mutateRecord, VALID_COMMIT, VALID_GATEWAY, VALID_REGION, VALID_REPORT, VALID_SERVICE } from '../support/record-corpus.js';
 
 const SCHEMA_OF: Record<RecordKind | 'document', string> = {
   region: 'RegionDefinition',
@@ -90,24 +90,9 @@ const HOSTILE: readonly unknown[] = [
 function mutated(kind: RecordKind): fc.Arbitrary<unknown> {
   const base = VALID_OF[kind];
   const value = fc.oneof(fc.constantFrom(...HOSTILE), fc.jsonValue({ maxDepth: 3 }), fc.string());
-  return fc.tuple(fc.nat(), fc.nat(), value, fc.boolean()).map(([a, b, v, remove]) => {
-    const copy = JSON.parse(JSON.stringify(base)) as Record<string, unknown>;
-    const keys = [...Object.keys(copy), 'extra', 'jurisdictions', 'failover', 'staleSince', 'invalidRecords'];
-    const key = keys[a % keys.length];
-    const field = copy[key];
-    if (Array.isArray(field) && field.length > 0 && b % 2 === 0) {
-      const item = field[b % field.length] as unknown;
-      if (item && typeof item === 'object' && !Array.isArray(item)) {
-        const inner = Object.keys(item);
-        (item as Record<string, unknown>)[inner[b % inner.length]] = remove ? undefined : v;
-      } else field[b % field.length] = v;
-    } else if (field && typeof field === 'object' && !Array.isArray(field) && b % 2 === 0) {
-      const inner = Object.keys(field);
-      (field as Record<string, unknown>)[inner[b % inner.length]] = v;
-    } else if (remove) delete copy[key];
-    else copy[key] = v;
-    return JSON.parse(JSON.stringify(copy)) as unknown;
-  });
+  return fc
+    .tuple(fc.nat(), fc.nat(), value, fc.boolean())
+    .map(([a, b, v, remove]) => JSON.parse(JSON.stringify(mutateRecord(base, a, b, v, remove, ['extra', 'jurisdictions', 'failover', 'staleSince', 'invalidRecords']))) as unknown);
 }
 
 describe('core validators', () => {

@@ -1,17 +1,8 @@
 import { expect } from 'chai';
-import type { ErrorDetail } from '../../openapi/index.js';
-import { loadManifests, ValidationError, type ManifestSource } from '../../registry/index.js';
+import { rejectedManifests } from '../support/manifests.js';
+import { loadManifests, ValidationError } from '../../registry/index.js';
 
-function rejected(sources: ManifestSource[], env = 'prod'): ErrorDetail[] {
-  try {
-    loadManifests(sources, env);
-  } catch (err) {
-    expect(err).to.be.instanceOf(ValidationError);
-    expect((err as ValidationError).code).to.equal('VALIDATION_FAILED');
-    return (err as ValidationError).details;
-  }
-  throw new Error('expected the manifests to be rejected');
-}
+const rejected = rejectedManifests;
 
 const region = (spec: string) => `apiVersion: waymark/v1\nkind: Region\nmetadata: { name: eu-west }\nspec:\n${spec}`;
 const service = (spec: string) => `apiVersion: waymark/v1\nkind: Service\nmetadata: { name: hr }\nspec:\n${spec}`;
