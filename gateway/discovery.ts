@@ -7,7 +7,7 @@ import { type TopologySnapshot } from '../store/index.js';
 import { DESCRIPTION_JSON_PATH, DESCRIPTION_JSON_TYPE, DESCRIPTION_YAML_PATH, DESCRIPTION_YAML_TYPE, descriptionBytes } from './description.js';
 import { DocumentCache } from './document-cache.js';
 import { badRequest, GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
-import { LongPolls } from './longpoll.js';
+import { LongPolls, type LongPollRefusal } from './longpoll.js';
 import { sendError } from './reply.js';
 import { Representation } from './representation.js';
 import { RouteTable, type RouteProblem } from './routes.js';
@@ -71,7 +71,13 @@ export interface DiscoverySettings {
   longPollDefaultSeconds: number;
   longPollMaxSeconds: number;
   maxLongPolls: number;
+  maxLongPollsPerClient: number;
+  /** Header a trusted proxy sets to the client's address (lowercase); undefined: the peer address. */
+  clientAddressHeader?: string | undefined;
 }
+
+/** Longest client address kept as a key (a forged header cannot make keys of any size). */
+const CLIENT_KEY_MAX = 100;
 
 /**
  * Everything served for one snapshot in one freshness state, built once: the document, its
@@ -294,8 +300,10 @@ export class Discovery {
     /** Headers for answers given before any snapshot exists. */
     private readonly fallbackHeaders: () => readonly string[],
     private readonly errorLinks: () => Record<string, { href: string }>,
+    /** A long-poll was refused (for the metrics). */
+    private readonly onRefused: (reason: LongPollRefusal) => void = () => undefined,
   ) {
-    this.polls = new LongPolls(settings.maxLongPolls);
+    this.polls = new LongPolls(settings.maxLongPolls, settings.maxLongPollsPerClient);
     // Read now, so a build without the generated description fails at startup, not on a request.
     descriptionBytes();
   }
@@ -374,23 +382,53 @@ export class Discovery {
     seconds = Math.min(seconds, this.settings.longPollMaxSeconds);
     if (pub.revision > wait) return pub.topology.sendChanged(req, res);
     if (seconds === 0) return pub.topology.sendUnchanged(req, res);
-    const cancel = this.polls.hold(wait, seconds * 1000, (reason) => {
+    const cancel = this.polls.hold(wait, seconds * 1000, this.clientOf(req), (reason) => {
       res.off('close', onClose);
       const now = this.current ?? pub;
       if (reason === 'changed') now.topology.sendChanged(req, res);
       else now.topology.sendUnchanged(req, res);
     });
-    if (!cancel) {
+    if (typeof cancel !== 'function') {
+      this.onRefused(cancel);
+      const retry = ['Retry-After', String(this.retryAfterSeconds())];
       return this.fail(
         res,
-        new GatewayHttpError(503, 'TOO_MANY_LONG_POLLS', `this gateway already holds ${this.settings.maxLongPolls} long-polls: retry later or poll without wait`, [
-          'Retry-After',
-          String(Math.max(1, Math.round(this.settings.refreshIntervalSeconds / 2))),
-        ]),
+        cancel === 'full'
+          ? new GatewayHttpError(503, 'TOO_MANY_LONG_POLLS', `this gateway already holds ${this.settings.maxLongPolls} long-polls: retry later or poll without wait`, retry)
+          : new GatewayHttpError(
+              429,
+              'TOO_MANY_LONG_POLLS_FROM_CLIENT',
+              `this client address already holds ${this.settings.maxLongPollsPerClient} long-polls: retry later or poll without wait`,
+              retry,
+            ),
       );
     }
     const onClose = () => cancel();
     res.once('close', onClose);
+  }
+
+  /**
+   * Seconds a refused client should wait: half the refresh interval, spread uniformly from half
+   * to one and a half times that, so clients refused together do not come back together.
+   */
+  private retryAfterSeconds(): number {
+    const base = Math.max(1, Math.round(this.settings.refreshIntervalSeconds / 2));
+    const low = Math.ceil(base / 2);
+    return low + Math.floor(Math.random() * (base + 1));
+  }
+
+  /** The client's address: the trusted proxy's header (its last entry) when configured and present, else the peer. */
+  private clientOf(req: IncomingMessage): string {
+    const name = this.settings.clientAddressHeader;
+    if (name !== undefined) {
+      const value = req.headers[name];
+      const raw = Array.isArray(value) ? value[value.length - 1] : value;
+      if (raw !== undefined) {
+        const last = raw.slice(raw.lastIndexOf(',') + 1).trim();
+        if (last !== '') return last.slice(0, CLIENT_KEY_MAX);
+      }
+    }
+    return req.socket.remoteAddress ?? 'unknown';
   }
 
   /** OPTIONS is a CORS preflight (or a plain question of what is allowed); anything else is 405. */

@@ -84,7 +84,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       throw new GatewayOptionsError('prefix', (err as Error).message);
     }
     this.snapshotFile = o.snapshotFile ? new SnapshotFile(o.snapshotFile, (err) => this.warn(err)) : undefined;
-    this.discovery = new Discovery(o, () => this.fallbackHeaders(), () => this.errorLinks());
+    this.discovery = new Discovery(
+      o,
+      () => this.fallbackHeaders(),
+      () => this.errorLinks(),
+      (reason) => this.metrics.longPollRefused(reason),
+    );
     this.metrics = new GatewayMetrics({ environment: o.environment, region: o.region, gateway: o.id }, () => ({
       revision: this.revision,
       stale: this.stale,

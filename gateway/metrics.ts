@@ -107,6 +107,7 @@ export class GatewayMetrics {
   private readonly keepaliveFailures: Counter;
   private readonly leaseLosses: Counter;
   private readonly failures: Counter<'boundary'>;
+  private readonly longPollRefusals: Counter<'reason'>;
 
   constructor(labels: { environment: string; region: string; gateway: string }, state: () => GatewayGaugeState) {
     const registers = [this.registry];
@@ -162,6 +163,13 @@ export class GatewayMetrics {
       registers,
     });
     for (const boundary of ['watch', 'publish', 'request', 'report'] as const) this.failures.inc({ boundary }, 0);
+    this.longPollRefusals = new Counter({
+      name: 'waymark_gateway_longpolls_refused_total',
+      help: 'Long-polls refused, by reason: full (every slot held, 503) or client (the client address holds its share, 429).',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of ['full', 'client'] as const) this.longPollRefusals.inc({ reason }, 0);
     new Gauge({
       name: 'waymark_gateway_invalid_records',
       help: 'Keys of the environment skipped as invalid now, by record kind; each keeps its last valid version, if it had one.',
@@ -254,6 +262,11 @@ export class GatewayMetrics {
 
   leaseLost(): void {
     this.leaseLosses.inc();
+  }
+
+  /** A long-poll was refused: `full` (every slot held) or `client` (its address holds its share). */
+  longPollRefused(reason: 'full' | 'client'): void {
+    this.longPollRefusals.inc({ reason });
   }
 
   failed(boundary: FailureBoundary): void {

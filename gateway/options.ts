@@ -46,8 +46,21 @@ export interface GatewayOptions {
   longPollDefaultSeconds?: number;
   /** Long-poll: ceiling of `timeout`. Default 120. */
   longPollMaxSeconds?: number;
-  /** Long-polls held at once; past this, 503 with Retry-After. Default 10000. */
+  /** Long-polls held at once; past this, 503 with a jittered Retry-After. Default 10000. */
   maxLongPolls?: number;
+  /**
+   * Long-polls held at once for one client address, so one client cannot take every slot; past
+   * this, 429 with a jittered Retry-After (plain GETs are still served). Clients behind one NAT or
+   * proxy share an address: raise it, or name the proxy's header in `clientAddressHeader`. Default 4.
+   */
+  maxLongPollsPerClient?: number;
+  /**
+   * Request header a trusted proxy in front of the gateway sets to the client's address, such as
+   * `x-forwarded-for` (its last entry is taken: the address the proxy itself saw). Only set it
+   * when every request comes through that proxy: clients can write any header. Without it (the
+   * default) the client address is the connection's peer.
+   */
+  clientAddressHeader?: string;
   /** Largest request body proxied, in bytes; larger gets 413. Default 10 MiB. */
   maxBodyBytes?: number;
   /**
@@ -114,6 +127,7 @@ export const GATEWAY_DEFAULTS = {
   longPollDefaultSeconds: 30,
   longPollMaxSeconds: 120,
   maxLongPolls: 10_000,
+  maxLongPollsPerClient: 4,
   maxBodyBytes: 10 * 1024 * 1024,
   bodyBufferBytes: 64 * 1024,
   bodyTimeoutMs: 20_000,
@@ -130,8 +144,8 @@ export const GATEWAY_DEFAULTS = {
 } as const;
 
 /** Options with every default applied and every value checked. */
-export type ResolvedGatewayOptions = Required<Omit<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease'>> &
-  Pick<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease'>;
+export type ResolvedGatewayOptions = Required<Omit<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease' | 'clientAddressHeader'>> &
+  Pick<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease' | 'clientAddressHeader'>;
 
 /** Applies the defaults and validates; throws GatewayOptionsError naming the bad option. */
 export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayOptions {
@@ -164,6 +178,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     'leaseTtlSeconds',
     'longPollMaxSeconds',
     'maxLongPolls',
+    'maxLongPollsPerClient',
     'maxBodyBytes',
     'bodyBufferBytes',
     'bodyTimeoutMs',
@@ -198,6 +213,12 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
   }
   if (!(Number.isFinite(out.upstreamUploadShare) && out.upstreamUploadShare > 0 && out.upstreamUploadShare <= 1)) {
     throw new GatewayOptionsError('upstreamUploadShare', `must be a number above 0 and at most 1, got ${String(out.upstreamUploadShare)}`);
+  }
+  if (out.clientAddressHeader !== undefined) {
+    if (typeof out.clientAddressHeader !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/.test(out.clientAddressHeader)) {
+      throw new GatewayOptionsError('clientAddressHeader', `must be an HTTP header name, got ${JSON.stringify(out.clientAddressHeader)}`);
+    }
+    out.clientAddressHeader = out.clientAddressHeader.toLowerCase();
   }
   if (!Number.isInteger(out.leaseTtlSeconds)) {
     throw new GatewayOptionsError('leaseTtlSeconds', `must be a whole number of seconds, got ${out.leaseTtlSeconds}`);

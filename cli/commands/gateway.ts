@@ -22,6 +22,9 @@ interface GatewayCliOptions {
   snapshot?: string;
   dispatch?: boolean;
   leaseTtl?: number;
+  maxLongPolls?: number;
+  maxLongPollsPerClient?: number;
+  clientAddressHeader?: string;
   logLevel: Level;
   quiet?: boolean;
 }
@@ -40,6 +43,12 @@ export function registerGateway(program: Command): void {
     .option('--snapshot <file>', 'keep the last topology in this file; start from it while etcd is unreachable')
     .option('--dispatch', 'forward requests for non-pinned services served elsewhere instead of answering 421')
     .option('--lease-ttl <seconds>', 'TTL of the registration lease', parsePositiveInt, 10)
+    .option('--max-long-polls <n>', 'long-polls held at once; past this, 503 with a jittered Retry-After (default 10000)', parsePositiveInt)
+    .option('--max-long-polls-per-client <n>', 'long-polls held at once per client address; past this, 429 with a jittered Retry-After (default 4)', parsePositiveInt)
+    .option(
+      '--client-address-header <header>',
+      "take the client address from this header set by a trusted proxy in front (e.g. x-forwarded-for, last entry); only when every request comes through it (default: the connection's peer)",
+    )
     .option('--prefix <prefix>', 'root of the etcd keys (default /waymark/v1)')
     .option('--etcd-ca <file>', 'CA certificate (PEM) of etcd; enables TLS')
     .option('--etcd-cert <file>', 'client certificate (PEM) for etcd')
@@ -73,6 +82,9 @@ async function runGateway(opts: GatewayCliOptions): Promise<void> {
     ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
     ...(opts.snapshot ? { snapshotFile: opts.snapshot } : {}),
     ...(opts.prefix ? { prefix: opts.prefix } : {}),
+    ...(opts.maxLongPolls !== undefined ? { maxLongPolls: opts.maxLongPolls } : {}),
+    ...(opts.maxLongPollsPerClient !== undefined ? { maxLongPollsPerClient: opts.maxLongPollsPerClient } : {}),
+    ...(opts.clientAddressHeader !== undefined ? { clientAddressHeader: opts.clientAddressHeader } : {}),
   };
   const logger = createLogger({ name: 'gateway', level: opts.logLevel, base: { environment: opts.environment, region: opts.region, gateway: opts.id } });
   const log = (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown> = {}, message = event) => logger[level]({ event, ...fields }, message);

@@ -20,7 +20,11 @@ export interface paths {
          *     Readable cross-origin (`Access-Control-Allow-Origin: *`; `OPTIONS` answers preflights).
          *     Long-poll: with `wait`, the request is held until the document's revision is greater
          *     than `wait` (200) or `timeout` seconds pass (304 when `If-None-Match` names the current
-         *     representation, else 200). Long-poll answers are `Cache-Control: no-store`.
+         *     representation, else 200). Long-poll answers are `Cache-Control: no-store`. Long-polls
+         *     are bounded: past the gateway's `maxLongPolls` held at once, 503 `TOO_MANY_LONG_POLLS`;
+         *     past `maxLongPollsPerClient` held for one client address, 429
+         *     `TOO_MANY_LONG_POLLS_FROM_CLIENT`. Both carry a jittered `Retry-After`; a plain GET
+         *     (without `wait`) is still served.
          */
         get: operations["getTopology"];
         put?: never;
@@ -1042,11 +1046,29 @@ export interface operations {
             };
             400: components["responses"]["Error"];
             405: components["responses"]["MethodNotAllowed"];
+            /**
+             * @description `TOO_MANY_LONG_POLLS_FROM_CLIENT`: this client address already holds its share of
+             *     long-polls. Retry the long-poll after `Retry-After` (spread so refused clients do not
+             *     return together); poll without `wait` meanwhile.
+             */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             500: components["responses"]["Internal"];
-            /** @description No snapshot yet, or too many held long-polls (see `Retry-After`). */
+            /**
+             * @description No snapshot yet (`NO_SNAPSHOT`), or every long-poll slot is held (`TOO_MANY_LONG_POLLS`):
+             *     retry after `Retry-After` (spread so refused clients do not return together); poll
+             *     without `wait` meanwhile.
+             */
             503: {
                 headers: {
-                    "Retry-After"?: number;
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WAYMARK_CLIENT_DEFAULTS, WaymarkClient, type BackoffEvent } from '../../client-sdk/index.js';
 import type { TopologyDocument } from '../../openapi/index.js';
-import { useScene, writeTopology, type StartedGateway } from '../support/gateway.js';
+import { spawnGateway, useScene, writeTopology, type StartedGateway } from '../support/gateway.js';
 import { getTopology, holdLongPolls } from '../support/long-polls.js';
 import { region, serviceWith, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
@@ -176,5 +176,38 @@ describe('gateway long-poll limits: global and per client address (issue 21)', f
     await waitFor(() => g.gateway.heldLongPolls === 2, { what: 'the second forwarded client held' });
     const again = await getTopology(g.url, `?wait=${rev}&timeout=2`, { headers: { 'x-forwarded-for': '10.0.0.1' } });
     expect(again.status).to.equal(429);
+  });
+
+  it('takes both limits from the command line (waymark gateway --max-long-polls 2 --max-long-polls-per-client 1)', async () => {
+    const env = uniqueEnv('lp-cli');
+    const revision = await writeTopology(ctx.conn, ctx.layout, env, { regions: [region('eu-west')], services: [serviceWith('catalog', { 'eu-west': ['http://127.0.0.1:1'] })] });
+    const child = await spawnGateway({
+      etcd: ctx.etcd.endpoints,
+      environment: env,
+      region: 'eu-west',
+      id: 'gw-cli',
+      extraArgs: ['--max-long-polls', '2', '--max-long-polls-per-client', '1', '--quiet'],
+    });
+    scene.defer(async () => {
+      child.kill('SIGKILL');
+      await child.exited;
+    });
+    // Served once the gateway lists itself (its registration moves the revision past the apply's).
+    const served = await waitFor(
+      async () => {
+        const doc = JSON.parse((await getTopology(child.url, '')).body) as TopologyDocument;
+        return doc.revision >= revision && doc.regions.some((r) => r.gateways.some((g) => g.id === 'gw-cli')) ? doc.revision : undefined;
+      },
+      { what: 'the gateway to serve the topology listing itself' },
+    );
+    const held = holdLongPolls(child.url, served, 1, { localAddress: '127.0.0.1' });
+    scene.defer(async () => held.close());
+    const heldGauge = async () => /waymark_gateway_longpolls_held\{[^}]*\} (\d+)/.exec(await (await fetch(`${child.url}/metrics`)).text())?.[1];
+    await waitFor(async () => (await heldGauge()) === '1', { what: 'the first long-poll held' });
+    expect((await getTopology(child.url, `?wait=${served}&timeout=2`, { localAddress: '127.0.0.1' })).status).to.equal(429);
+    const second = holdLongPolls(child.url, served, 1, { localAddress: '127.0.0.2' });
+    scene.defer(async () => second.close());
+    await waitFor(async () => (await heldGauge()) === '2', { what: 'the long-poll of another address held' });
+    expect((await getTopology(child.url, `?wait=${served}&timeout=2`, { localAddress: '127.0.0.3' })).status).to.equal(503);
   });
 });

@@ -45,6 +45,8 @@ describe('HTTP abuse against the gateway and the registry', function () {
       region: 'eu-west',
       id: 'gw-1',
       maxLongPolls: MAX_LONG_POLLS,
+      // Every test client is 127.0.0.1: the global limit is what is tested here.
+      maxLongPollsPerClient: MAX_LONG_POLLS,
       headersTimeoutMs: HEADERS_TIMEOUT_MS,
       requestTimeoutMs: 2000,
       maxBodyBytes: 4096,

@@ -48,22 +48,35 @@ describe('gateway content negotiation and validators', () => {
 
 describe('gateway long-polls', () => {
   it('wakes waiters older than a published revision, times out the rest, and bounds their number', async () => {
-    const polls = new LongPolls(2);
+    const polls = new LongPolls(2, 2);
     const woken: string[] = [];
-    const cancelA = polls.hold(5, 10_000, (r) => woken.push(`a:${r}`));
-    polls.hold(9, 30, (r) => woken.push(`b:${r}`));
+    const cancelA = polls.hold(5, 10_000, 'x', (r) => woken.push(`a:${r}`));
+    polls.hold(9, 30, 'y', (r) => woken.push(`b:${r}`));
     expect(cancelA).to.be.a('function');
-    expect(polls.hold(1, 1000, () => undefined)).to.equal(undefined);
+    expect(polls.hold(1, 1000, 'z', () => undefined)).to.equal('full');
     polls.publish(6);
     expect(woken).to.deep.equal(['a:changed']);
     await new Promise((r) => setTimeout(r, 60));
     expect(woken).to.deep.equal(['a:changed', 'b:timeout']);
     expect(polls.size).to.equal(0);
-    const cancel = polls.hold(1, 10_000, (r) => woken.push(`c:${r}`))!;
+    const cancel = polls.hold(1, 10_000, 'x', (r) => woken.push(`c:${r}`)) as () => void;
     cancel();
-    polls.hold(1, 10_000, (r) => woken.push(`d:${r}`));
+    polls.hold(1, 10_000, 'x', (r) => woken.push(`d:${r}`));
     polls.closeAll();
     expect(woken).to.deep.equal(['a:changed', 'b:timeout', 'd:closing']);
+  });
+
+  it('bounds the long-polls of one client address, and frees its share as they end', () => {
+    const polls = new LongPolls(10, 2);
+    const cancels = [polls.hold(1, 10_000, 'a', () => undefined), polls.hold(1, 10_000, 'a', () => undefined)];
+    expect(polls.hold(1, 10_000, 'a', () => undefined)).to.equal('client');
+    expect(polls.hold(1, 10_000, 'b', () => undefined)).to.be.a('function');
+    (cancels[0] as () => void)();
+    expect(polls.hold(1, 10_000, 'a', () => undefined)).to.be.a('function');
+    polls.publish(2);
+    expect(polls.size).to.equal(0);
+    expect(polls.hold(1, 10_000, 'a', () => undefined)).to.be.a('function');
+    polls.closeAll();
   });
 });
 
