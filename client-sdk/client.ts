@@ -3,7 +3,7 @@ import axios, { type AxiosInstance, type AxiosRequestConfig, type AxiosResponse 
 import type { TopologyDocument } from '../openapi/index.js';
 import { RetryBudget } from './budget.js';
 import { CacheFile } from './cache-file.js';
-import { Discovery, type SourceFailure } from './discovery.js';
+import { Discovery, type BackoffEvent, type DiscoveryStats, type SourceFailure } from './discovery.js';
 import { Ejector } from './ejection.js';
 import { ClientClosedError, InvalidTopologyError, TopologyExpiredError, TopologyUnavailableError } from './errors.js';
 import { LatencyTable, probeRegions } from './latency.js';
@@ -41,6 +41,8 @@ export interface WaymarkClientEvents {
   lastResort: [event: LastResortEvent];
   /** The cache file could not be written (routing goes on). */
   cacheError: [error: Error];
+  /** A discovery request failed or was refused (503/429): discovery waits before its next one (see BackoffEvent). */
+  backoff: [event: BackoffEvent];
 }
 
 /**
@@ -80,6 +82,7 @@ export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
     this.discovery.on('contact', () => this.confirmed());
     this.discovery.on('rejected', (err) => this.emit('rejected', err));
     this.discovery.on('unreachable', (failures) => this.unreachable(failures));
+    this.discovery.on('backoff', (event) => this.emit('backoff', event));
     this.transport = new Transport(
       this.options,
       { route: (service) => this.route(service), revision: () => this.resolver?.revision },
@@ -128,6 +131,11 @@ export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
   resolve(service: string): Route {
     if (!this.resolver) throw this.startError ?? new TopologyUnavailableError([]);
     return this.resolver.resolve(service);
+  }
+
+  /** Counters of discovery (requests, refusals, backoffs, documents) since the client was created. */
+  stats(): DiscoveryStats {
+    return this.discovery.stats();
   }
 
   /** Stops discovery, probes and pooled connections; pending writes of the cache file finish first. */

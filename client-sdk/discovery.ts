@@ -2,9 +2,10 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import axios, { type AxiosInstance } from 'axios';
 import type { TopologyDocument } from '../openapi/index.js';
+import { Backoff, retryAfterMs } from './backoff.js';
 import { tracingTransport } from './connection.js';
 import { parseDocument } from './document.js';
-import { DiscoveryTimeoutError, InvalidTopologyError, TopologyUnavailableError } from './errors.js';
+import { DiscoveryRefusedError, DiscoveryTimeoutError, InvalidTopologyError, TopologyUnavailableError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { RevisionTrust } from './revision-trust.js';
 
@@ -13,6 +14,54 @@ export interface SourceFailure {
   source: string;
   error: string;
 }
+
+/** The two kinds of discovery request, each with its own backoff. */
+export type DiscoveryRequestKind = 'long-poll' | 'fetch';
+
+/** Discovery waits before its next request (see WaymarkClientOptions for the policy). */
+export interface BackoffEvent {
+  /**
+   * `long-poll-refused`: the gateway holds no more long-polls (503/429); the client polls it at
+   * the refresh interval and long-polls again after `delayMs`. `refused`: a fetch was answered
+   * 503/429. `failed`: no usable answer (connection, timeout, other status, rejected document).
+   */
+  reason: 'long-poll-refused' | 'refused' | 'failed';
+  kind: DiscoveryRequestKind;
+  /** Time before the next request of this kind, ms (the backoff, or the gateway's Retry-After if longer). */
+  delayMs: number;
+  /** Consecutive failures of this kind, this one included. */
+  attempt: number;
+  /** The gateway that failed or refused. */
+  gateway: string;
+  /** HTTP status of a refusal. */
+  status?: number;
+  /** What the gateway's Retry-After asked for, ms (capped by `maxRetryAfterMs`). */
+  retryAfterMs?: number;
+  error: string;
+}
+
+/** Counters of discovery since the client was created (`WaymarkClient.stats()`). */
+export interface DiscoveryStats {
+  /** Topology requests sent (bootstrap, polls, long-polls, confirmations). */
+  discoveryRequests: number;
+  /** Of which long-polls (`?wait=`). */
+  longPolls: number;
+  /** Requests without a usable answer (refusals included). */
+  discoveryFailures: number;
+  /** Requests refused with 503 or 429. */
+  refusals: number;
+  /** Of which long-polls (the client polled at the interval meanwhile). */
+  longPollsRefused: number;
+  /** Backoffs (`backoff` events) and their total delay, ms. */
+  backoffs: number;
+  backoffMs: number;
+  /** Documents accepted, and rejected (malformed, other environment, rollback, too large). */
+  documentsAccepted: number;
+  documentsRejected: number;
+}
+
+/** Slack when checking whether a deferral is over: timers may fire a millisecond early by the wall clock. */
+const TIMER_SLACK_MS = 5;
 
 export interface DiscoveryEvents {
   /** A newer document was accepted. */
@@ -23,6 +72,8 @@ export interface DiscoveryEvents {
   rejected: [error: InvalidTopologyError];
   /** Every known gateway failed in a row; `since` is the last contact (or undefined if never). */
   unreachable: [failures: SourceFailure[]];
+  /** A discovery request failed or was refused: the next one of its kind waits. */
+  backoff: [event: BackoffEvent];
 }
 
 type Fetched = { status: 200; doc: TopologyDocument; etag: string | undefined } | { status: 304 };
@@ -30,13 +81,17 @@ type Fetched = { status: 200; doc: TopologyDocument; etag: string | undefined } 
 /**
  * Keeps the topology document current: fetches it from the bootstrap gateways (first success
  * wins), then long-polls one live gateway (`?wait=<revision>&timeout=<s>`), or polls it with
- * If-None-Match every refresh interval (plus jitter) if it answers long-polls at once. When the
- * gateway in use fails, discovery moves to the next one (the document's gateways, own region
- * first, then the bootstrap list). Documents that are malformed, of another environment or older
- * than the one held are rejected, so a lagging gateway cannot roll the client back; a single
- * lying or reset gateway cannot pin it either (see RevisionTrust for the rule). Every fetch has
- * a total deadline (`discoveryTimeoutMs`, plus the hold of a long-poll), however slowly the
- * gateway sends, so bootstrap() (and ready()) settles within that deadline per bootstrap gateway.
+ * If-None-Match every refresh interval (plus jitter, never under `minRefreshIntervalSeconds`) if
+ * it answers long-polls at once. When the gateway in use fails, discovery moves to the next one
+ * (the document's gateways, own region first, then the bootstrap list). Every failure or refusal
+ * earns a backoff (capped, jittered, at least the gateway's Retry-After; per request kind, reset
+ * only by a success of that kind), and a gateway that refuses long-polls (503/429) is polled at
+ * the interval until it is long-polled again after that backoff. Documents that are malformed,
+ * of another environment or older than the one held are rejected, so a lagging gateway cannot
+ * roll the client back; a single lying or reset gateway cannot pin it either (see RevisionTrust
+ * for the rule). Every fetch has a total deadline (`discoveryTimeoutMs`, plus the hold of a
+ * long-poll), however slowly the gateway sends, so bootstrap() (and ready()) settles within that
+ * deadline per bootstrap gateway.
  */
 export class Discovery extends EventEmitter<DiscoveryEvents> {
   private doc: TopologyDocument | undefined;
@@ -58,6 +113,20 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
    * some fetch, so a dead gateway does not delay the long-poll after every change.
    */
   private readonly silent = new Set<string>();
+  private readonly backoff: Record<DiscoveryRequestKind, Backoff>;
+  /** Long-polls were refused: poll until then (ms since epoch). */
+  private longPollAfter = 0;
+  private readonly counters: DiscoveryStats = {
+    discoveryRequests: 0,
+    longPolls: 0,
+    discoveryFailures: 0,
+    refusals: 0,
+    longPollsRefused: 0,
+    backoffs: 0,
+    backoffMs: 0,
+    documentsAccepted: 0,
+    documentsRejected: 0,
+  };
   /** Time of the last answer from any gateway (ms since epoch); 0 if none yet. */
   lastContactAt = 0;
   /** Since when every gateway fails; undefined while one answers. */
@@ -70,6 +139,19 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   ) {
     super();
     this.http = axios.create({ maxRedirects: 0, responseType: 'text', transformResponse: [(data: unknown) => data] });
+    const policy = {
+      baseMs: options.discoveryRetryDelayMs,
+      multiplier: options.discoveryBackoffMultiplier,
+      maxMs: options.discoveryMaxRetryDelayMs,
+      jitter: options.discoveryBackoffJitter,
+    };
+    this.backoff = { 'long-poll': new Backoff(policy), fetch: new Backoff(policy) };
+    this.on('rejected', () => this.counters.documentsRejected++);
+  }
+
+  /** A copy of the counters. */
+  stats(): DiscoveryStats {
+    return { ...this.counters };
   }
 
   get document(): TopologyDocument | undefined {
@@ -103,6 +185,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     }
     const previous = this.doc;
     this.doc = doc;
+    this.counters.documentsAccepted++;
     this.asked = new Set();
     this.emit('document', doc, previous, source);
     return 'accepted';
@@ -152,7 +235,6 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
 
   private async run(): Promise<void> {
     let failures: SourceFailure[] = [];
-    let rounds = 0;
     while (!this.closing.signal.aborted) {
       if (this.wake.signal.aborted) this.wake = new AbortController();
       const sources = this.sources();
@@ -163,17 +245,44 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
       }
       const source = this.current !== undefined && sources.includes(this.current) ? this.current : sources[0]!;
       this.current = source;
-      const longPoll = this.doc !== undefined && !this.pollMode && !this.refreshRequested && !this.confirmFirst;
+      const deferred = this.longPollAfter - Date.now() > TIMER_SLACK_MS;
+      const longPoll = this.doc !== undefined && !this.pollMode && !deferred && !this.refreshRequested && !this.confirmFirst;
+      const kind: DiscoveryRequestKind = longPoll ? 'long-poll' : 'fetch';
       this.refreshRequested = false;
       try {
         await this.fetchOnce(source, longPoll);
+        this.backoff[kind].reset();
         this.confirmFirst = false;
         failures = [];
-        rounds = 0;
-        if (this.pollMode && !this.refreshRequested) await this.sleep(this.pollDelayMs());
+        if ((this.pollMode || deferred) && !this.refreshRequested) {
+          // Polling: at the interval, or sooner when refused long-polls may be tried again.
+          const untilLongPoll = this.pollMode ? Number.POSITIVE_INFINITY : this.longPollAfter - Date.now();
+          await this.sleep(Math.min(this.pollDelayMs(), Math.max(0, untilLongPoll)));
+        }
       } catch (err) {
         if (this.closing.signal.aborted) break;
         if (longPoll && this.wake.signal.aborted) continue; // a refresh cut the long-poll short
+        const refused = err instanceof DiscoveryRefusedError ? err : undefined;
+        const backoffMs = this.backoff[kind].next();
+        const delayMs = Math.max(backoffMs, refused?.retryAfterMs ?? 0);
+        const event = {
+          kind,
+          delayMs,
+          attempt: this.backoff[kind].attempt,
+          gateway: source,
+          ...(refused ? { status: refused.status } : {}),
+          ...(refused?.retryAfterMs !== undefined ? { retryAfterMs: refused.retryAfterMs } : {}),
+          error: describe(err),
+        };
+        if (refused && longPoll) {
+          // The gateway answers but holds no more long-polls: poll it meanwhile (its refusal says
+          // its revision, so a change is fetched at once) and long-poll again after the delay.
+          this.longPollAfter = Date.now() + delayMs;
+          this.noteBackoff({ reason: 'long-poll-refused', ...event });
+          if (refused.revision !== undefined && this.doc && refused.revision > this.doc.revision) this.refreshRequested = true;
+          else await this.sleep(Math.min(this.pollDelayMs(), delayMs));
+          continue;
+        }
         failures.push({ source, error: describe(err) });
         this.confirmFirst = true;
         this.current = sources[(sources.indexOf(source) + 1) % sources.length];
@@ -182,12 +291,18 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
           this.unreachableSince ??= Date.now();
           this.emit('unreachable', failures);
           failures = [];
-          rounds += 1;
-          const delay = Math.min(this.options.discoveryMaxRetryDelayMs, this.options.discoveryRetryDelayMs * 2 ** Math.min(rounds - 1, 20));
-          await this.sleep(delay * (0.5 + Math.random() / 2));
         }
+        this.noteBackoff({ reason: refused ? 'refused' : 'failed', ...event });
+        // Not cut short by a refresh: the refresh is made once the backoff is over.
+        await this.pause(delayMs);
       }
     }
+  }
+
+  private noteBackoff(event: BackoffEvent): void {
+    this.counters.backoffs++;
+    this.counters.backoffMs += event.delayMs;
+    this.emit('backoff', event);
   }
 
   /**
@@ -220,6 +335,22 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     const query = longPoll && this.doc ? `?wait=${this.doc.revision}&timeout=${holdSeconds}` : '';
     const url = `${source}/.well-known/topology${query}`;
     const started = performance.now();
+    this.counters.discoveryRequests++;
+    if (query) this.counters.longPolls++;
+    try {
+      await this.exchange(source, url, longPoll, holdSeconds, confirming, started);
+    } catch (err) {
+      this.counters.discoveryFailures++;
+      if (err instanceof DiscoveryRefusedError) {
+        this.counters.refusals++;
+        if (query) this.counters.longPollsRefused++;
+      }
+      throw err;
+    }
+  }
+
+  private async exchange(source: string, url: string, longPoll: boolean, holdSeconds: number, confirming: boolean, started: number): Promise<void> {
+    const query = url.includes('?');
     const trace = { connected: false, connectTimedOut: false };
     // A total deadline: axios's `timeout` only bounds the time between two bytes, so a gateway
     // that trickles its answer would hold discovery (and ready()) forever.
@@ -243,6 +374,15 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
         throw rejected;
       }
       throw err;
+    }
+    if (res.status === 503 || res.status === 429) {
+      const revision = Number(res.headers['x-waymark-revision']);
+      throw new DiscoveryRefusedError(
+        url,
+        res.status,
+        retryAfterMs(res.headers['retry-after'], Date.now(), this.options.maxRetryAfterMs),
+        Number.isSafeInteger(revision) && revision > 0 ? revision : undefined,
+      );
     }
     const fetched = this.interpret(url, res.status, res.data, res.headers['etag']);
     let outcome: 'accepted' | 'same' = 'same';
@@ -290,14 +430,23 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     return this.doc?.refresh.jitterSeconds ?? this.options.refreshJitterSeconds;
   }
 
+  /** The document's interval plus jitter, never under the floor whatever the document says. */
   private pollDelayMs(): number {
     const interval = this.doc?.refresh.intervalSeconds ?? this.options.refreshIntervalSeconds;
-    return (interval + Math.random() * this.jitterSeconds()) * 1000;
+    return Math.max(this.options.minRefreshIntervalSeconds, interval + Math.random() * this.jitterSeconds()) * 1000;
+  }
+
+  /** Waits `ms` unless the client closes (a refresh does not cut a backoff short). */
+  private pause(ms: number): Promise<void> {
+    return this.wait(ms, this.closing.signal);
   }
 
   /** Waits `ms`, or less if a refresh or close comes first. */
   private sleep(ms: number): Promise<void> {
-    const signal = AbortSignal.any([this.wake.signal, this.closing.signal]);
+    return this.wait(ms, AbortSignal.any([this.wake.signal, this.closing.signal]));
+  }
+
+  private wait(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
       const timer = setTimeout(done, ms);

@@ -115,3 +115,17 @@ export class DiscoveryTimeoutError extends WaymarkError {
     super('DISCOVERY_TIMEOUT', `no complete topology from ${url} within ${deadlineMs} ms`);
   }
 }
+
+/** A gateway refused a topology fetch (503 or 429), possibly saying when to come back (`Retry-After`). */
+export class DiscoveryRefusedError extends WaymarkError {
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    /** What the gateway's Retry-After asked for, ms (capped); undefined without a usable one. */
+    readonly retryAfterMs: number | undefined,
+    /** The gateway's X-Waymark-Revision, if it sent one. */
+    readonly revision: number | undefined,
+  ) {
+    super('DISCOVERY_REFUSED', `${url} refused the topology request (HTTP ${status}${retryAfterMs !== undefined ? `, retry after ${retryAfterMs} ms` : ''})`);
+  }
+}

@@ -1,8 +1,10 @@
 /** Public API of the Waymark client SDK (`waymark/client`). Depends on axios and node: builtins only. */
 export { WaymarkClient, type StaleEvent, type WaymarkClientEvents } from './client.js';
 export { WAYMARK_CLIENT_DEFAULTS, type WaymarkClientOptions } from './options.js';
+export { Backoff, retryAfterMs, type BackoffPolicy } from './backoff.js';
 export {
   ClientClosedError,
+  DiscoveryRefusedError,
   InvalidOptionsError,
   InvalidRequestError,
   InvalidTopologyError,
@@ -17,6 +19,6 @@ export {
 export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions } from '../topology/index.js';
 export { Resolver, type Candidate, type LastResortEvent, type Route } from './resolver.js';
 export { checkDocument, parseDocument } from './document.js';
-export type { SourceFailure } from './discovery.js';
+export type { BackoffEvent, DiscoveryRequestKind, DiscoveryStats, SourceFailure } from './discovery.js';
 export type { EjectionEvent, FailoverEvent, WaymarkRequestOptions } from './transport.js';
 export type { TopologyDocument, Service, Region, RoutedGateway } from '../openapi/index.js';

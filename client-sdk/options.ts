@@ -30,10 +30,27 @@ export interface WaymarkClientOptions {
   /** Poll interval and jitter until a document gives its own `refresh`, s. Defaults 30 and 5. */
   refreshIntervalSeconds?: number;
   refreshJitterSeconds?: number;
-  /** First wait after every discovery gateway failed, ms; doubles up to `discoveryMaxRetryDelayMs`. Default 250. */
+  /**
+   * Shortest poll interval, s, whatever a document's `refresh` says (a document saying 0 must not
+   * make clients poll in a loop). Default 5.
+   */
+  minRefreshIntervalSeconds?: number;
+  /**
+   * Discovery backoff (gRPC connection-backoff style, see backoff.ts): after the n-th consecutive
+   * failure or refusal of one kind of discovery request (long-poll, or plain fetch), the next
+   * waits a delay drawn under `min(discoveryMaxRetryDelayMs, discoveryRetryDelayMs ×
+   * discoveryBackoffMultiplier^(n−1))`, and at least what the gateway's `Retry-After` asks. Only
+   * a success of the same kind resets it. First ceiling, ms. Default 250.
+   */
   discoveryRetryDelayMs?: number;
-  /** Ceiling of that wait, ms. Default 5000. */
+  /** Largest backoff ceiling, ms. Default 5000. */
   discoveryMaxRetryDelayMs?: number;
+  /** Growth of the backoff ceiling per consecutive failure (≥ 1). Default 1.6 (gRPC's). */
+  discoveryBackoffMultiplier?: number;
+  /** Random share of each backoff delay, 0 to 1; 1 is full jitter (uniform from 0 to the ceiling). Default 1. */
+  discoveryBackoffJitter?: number;
+  /** Longest `Retry-After` (seconds or HTTP-date) honoured from a gateway, ms; longer is cut to this. Default 120 000. */
+  maxRetryAfterMs?: number;
   /** Largest topology document accepted, bytes. Default 32 MiB. */
   maxDocumentBytes?: number;
   /** How often, at most, a refresh is triggered by failed calls, ms. Default 1000. */
@@ -65,8 +82,12 @@ export const WAYMARK_CLIENT_DEFAULTS = {
   longPollSeconds: 30,
   refreshIntervalSeconds: 30,
   refreshJitterSeconds: 5,
+  minRefreshIntervalSeconds: 5,
   discoveryRetryDelayMs: 250,
   discoveryMaxRetryDelayMs: 5000,
+  discoveryBackoffMultiplier: 1.6,
+  discoveryBackoffJitter: 1,
+  maxRetryAfterMs: 120_000,
   maxDocumentBytes: 32 * 1024 * 1024,
   refreshOnFailureIntervalMs: 1000,
   ejectionBaseMs: 5000,
@@ -108,6 +129,8 @@ export function resolveOptions(options: WaymarkClientOptions): ResolvedOptions {
   }
   if (out.maxAttempts < 1) throw new InvalidOptionsError('maxAttempts must be at least 1');
   if (out.retryBudgetRatio > 1) throw new InvalidOptionsError('retryBudgetRatio must be between 0 and 1');
+  if (out.discoveryBackoffJitter > 1) throw new InvalidOptionsError('discoveryBackoffJitter must be between 0 and 1');
+  if (out.discoveryBackoffMultiplier < 1) throw new InvalidOptionsError('discoveryBackoffMultiplier must be at least 1');
   for (const key of ['region', 'environment'] as const) {
     const v = options[key];
     if (v !== undefined && !isValidName(v)) {

@@ -113,6 +113,16 @@ describe('benchmarks, smoke run (npm run bench -- --smoke)', function () {
     expect(value('sdk', 'resolve() at 10 000 services')).to.be.within(1, 100_000);
   });
 
+  it('pushback: discovery req/s with half the long-poll slots and with enough, their ratio, and propagation to the clients', () => {
+    const enough = value('pushback', '40 clients, 80 slots: discovery requests/s at the gateway');
+    const half = value('pushback', '40 clients, 20 slots: discovery requests/s at the gateway');
+    expect(enough).to.be.greaterThan(0);
+    expect(half).to.be.greaterThan(0);
+    expect(value('pushback', 'discovery req/s: half the slots / enough slots')).to.be.within(0.01, 100);
+    expect(value('pushback', '40 clients, 80 slots: apply → every client, max')).to.be.within(0, 10_000);
+    expect(value('pushback', '40 clients, 20 slots: long-polls refused (all clients)')).to.be.at.least(1);
+  });
+
   it('scale: apply, document sizes, change → served, build, memory and discovery at size', () => {
     const applied = bench('scale').metrics.find((m) => m.name.startsWith('apply of ') && m.name.includes('atomic'));
     expect(applied?.value).to.be.greaterThan(0);
