@@ -338,7 +338,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     this.counters.discoveryRequests++;
     if (query) this.counters.longPolls++;
     try {
-      await this.exchange(source, url, longPoll, holdSeconds, confirming, started);
+      await this.exchange(source, url, query, longPoll, holdSeconds, confirming, started);
     } catch (err) {
       this.counters.discoveryFailures++;
       if (err instanceof DiscoveryRefusedError) {
@@ -349,8 +349,16 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     }
   }
 
-  private async exchange(source: string, url: string, longPoll: boolean, holdSeconds: number, confirming: boolean, started: number): Promise<void> {
-    const query = url.includes('?');
+  /** The GET itself and what its answer means; fetchOnce counts it. */
+  private async exchange(
+    source: string,
+    url: string,
+    query: string,
+    longPoll: boolean,
+    holdSeconds: number,
+    confirming: boolean,
+    started: number,
+  ): Promise<void> {
     const trace = { connected: false, connectTimedOut: false };
     // A total deadline: axios's `timeout` only bounds the time between two bytes, so a gateway
     // that trickles its answer would hold discovery (and ready()) forever.

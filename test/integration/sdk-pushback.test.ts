@@ -116,6 +116,43 @@ describe('SDK under pushback: refused long-polls and zero refresh hints (issue 2
     expect(made, `requests in ${WINDOW_MS} ms to a gateway that answers at once, hint 0 s`).to.be.at.most(Math.ceil(WINDOW_MS / floorMs) + 1);
     expect(c.stats().discoveryRequests).to.be.at.least(made);
   });
+
+  it('keeps backing off refused long-polls while plain GETs succeed (only a long-poll success resets it)', async () => {
+    const env = uniqueEnv('no-reset');
+    const revision = await writeTopology(ctx.conn, ctx.layout, env, { regions: [region('eu-west')], services: [serviceWith('catalog', { 'eu-west': ['http://127.0.0.1:1'] })] });
+    const g = await scene.gateway(env, 'eu-west', 'gw-1');
+    await waitFor(() => g.gateway.revision >= revision, { what: 'the gateway to serve the topology' });
+    const body = (await getTopology(g.url, '')).body;
+    const served = (JSON.parse(body) as TopologyDocument).revision;
+    // A crafted gateway: plain GETs served, every long-poll refused with 429 and no Retry-After,
+    // saying a newer revision, so the client makes a plain GET (a success) after each refusal.
+    const state = { plain: 0, longPolls: 0 };
+    const server = createServer((req, res) => {
+      if (req.url?.includes('wait=')) {
+        state.longPolls++;
+        res.writeHead(429, { 'content-type': 'application/json', 'x-waymark-revision': String(served + 1) });
+        res.end(JSON.stringify({ code: 'TOO_MANY_LONG_POLLS_FROM_CLIENT', message: 'refused' }));
+        return;
+      }
+      state.plain++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    scene.defer(() => new Promise((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const c = client({ bootstrap: [url], environment: env, discoveryRetryDelayMs: 100, discoveryMaxRetryDelayMs: 60_000, discoveryBackoffJitter: 0 });
+    const backoffs: BackoffEvent[] = [];
+    c.on('backoff', (e) => backoffs.push(e));
+    await c.ready();
+    await waitFor(() => backoffs.length >= 5, { timeoutMs: 20_000, what: 'five refused long-polls' });
+    expect(backoffs.slice(0, 5).map((e) => [e.reason, e.kind, e.attempt, e.status])).to.deep.equal(
+      [1, 2, 3, 4, 5].map((n) => ['long-poll-refused', 'long-poll', n, 429]),
+    );
+    // Without jitter the delays are the ceilings: 100 ms × 1.6ⁿ⁻¹.
+    expect(backoffs.slice(0, 5).map((e) => e.delayMs)).to.deep.equal([100, 160, 256, 410, 655]);
+    expect(state.plain).to.be.at.least(5);
+  });
 });
 
 describe('gateway long-poll limits: global and per client address (issue 21)', function () {
