@@ -1049,11 +1049,13 @@ export interface operations {
             /**
              * @description `TOO_MANY_LONG_POLLS_FROM_CLIENT`: this client address already holds its share of
              *     long-polls. Retry the long-poll after `Retry-After` (spread so refused clients do not
-             *     return together); poll without `wait` meanwhile.
+             *     return together); poll without `wait` meanwhile. `X-Waymark-Revision` says the
+             *     revision served, so a client holding an older one fetches it without waiting.
              */
             429: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
+                    "X-Waymark-Revision": components["headers"]["XWaymarkRevision"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1064,11 +1066,13 @@ export interface operations {
             /**
              * @description No snapshot yet (`NO_SNAPSHOT`), or every long-poll slot is held (`TOO_MANY_LONG_POLLS`):
              *     retry after `Retry-After` (spread so refused clients do not return together); poll
-             *     without `wait` meanwhile.
+             *     without `wait` meanwhile. Once a snapshot exists, `X-Waymark-Revision` says the
+             *     revision served.
              */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
+                    "X-Waymark-Revision": components["headers"]["XWaymarkRevision"];
                     [name: string]: unknown;
                 };
                 content: {
