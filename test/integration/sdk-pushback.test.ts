@@ -43,7 +43,9 @@ describe('SDK under pushback: refused long-polls and zero refresh hints (issue 2
     for (const c of clients.splice(0)) await c.close();
   });
 
-  it('makes at most a handful of discovery requests in 10 s when every long-poll slot is held, and still serves calls', async () => {
+  it('makes at most a handful of discovery requests in 10 s when every long-poll slot is held, and still serves calls', async function () {
+    // The window, then up to one Retry-After (8–23 s) before the client long-polls again.
+    this.timeout(90_000);
     const env = uniqueEnv('pushback');
     const backend = await scene.backend('eu-west');
     const revision = await writeTopology(ctx.conn, ctx.layout, env, {
