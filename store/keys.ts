@@ -16,11 +16,14 @@ export const DEFAULT_KEY_PREFIX = '/waymark/v1';
  * <prefix>/<env>/commit                   CommitRecord of the last apply
  * <prefix>/<env>/pending                  marker of a multi-transaction apply in progress
  * <prefix>/_status/<env>/<region>/<id>    GatewayReport, under the gateway's lease
+ * <prefix>/_audit/<env>/records/<nnnnnnnnnnnn>  AuditRecord of an apply, promotion or rollback (immutable)
+ * <prefix>/_audit/<env>/sources/<sha256>/<nnnnnn>  the applied source an audit record names, in chunks
  * <prefix>/_policy/upstreams/<env>        an environment's upstream policy (admins only)
  * <prefix>/_policy/registries/<id>        a registry's admin address, under its lease
  * ```
  * `_status` cannot collide with an environment (names never start with '_') and sits outside
  * every environment's prefix, so a gateway's report never wakes the gateways that watch it.
+ * `_audit` is outside it too: gateways never read it, and its growth never reaches their reads.
  */
 export class KeyLayout {
   readonly prefix: string;
@@ -96,6 +99,32 @@ export class KeyLayout {
     assertName('region', region);
     assertName('gateway id', id);
     return `${this.reports(env)}${region}/${id}`;
+  }
+
+  /** Prefix of an environment's audit trail (records and the sources they name). */
+  audit(env: string): string {
+    assertName('environment', env);
+    return `${this.prefix}/_audit/${env}/`;
+  }
+
+  auditRecords(env: string): string {
+    return `${this.audit(env)}records/`;
+  }
+
+  /** Zero-padded, so key order is sequence order. */
+  auditRecord(env: string, seq: number): string {
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new TypeError(`audit record id ${seq} must be a positive integer`);
+    return `${this.auditRecords(env)}${String(seq).padStart(12, '0')}`;
+  }
+
+  auditSources(env: string): string {
+    return `${this.audit(env)}sources/`;
+  }
+
+  /** Chunks of the source whose SHA-256 (hex) is `hash`. */
+  auditSource(env: string, hash: string): string {
+    if (!/^[0-9a-f]{64}$/.test(hash)) throw new TypeError(`source hash ${JSON.stringify(hash)} is not a hex SHA-256`);
+    return `${this.auditSources(env)}${hash}/`;
   }
 
   /** Everything gateways need to guard their upstreams besides their environment (a small range they watch). */

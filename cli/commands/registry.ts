@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Level } from 'pino';
 import { DEFAULT_KEY_PREFIX, type EtcdOptions } from '../../store/index.js';
 import { createLogger } from '../../telemetry/index.js';
-import { createRegistry, REGISTRY_DEFAULTS, TokenStore, type TokenSource } from '../../registry/index.js';
+import { AUDIT_DEFAULTS, createRegistry, REGISTRY_DEFAULTS, TokenStore, type TokenSource } from '../../registry/index.js';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
 import { handled, UsageError } from '../output.js';
 
@@ -20,6 +20,7 @@ interface RegistryFlags {
   etcdPassword?: string;
   maxBodyBytes?: string;
   leaseTtl?: string;
+  auditKeep?: string;
   quiet?: boolean;
   logLevel: Level;
 }
@@ -44,6 +45,7 @@ export function registerRegistry(program: Command): void {
     .option('--etcd-password <password>', 'etcd password (env WAYMARK_ETCD_PASSWORD, preferred)')
     .option('--max-body-bytes <n>', `largest apply body (default ${REGISTRY_DEFAULTS.maxBodyBytes})`)
     .option('--lease-ttl <seconds>', `TTL of the registry's lease: how soon another registry may roll back an apply this one abandoned (default ${REGISTRY_DEFAULTS.leaseTtlSeconds})`)
+    .option('--audit-keep <n>', `audit records kept per environment (default ${AUDIT_DEFAULTS.keep})`)
     .option('--quiet', 'do not log requests')
     .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
     .action(
@@ -57,6 +59,10 @@ export function registerRegistry(program: Command): void {
         const leaseTtlSeconds = flags.leaseTtl === undefined ? undefined : Number(flags.leaseTtl);
         if (leaseTtlSeconds !== undefined && !(Number.isInteger(leaseTtlSeconds) && leaseTtlSeconds >= 2)) {
           throw new UsageError(`--lease-ttl ${flags.leaseTtl} is not an integer of at least 2 seconds`);
+        }
+        const auditKeep = flags.auditKeep === undefined ? undefined : Number(flags.auditKeep);
+        if (auditKeep !== undefined && !(Number.isInteger(auditKeep) && auditKeep >= 1)) {
+          throw new UsageError(`--audit-keep ${flags.auditKeep} is not a positive integer`);
         }
         const password = flags.etcdPassword ?? process.env.WAYMARK_ETCD_PASSWORD;
         const etcd: EtcdOptions = {
@@ -78,6 +84,7 @@ export function registerRegistry(program: Command): void {
           ...(flags.tlsCert && flags.tlsKey ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
           ...(maxBodyBytes ? { maxBodyBytes } : {}),
           ...(leaseTtlSeconds ? { leaseTtlSeconds } : {}),
+          ...(auditKeep ? { audit: { keep: auditKeep } } : {}),
         });
         const logger = createLogger({ name: 'registry', level: flags.logLevel });
         if (!flags.quiet) {
@@ -112,6 +119,10 @@ export function registerRegistry(program: Command): void {
             },
             `${req.operation} ${res.environment}${req.from ? ` from ${req.from}` : ''} at revision ${res.revision}: ${res.summary.created} created, ${res.summary.updated} updated, ${res.summary.deleted} deleted${req.by ? ` by ${req.by}` : ''}`,
           ),
+        );
+        // The audit trail as a log stream too (for a SIEM): one line per record, as stored.
+        registry.on('audited', (environment, record) =>
+          logger.info({ event: 'audit', environment, record }, `audit ${environment} #${record.id}: ${record.operation} by ${record.by.name} (${record.by.role}) at revision ${record.revision}`),
         );
         registry.on('failure', (err) => logger.error({ event: 'failure', err }, `unexpected error: ${err.message}`));
         registry.on('leaseLost', (err) => logger.warn({ event: 'leaseLost' }, `registry lease lost (${err.message}); granting a new one`));
