@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerApply, registerDiff } from './apply.js';
+import { registerEtcd } from './etcd.js';
 import { registerGateway } from './gateway.js';
 import { registerGet } from './get.js';
 import { registerHistory, registerRollback } from './history.js';
@@ -26,4 +27,5 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerPolicy,
   registerStatus,
   registerWatch,
+  registerEtcd,
 ];
