@@ -1041,7 +1041,8 @@ export interface components {
         };
         /**
          * @description Retry later (`Retry-After`). The registry: etcd is unreachable (`ETCD_UNAVAILABLE`,
-         *     `ETCD_NO_QUORUM`, `ETCD_AUTH`). A gateway: no snapshot yet (`NO_SNAPSHOT`), too many held
+         *     `ETCD_NO_QUORUM`, `ETCD_AUTH`, or `ETCD_PERMISSION_DENIED` when its etcd role does not
+         *     grant what it needs). A gateway: no snapshot yet (`NO_SNAPSHOT`), too many held
          *     long-polls (`TOO_MANY_LONG_POLLS`), every upload socket of the service taken (`UPLOADS_BUSY`).
          */
         Unavailable: {
