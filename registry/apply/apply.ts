@@ -13,7 +13,7 @@ import type { EtcdConnection } from '../../store/etcd.js';
 import { ConflictError } from '../../store/errors.js';
 import { InvalidRecordError } from '../errors.js';
 import type { KeyLayout } from '../../store/keys.js';
-import { commitChanges, recoverPendingApply, type CommitOptions } from '../../store/writer.js';
+import { commitChanges, recoverPendingApply, WRITER_DEFAULTS, type CommitOptions } from '../../store/writer.js';
 import { AUDIT_DEFAULTS, auditWrites, boundedDiff, readAuditState, sourceHash, type AuditOptions, type StoredAudit } from './audit.js';
 import { planChanges, type Plan } from './plan.js';
 import { checkBeforeWriting, explainQuarantinedRegions } from './prewrite.js';
@@ -178,7 +178,12 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
         summary: plan.summary,
         ...boundedDiff(plan, ctx.audit?.maxDiffChars ?? AUDIT_DEFAULTS.maxDiffChars),
       };
-      const writes = auditWrites(ctx.layout, env, trail, entry, sourceText, ctx.audit?.keep ?? AUDIT_DEFAULTS.keep, ctx.sourceChunkChars);
+      const writes = auditWrites(ctx.layout, env, trail, entry, sourceText, {
+        keep: ctx.audit?.keep ?? AUDIT_DEFAULTS.keep,
+        // The last transaction also holds the record, the commit and the marker's delete.
+        maxDeletes: Math.max(0, (ctx.maxTxnOps ?? WRITER_DEFAULTS.maxTxnOps) - 3),
+        ...(ctx.sourceChunkChars ? { chunkChars: ctx.sourceChunkChars } : {}),
+      });
       const lease = ctx.leaseId();
       const options: CommitOptions = {
         expectedCommitRevision: state.commitRevision,

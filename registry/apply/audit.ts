@@ -70,7 +70,9 @@ export async function readAuditState(conn: EtcdConnection, layout: KeyLayout, en
  * The writes that append `entry` (its id is the next one) and prune the trail to `keep` records.
  * A source is written unless a record already names it (then it is complete: records are
  * written last); a source no kept record names is deleted, so chunks left by an apply that died
- * half-way do not accumulate.
+ * half-way do not accumulate. At most `maxDeletes` keys are deleted (they share the commit's
+ * transaction), oldest records first: after `keep` was lowered, the trail shrinks over the next
+ * applies instead of failing one.
  */
 export function auditWrites(
   layout: KeyLayout,
@@ -78,9 +80,9 @@ export function auditWrites(
   state: AuditState,
   entry: StoredAudit,
   sourceText: string,
-  keep: number,
-  chunkChars = SOURCE_CHUNK_CHARS,
+  limits: { keep: number; maxDeletes: number; chunkChars?: number },
 ): AuditWrites {
+  const chunkChars = limits.chunkChars ?? SOURCE_CHUNK_CHARS;
   const sourceChunks: Mutation[] = [];
   if (!state.records.some((r) => r.sourceHash === entry.sourceHash)) {
     const base = layout.auditSource(env, entry.sourceHash);
@@ -90,12 +92,19 @@ export function auditWrites(
   }
   const withCommit: Mutation[] = [{ type: 'put', key: layout.auditRecord(env, entry.id), value: JSON.stringify(entry) }];
   const kept = new Set([entry.sourceHash]);
-  for (const r of state.records) {
-    if (r.id > entry.id - keep) kept.add(r.sourceHash);
-    else withCommit.push({ type: 'delete', key: layout.auditRecord(env, r.id) });
+  let deletes = 0;
+  for (const r of [...state.records].sort((a, b) => a.id - b.id)) {
+    if (r.id <= entry.id - limits.keep && deletes < limits.maxDeletes) {
+      withCommit.push({ type: 'delete', key: layout.auditRecord(env, r.id) });
+      deletes++;
+    } else {
+      kept.add(r.sourceHash);
+    }
   }
   for (const [hash, keys] of state.blobs) {
-    if (!kept.has(hash)) for (const key of keys) withCommit.push({ type: 'delete', key });
+    if (kept.has(hash) || deletes + keys.length > limits.maxDeletes) continue;
+    for (const key of keys) withCommit.push({ type: 'delete', key });
+    deletes += keys.length;
   }
   return { sourceChunks, withCommit };
 }

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import type { ApiError, ApplyResult, AuditEntry, AuditList, AuditRecord } from '../../openapi/index.js';
-import { readEnvironment, type TopologySnapshot } from '../../store/index.js';
+import { connectEtcd, readEnvironment, type TopologySnapshot } from '../../store/index.js';
 import { adminCall, applyYaml } from '../support/admin-api.js';
 import { runWaymark } from '../support/cli.js';
+import { startEtcd } from '../support/etcd.js';
 import { environmentYaml, regionYaml, serviceYaml, yamlDocuments } from '../support/manifests.js';
 import { startRegistry, useRegistry } from '../support/registry.js';
 import { useEtcd } from '../support/store.js';
@@ -155,6 +156,37 @@ describe('audit history and rollback (real etcd)', function () {
       expect((await adminCall(small.url, 'GET', `/v1/environments/${env}/history/3`, { token: small.adminToken })).status).to.equal(404);
     } finally {
       await small.close();
+    }
+  });
+
+  it('prunes a trail whose bound was lowered over the next applies, never failing one', async function () {
+    // An etcd that takes 8 operations per transaction, and registries that know it: room for 5
+    // deletes in an apply's last transaction, and 6 records (with their 6 sources) to drop to keep 1.
+    const small = await startEtcd({ extraArgs: ['--max-txn-ops', '8'] });
+    const first = await startRegistry({ endpoints: small.endpoints, maxTxnOps: 8 });
+    const lowered = await startRegistry({ endpoints: small.endpoints, audit: { keep: 1 }, maxTxnOps: 8 });
+    try {
+      const env = uniqueEnv('audit-lowered');
+      await applyYaml(first.url, first.adminToken, env, environmentYaml(env, { up: 'http://10.0.0.1:8080' }));
+      for (const s of ['b1', 'b2', 'b3', 'b4', 'b5']) await applyYaml(first.url, first.adminToken, env, manifests([s]), '?prune=true');
+      const ids: number[][] = [];
+      for (const s of ['c1', 'c2', 'c3', 'c4', 'c5', 'c6']) {
+        const res = await applyYaml(lowered.url, lowered.adminToken, env, manifests([s]), '?prune=true');
+        expect(res.status, JSON.stringify(res.body)).to.equal(200);
+        ids.push((await history(env, lowered.url, lowered.adminToken)).body.records.map((r) => r.id));
+      }
+      expect(ids[0]).to.deep.equal([7, 6]);
+      expect(ids[ids.length - 1]).to.deep.equal([12]);
+      const conn = connectEtcd({ endpoints: small.endpoints });
+      try {
+        expect(await conn.client.getAll().prefix(ctx.layout.auditSources(env)).keys()).to.have.length(1);
+      } finally {
+        conn.close();
+      }
+    } finally {
+      await lowered.close();
+      await first.close();
+      await small.stop();
     }
   });
 
