@@ -150,8 +150,10 @@ describe('least-privilege etcd roles made by `waymark etcd roles` (etcd with aut
 
   it('gives it a clear permission error, and it keeps serving, when it registers in us-east', async () => {
     const failures: Error[] = [];
+    const started = Date.now();
     const g = await partnerGateway('prod', 'us-east', 'partner-2', (gw) => gw.on('registrationFailed', (err) => failures.push(err)), false);
     await waitFor(() => failures.length > 0, { timeoutMs: 15_000, what: 'the registration to fail' });
+    console.log(`      registration in us-east refused (${(failures[0] as RegistrationRefusedError).code}) ${Date.now() - started} ms after start`);
     expect(failures[0]).to.be.instanceOf(RegistrationRefusedError);
     expect((failures[0] as RegistrationRefusedError).code).to.equal('ETCD_PERMISSION_DENIED');
     expect(failures[0].message).to.include(layout.gateway('prod', 'us-east', 'partner-2')).and.include("etcd user's role may not write");
