@@ -6,6 +6,8 @@ import { WaymarkError } from '../topology/index.js';
 import type {
   ApiError,
   ApplyResult,
+  AuditEntry,
+  AuditList,
   EnvironmentStatus,
   EnvironmentSummary,
   ErrorDetail,
@@ -87,6 +89,20 @@ export class AdminClient {
 
   promote(request: PromotionRequest): Promise<ApplyResult> {
     return this.request<ApplyResult>('POST', '/v1/promotions', { data: request });
+  }
+
+  history(environment: string): Promise<AuditList> {
+    return this.request<AuditList>('GET', `/v1/environments/${encodeURIComponent(environment)}/history`);
+  }
+
+  historyEntry(environment: string, id: number): Promise<AuditEntry> {
+    return this.request<AuditEntry>('GET', `/v1/environments/${encodeURIComponent(environment)}/history/${id}`);
+  }
+
+  rollback(environment: string, to: number, options: { dryRun?: boolean } = {}): Promise<ApplyResult> {
+    return this.request<ApplyResult>('POST', `/v1/environments/${encodeURIComponent(environment)}/rollback`, {
+      data: { to, ...(options.dryRun ? { dryRun: true } : {}) },
+    });
   }
 
   async environments(): Promise<EnvironmentSummary[]> {

@@ -32,6 +32,11 @@ export interface GatewayEvents {
   registered: [leaseId: string];
   /** The lease was lost; registering again in the background. */
   registering: [error: Error];
+  /**
+   * Registering failed and is retried (the gateway serves meanwhile). Emitted when the reason
+   * changes, not on every retry: a RegistrationRefusedError when etcd's role denies the keys.
+   */
+  registrationFailed: [error: Error];
   /** A keepalive of the registration lease failed (the lease may still be alive). */
   keepaliveFailed: [error: Error];
   /** The etcd watch re-reads the whole environment (start, reconnect, compaction, multi-transaction apply). */
@@ -269,7 +274,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       });
       this.registration = registration;
       registration.setInvalidRecords(this.invalid);
-      registration.on('registered', (id) => this.emit('registered', id));
+      let lastFailure: string | undefined;
+      registration.on('registered', (id) => {
+        lastFailure = undefined;
+        this.emit('registered', id);
+      });
+      registration.on('failed', (err) => {
+        if (err.message === lastFailure) return;
+        lastFailure = err.message;
+        this.emit('registrationFailed', err);
+      });
       registration.on('lost', (err) => {
         this.metrics.leaseLost();
         this.emit('registering', err);

@@ -5,5 +5,5 @@ export { GatewayHttpError, GatewayOptionsError, SnapshotFileError } from './erro
 export { CATALOG_PATH, SERVICES_PATH, TOPOLOGY_PATH } from './discovery.js';
 export { DISPATCH_HEADER } from './proxy.js';
 export type { RequestInfo } from './router.js';
-export type { RegistrationState } from './registration.js';
+export { RegistrationRefusedError, type RegistrationState } from './registration.js';
 export { GatewayMetrics, METRICS_PATH, PROXY_DURATION_BUCKETS, type RouteKind, type UpstreamErrorReason } from './metrics.js';

@@ -13,7 +13,7 @@ export interface PolicyWatchEvents {
 
 /** Tuning of the reads. Every default is in POLICY_WATCH_DEFAULTS. */
 export interface PolicyWatchOptions {
-  /** Time between two reads of `_policy/`, ms: how long a policy change takes to reach the gateway. Default 2000. */
+  /** Time between two reads of the policy and the registries' addresses, ms: how long a policy change takes to reach the gateway. Default 2000. */
   refreshMs?: number;
   /** First delay before reading again after a failure, ms; doubles up to `maxRetryDelayMs`. Default 100. */
   retryDelayMs?: number;
@@ -25,7 +25,7 @@ export const POLICY_WATCH_DEFAULTS = { refreshMs: 2000, retryDelayMs: 100, maxRe
 
 /**
  * Keeps a gateway's view of `<prefix>/_policy/` current: its environment's upstream policy (set
- * by admins) and the registries' addresses, by reading that small range every `refreshMs`. It
+ * by admins) and the registries' addresses, by reading those two small ranges every `refreshMs`. It
  * reads rather than watches on purpose: a second watch shares the etcd client's one watch stream
  * with the topology watch, and after a black-holed connection healed, etcd3 then left the
  * topology watch without events (measured: 1 run in 3 of the compaction test). A read cannot go
@@ -85,9 +85,14 @@ export class PolicyWatch extends EventEmitter<PolicyWatchEvents> {
     let delay = this.options.retryDelayMs;
     while (!this.closed) {
       try {
-        const res = await this.conn.call((c) => c.getAll().prefix(this.layout.policies()).exec());
+        // Two reads rather than `_policy/` whole: a gateway's etcd role may read its own
+        // environment's policy and no other (see store/roles.ts).
+        const [own, registries] = await Promise.all([
+          this.conn.call((c) => c.get(this.layout.upstreamPolicy(this.environment)).exec()),
+          this.conn.call((c) => c.getAll().prefix(this.layout.registryAddresses()).exec()),
+        ]);
         if (this.closed) break;
-        const values = new Map(res.kvs.map((kv) => [kv.key.toString(), kv.value.toString()]));
+        const values = new Map([...own.kvs, ...registries.kvs].map((kv) => [kv.key.toString(), kv.value.toString()]));
         const text = JSON.stringify([...values]);
         if (text !== this.seen) {
           this.seen = text;
@@ -126,7 +131,7 @@ export class PolicyWatch extends EventEmitter<PolicyWatchEvents> {
     }
     const registries: RegistryAddress[] = [];
     for (const [key, value] of values) {
-      if (!key.startsWith(`${this.layout.policies()}registries/`)) continue;
+      if (!key.startsWith(this.layout.registryAddresses())) continue;
       const r = readRegistryAddress(value);
       if (r) registries.push(r);
     }

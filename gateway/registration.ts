@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { GatewayRegistration, GatewayReport } from '../openapi/index.js';
-import { LeasedKeys, type EtcdConnection, type InvalidRecord, type KeyLayout, type LeasedKeysOptions } from '../store/index.js';
+import { EtcdPermissionError, LeasedKeys, type EtcdConnection, type InvalidRecord, type KeyLayout, type LeasedKeysOptions } from '../store/index.js';
 import {
   checkRecord,
   MAX_INVALID_KEY_LENGTH,
@@ -23,6 +23,17 @@ export class InvalidOwnRecordError extends WaymarkError {
   }
 }
 
+/** etcd denied writing the registration or the report: the etcd user's role does not cover this gateway's region. */
+export class RegistrationRefusedError extends WaymarkError {
+  constructor(keys: readonly string[], cause: unknown) {
+    super(
+      'ETCD_PERMISSION_DENIED',
+      `etcd denied this gateway writing ${keys.join(' and ')}: its etcd user's role may not write them (a gateway's role writes only its own environment's and region's registrations and reports: check --environment, --region and --etcd-user); the gateway keeps serving and retries`,
+      { cause },
+    );
+  }
+}
+
 export type RegistrationState = NonNullable<GatewayReport['registration']>;
 
 export interface RegistrationEvents {
@@ -30,6 +41,8 @@ export interface RegistrationEvents {
   registered: [leaseId: string];
   /** The lease was lost; registering again in the background. */
   lost: [error: Error];
+  /** An attempt to register failed (etcd down, or the role refused); it is retried with backoff. */
+  failed: [error: Error];
   /** A report could not be written; the next one (or the next grant) writes the latest. */
   reportFailed: [error: Error];
   /** One keepalive of the lease failed; the lease may still be alive. */
@@ -82,6 +95,9 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       this.emit('registered', id);
     });
     this.keys.on('keepaliveFailed', (err) => this.emit('keepaliveFailed', err));
+    this.keys.on('grantFailed', (err) =>
+      this.emit('failed', err instanceof EtcdPermissionError ? new RegistrationRefusedError([this.registrationKey, this.reportKey], err) : err),
+    );
     this.keys.on('lost', (err) => {
       this.latest = { ...this.latest, registration: 'registering' };
       this.emit('lost', err);

@@ -18,6 +18,8 @@ export { substitute } from './manifest/render.js';
 export { API_VERSION, MANIFEST_DEFAULTS, type Manifest, type ManifestLimits } from './manifest/schema.js';
 export { applyManifests, prepareApply, type ApplyRequest, type OperationContext, type PreparedApply } from './apply/apply.js';
 export { promote, type PromoteRequest } from './apply/promote.js';
+export { rollback, type RollbackRequest } from './apply/rollback.js';
+export { AUDIT_DEFAULTS, auditEntry, listAudit, type AuditOptions } from './apply/audit.js';
 export { environmentStatus } from './apply/status.js';
 export { internalTopology, listEnvironments } from './apply/environments.js';
 export { SOURCE_CHUNK_CHARS } from './apply/source.js';

@@ -4,11 +4,13 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { ApplyResult, EnvironmentStatus, EnvironmentSummary, InternalTopology, UpstreamPolicy } from '../openapi/index.js';
+import type { ApplyResult, AuditEntry, AuditRecord, EnvironmentStatus, EnvironmentSummary, InternalTopology, UpstreamPolicy } from '../openapi/index.js';
 import { HostResolver } from '../policy/index.js';
 import { applyManifests, type ApplyRequest, type OperationContext } from './apply/apply.js';
+import { auditEntry, listAudit } from './apply/audit.js';
 import { assertEnvironment, internalTopology, listEnvironments } from './apply/environments.js';
 import { promote, type PromoteRequest } from './apply/promote.js';
+import { rollback, type RollbackRequest } from './apply/rollback.js';
 import { environmentStatus } from './apply/status.js';
 import { TokenStore } from './auth/tokens.js';
 import { ValidationError } from './manifest/errors.js';
@@ -33,7 +35,9 @@ const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 120_000, conne
 
 export interface RegistryEvents {
   /** An apply or promotion was committed (not emitted for dry runs or no-ops). */
-  applied: [result: ApplyResult, request: { operation: 'apply' | 'promote'; by?: string; from?: string }];
+  applied: [result: ApplyResult, request: { operation: 'apply' | 'promote' | 'rollback'; by?: string; from?: string }];
+  /** The audit record of a committed apply, promotion or rollback (logged as one JSON line). */
+  audited: [environment: string, record: AuditRecord];
   /** A request was answered (never includes the token). */
   request: [record: RequestRecord];
   /** Something failed unexpectedly (answered with a 500). */
@@ -116,6 +120,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
       leaseId: () => this.lease.id,
       ownAddresses: () => this.ownAddresses,
       resolver: new HostResolver(),
+      audited: (env, record) => this.emit('audited', env, record),
+      ...(options.audit ? { audit: options.audit } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.maxTxnOps ? { maxTxnOps: options.maxTxnOps } : {}),
       ...(options.maxTxnBytes ? { maxTxnBytes: options.maxTxnBytes } : {}),
@@ -190,6 +196,27 @@ export class Registry extends EventEmitter<RegistryEvents> {
       this.emit('applied', result, { operation: 'promote', from: req.from, ...(req.by ? { by: req.by } : {}) });
     }
     return result;
+  }
+
+  /** Re-applies the source of an audit record with the environment's current variables (see rollback.ts). */
+  async rollback(req: RollbackRequest): Promise<ApplyResult> {
+    await this.leaseReady;
+    const result = await this.measured(req.environment, 'rollback', () => rollback(this.ctx, req));
+    if (result.changed && !result.dryRun) {
+      this.emit('applied', result, { operation: 'rollback', ...(req.by ? { by: req.by } : {}) });
+    }
+    return result;
+  }
+
+  /** The environment's audit trail, newest first. */
+  async history(env: string): Promise<AuditRecord[]> {
+    await this.assertEnvironment(env);
+    return listAudit(this.conn, this.layout, env);
+  }
+
+  async historyEntry(env: string, id: number): Promise<AuditEntry> {
+    await this.assertEnvironment(env);
+    return auditEntry(this.conn, this.layout, env, id);
   }
 
   environments(): Promise<EnvironmentSummary[]> {

@@ -34,12 +34,25 @@ export class EtcdTimeoutError extends WaymarkError {
 }
 
 export class EtcdAuthError extends WaymarkError {
-  constructor(endpoints: readonly string[], cause?: unknown) {
+  constructor(endpoints: readonly string[], cause?: unknown, refusal?: { code: string; message: string }) {
     super(
-      'ETCD_AUTH',
-      `etcd at ${endpoints.join(', ')} refused the credentials: check --etcd-user / --etcd-password and the user's role`,
+      refusal?.code ?? 'ETCD_AUTH',
+      refusal?.message ?? `etcd at ${endpoints.join(', ')} refused the credentials: check --etcd-user / --etcd-password and the user's role`,
       { cause },
     );
+  }
+}
+
+/**
+ * The credentials are good but the user's etcd role does not grant this operation on this key
+ * (a partner gateway writing another region's registrations, say). Still an EtcdAuthError.
+ */
+export class EtcdPermissionError extends EtcdAuthError {
+  constructor(endpoints: readonly string[], cause?: unknown) {
+    super(endpoints, cause, {
+      code: 'ETCD_PERMISSION_DENIED',
+      message: `etcd at ${endpoints.join(', ')} denied the operation: the etcd user's role does not grant it on that key (see \`waymark etcd roles\`)`,
+    });
   }
 }
 
@@ -58,9 +71,8 @@ export function translateEtcdError(err: unknown, endpoints: readonly string[], t
   if (err instanceof WaymarkError) return err;
   if (err instanceof GRPCDeadlineExceededError) return new EtcdTimeoutError(endpoints, timeoutMs, err);
   if (err instanceof GRPCUnavailableError || isBrokenCircuitError(err)) return new EtcdUnavailableError(endpoints, err);
-  if (err instanceof EtcdAuthenticationFailedError || err instanceof EtcdPermissionDeniedError) {
-    return new EtcdAuthError(endpoints, err);
-  }
+  if (err instanceof EtcdPermissionDeniedError) return new EtcdPermissionError(endpoints, err);
+  if (err instanceof EtcdAuthenticationFailedError) return new EtcdAuthError(endpoints, err);
   if (err instanceof Error && /deadline|DEADLINE_EXCEEDED/i.test(err.message)) {
     return new EtcdTimeoutError(endpoints, timeoutMs, err);
   }

@@ -1,6 +1,6 @@
 /** The etcd topology store: connection, key layout, reads, atomic writes, watches and leases. Used by the registry and the gateway. */
 export { connectEtcd, ETCD_DEFAULTS, type EtcdConnection, type EtcdOptions } from './etcd.js';
-export { ConflictError, EtcdAuthError, EtcdTimeoutError, EtcdUnavailableError, translateEtcdError } from './errors.js';
+export { ConflictError, EtcdAuthError, EtcdPermissionError, EtcdTimeoutError, EtcdUnavailableError, translateEtcdError } from './errors.js';
 export { DEFAULT_KEY_PREFIX, KeyLayout, type ParsedKey } from './keys.js';
 export { readEnvironment, topologyRange, type EnvironmentRead, type PendingApply, type ReadOptions } from './reader.js';
 export { TopologyRecords, type InvalidRecord } from './records.js';
@@ -22,3 +22,18 @@ export {
 } from './writer.js';
 export { cancelWatcher, WATCH_CANCEL_TIMEOUT_MS } from './watch-cancel.js';
 export { LEASED_KEYS_DEFAULTS, LeasedKeys, type LeasedKeysEvents, type LeasedKeysOptions, type LeaseState } from './lease.js';
+export {
+  deploymentRoles,
+  describeRange,
+  ensureRoles,
+  gatewayRoleName,
+  LegacyVariablesError,
+  readDeploymentScope,
+  ROLE_NAMES,
+  type DeploymentScope,
+  type EnsureRolesOptions,
+  type EtcdAccess,
+  type RoleAction,
+  type RoleGrant,
+  type RoleSpec,
+} from './roles.js';

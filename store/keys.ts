@@ -8,7 +8,7 @@ export const DEFAULT_KEY_PREFIX = '/waymark/v1';
  * of a key, so no input can reach outside its environment's prefix.
  *
  * ```
- * <prefix>/<env>/environment              Environment spec (variables); never public
+ * <prefix>/<env>/variables                Environment spec (variables); never public, never read by gateways
  * <prefix>/<env>/regions/<region>         RegionDefinition
  * <prefix>/<env>/services/<service>       ServiceDefinition (upstreams resolved)
  * <prefix>/<env>/gateways/<region>/<id>   GatewayRegistration, under the gateway's lease
@@ -16,11 +16,18 @@ export const DEFAULT_KEY_PREFIX = '/waymark/v1';
  * <prefix>/<env>/commit                   CommitRecord of the last apply
  * <prefix>/<env>/pending                  marker of a multi-transaction apply in progress
  * <prefix>/_status/<env>/<region>/<id>    GatewayReport, under the gateway's lease
+ * <prefix>/_audit/<env>/records/<nnnnnnnnnnnn>  AuditRecord of an apply, promotion or rollback (immutable)
+ * <prefix>/_audit/<env>/sources/<sha256>/<nnnnnn>  the applied source an audit record names, in chunks
  * <prefix>/_policy/upstreams/<env>        an environment's upstream policy (admins only)
  * <prefix>/_policy/registries/<id>        a registry's admin address, under its lease
  * ```
+ * Everything a gateway reads of its environment is the range `[<env>/, <env>/source/)` (see
+ * topologyRange); `source/` and `variables` sort after it, so an etcd role can grant gateways
+ * that one range and nothing secret (up to 0.1 the variables were at `<env>/environment`, inside
+ * it: `legacyEnvironmentSpec`, moved by the next apply).
  * `_status` cannot collide with an environment (names never start with '_') and sits outside
  * every environment's prefix, so a gateway's report never wakes the gateways that watch it.
+ * `_audit` is outside it too: gateways never read it, and its growth never reaches their reads.
  */
 export class KeyLayout {
   readonly prefix: string;
@@ -39,6 +46,11 @@ export class KeyLayout {
   }
 
   environmentSpec(env: string): string {
+    return `${this.environment(env)}variables`;
+  }
+
+  /** Where the variables were before they moved out of the gateways' range; read once, deleted by the next apply. */
+  legacyEnvironmentSpec(env: string): string {
     return `${this.environment(env)}environment`;
   }
 
@@ -98,6 +110,32 @@ export class KeyLayout {
     return `${this.reports(env)}${region}/${id}`;
   }
 
+  /** Prefix of an environment's audit trail (records and the sources they name). */
+  audit(env: string): string {
+    assertName('environment', env);
+    return `${this.prefix}/_audit/${env}/`;
+  }
+
+  auditRecords(env: string): string {
+    return `${this.audit(env)}records/`;
+  }
+
+  /** Zero-padded, so key order is sequence order. */
+  auditRecord(env: string, seq: number): string {
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new TypeError(`audit record id ${seq} must be a positive integer`);
+    return `${this.auditRecords(env)}${String(seq).padStart(12, '0')}`;
+  }
+
+  auditSources(env: string): string {
+    return `${this.audit(env)}sources/`;
+  }
+
+  /** Chunks of the source whose SHA-256 (hex) is `hash`. */
+  auditSource(env: string, hash: string): string {
+    if (!/^[0-9a-f]{64}$/.test(hash)) throw new TypeError(`source hash ${JSON.stringify(hash)} is not a hex SHA-256`);
+    return `${this.auditSources(env)}${hash}/`;
+  }
+
   /** Everything gateways need to guard their upstreams besides their environment (a small range they watch). */
   policies(): string {
     return `${this.prefix}/_policy/`;
@@ -109,9 +147,14 @@ export class KeyLayout {
     return `${this.policies()}upstreams/${env}`;
   }
 
+  /** Prefix of every registry's announced admin address. */
+  registryAddresses(): string {
+    return `${this.policies()}registries/`;
+  }
+
   registryAddress(id: string): string {
     assertName('registry id', id);
-    return `${this.policies()}registries/${id}`;
+    return `${this.registryAddresses()}${id}`;
   }
 
   /** Environments are the first path segment under the prefix that is a valid name. */
@@ -135,6 +178,7 @@ export class KeyLayout {
         return parts.length === 3 && isValidName(parts[1]) && isValidName(parts[2])
           ? { kind: 'gateway', region: parts[1], name: parts[2] }
           : undefined;
+      case 'variables':
       case 'environment':
       case 'commit':
       case 'pending':
@@ -150,4 +194,4 @@ export class KeyLayout {
 export type ParsedKey =
   | { kind: 'region' | 'service' | 'source'; name: string }
   | { kind: 'gateway'; region: string; name: string }
-  | { kind: 'environment' | 'commit' | 'pending' };
+  | { kind: 'variables' | 'environment' | 'commit' | 'pending' };

@@ -20,6 +20,8 @@ export interface LeasedKeysEvents {
   granted: [leaseId: string];
   /** The lease was lost (etcd unreachable past the TTL, or revoked); a new one is being granted. */
   lost: [error: Error];
+  /** A grant, or writing the keys under it, failed; it is tried again with backoff. */
+  grantFailed: [error: Error];
   /** One keepalive failed; the lease may still be alive. */
   keepaliveFailed: [error: Error];
 }
@@ -63,6 +65,7 @@ export class LeasedKeys extends EventEmitter<LeasedKeysEvents> {
     try {
       await this.grant();
     } catch (err) {
+      this.emit('grantFailed', err as Error);
       this.loop = this.regrantLoop();
       throw err;
     }
@@ -147,7 +150,8 @@ export class LeasedKeys extends EventEmitter<LeasedKeysEvents> {
         try {
           await this.grant();
           return;
-        } catch {
+        } catch (err) {
+          if ((this.stateValue as LeaseState) !== 'closed') this.emit('grantFailed', err as Error);
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, delay);
             this.wake = () => {

@@ -16,6 +16,11 @@ export interface CommitOptions {
   expectedCommitRevision: number;
   /** The record written to `commit` by the same transaction that makes the change visible. */
   commit: CommitRecord;
+  /**
+   * Written in the same transaction as `commit` (the last one of a multi-transaction apply): the
+   * audit record of the apply and its pruning, which must appear exactly when the change does.
+   */
+  withCommit?: readonly Mutation[];
   /** Lease of the applying registry, recorded in the marker of a multi-transaction apply. */
   lease?: string;
   /** Operations per transaction: etcd's `--max-txn-ops`. Default 128. */
@@ -60,17 +65,21 @@ export async function commitChanges(
   const commitKey = layout.commit(env);
   const pendingKey = layout.pending(env);
   const commitValue = JSON.stringify(options.commit);
+  const withCommit = options.withCommit ?? [];
   const conflict = () =>
     new ConflictError(
       `environment ${env} changed while this apply was prepared (another apply committed, or one is in progress): read the new state and apply again`,
     );
 
-  if (mutations.length + 1 <= maxOps && bytesOf(mutations) + commitValue.length <= maxBytes) {
+  if (
+    mutations.length + withCommit.length + 1 <= maxOps &&
+    bytesOf(mutations) + bytesOf(withCommit) + commitValue.length <= maxBytes
+  ) {
     const res = await conn.call((c) =>
       c
         .if(commitKey, 'Mod', '==', options.expectedCommitRevision)
         .and(pendingKey, 'Create', '==', 0)
-        .then(...toOps(c, mutations), c.put(commitKey).value(commitValue))
+        .then(...toOps(c, mutations), ...toOps(c, withCommit), c.put(commitKey).value(commitValue))
         .commit(),
     );
     if (!res.succeeded) throw conflict();
@@ -104,7 +113,7 @@ export async function commitChanges(
     const done = await conn.call((c) =>
       c
         .if(pendingKey, 'Mod', '==', markerRevision)
-        .then(c.delete().key(pendingKey), c.put(commitKey).value(commitValue))
+        .then(c.delete().key(pendingKey), ...toOps(c, withCommit), c.put(commitKey).value(commitValue))
         .commit(),
     );
     transactions++;

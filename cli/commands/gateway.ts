@@ -4,15 +4,11 @@ import { WaymarkError } from '../../topology/index.js';
 import { createGateway, GatewayOptionsError, type GatewayOptions } from '../../gateway/index.js';
 import { type EtcdOptions } from '../../store/index.js';
 import { createLogger } from '../../telemetry/index.js';
+import { etcdOptionsFrom, withEtcdCredentials, type EtcdCredentialFlags } from '../etcd-credentials.js';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
 
-interface GatewayCliOptions {
+interface GatewayCliOptions extends EtcdCredentialFlags {
   etcd: string[];
-  etcdCa?: string;
-  etcdCert?: string;
-  etcdKey?: string;
-  etcdUser?: string;
-  etcdPassword?: string;
   prefix?: string;
   environment: string;
   region: string;
@@ -31,8 +27,7 @@ interface GatewayCliOptions {
 
 /** `waymark gateway …`: runs a regional gateway until SIGTERM or SIGINT. */
 export function registerGateway(program: Command): void {
-  program
-    .command('gateway')
+  withEtcdCredentials(program.command('gateway'))
     .description('run a regional gateway: /.well-known/topology from etcd, registration under a lease, the regional proxy')
     .requiredOption('--etcd <urls>', 'etcd client URLs, comma-separated', parseUrls)
     .requiredOption('--environment <env>', 'environment to serve')
@@ -50,11 +45,6 @@ export function registerGateway(program: Command): void {
       "take the client address from this header set by a trusted proxy in front (e.g. x-forwarded-for, last entry); only when every request comes through it (default: the connection's peer)",
     )
     .option('--prefix <prefix>', 'root of the etcd keys (default /waymark/v1)')
-    .option('--etcd-ca <file>', 'CA certificate (PEM) of etcd; enables TLS')
-    .option('--etcd-cert <file>', 'client certificate (PEM) for etcd')
-    .option('--etcd-key <file>', 'client key (PEM) for etcd')
-    .option('--etcd-user <user>', 'etcd user')
-    .option('--etcd-password <password>', 'etcd password (prefer the WAYMARK_ETCD_PASSWORD environment variable)')
     .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
     .option('--quiet', 'do not log a line per request (the request path then does no logging work at all)')
     .action(async (opts: GatewayCliOptions) => {
@@ -63,13 +53,13 @@ export function registerGateway(program: Command): void {
 }
 
 async function runGateway(opts: GatewayCliOptions): Promise<void> {
-  const etcd: EtcdOptions = { endpoints: opts.etcd };
-  if (opts.etcdCa) etcd.caFile = opts.etcdCa;
-  if (opts.etcdCert) etcd.certFile = opts.etcdCert;
-  if (opts.etcdKey) etcd.keyFile = opts.etcdKey;
-  if (opts.etcdUser) etcd.username = opts.etcdUser;
-  const password = opts.etcdPassword ?? process.env.WAYMARK_ETCD_PASSWORD;
-  if (password) etcd.password = password;
+  let etcd: EtcdOptions;
+  try {
+    etcd = etcdOptionsFrom(opts.etcd, opts);
+  } catch (err) {
+    process.stderr.write(`waymark gateway: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
   const options: GatewayOptions = {
     etcd,
     environment: opts.environment,
@@ -100,6 +90,7 @@ async function runGateway(opts: GatewayCliOptions): Promise<void> {
   }
   gateway.on('listening', (url) => log('info', 'listening', { url }, `listening on ${url}`));
   gateway.on('registered', (lease) => log('info', 'registered', { lease }));
+  gateway.on('registrationFailed', (err) => log('error', 'registrationFailed', { code: err instanceof WaymarkError ? err.code : undefined }, err.message));
   gateway.on('registering', (err) => log('warn', 'registering', {}, `lease lost (${err.message}): registering again`));
   gateway.on('keepaliveFailed', (err) => log('warn', 'keepaliveFailed', {}, err.message));
   gateway.on('resync', (reason) => log('info', 'resync', { reason }, `re-reading the environment: ${reason}`));

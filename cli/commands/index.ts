@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { registerApply, registerDiff } from './apply.js';
+import { registerEtcd } from './etcd.js';
 import { registerGateway } from './gateway.js';
 import { registerGet } from './get.js';
+import { registerHistory, registerRollback } from './history.js';
 import { registerPolicy } from './policy.js';
 import { registerPromote } from './promote.js';
 import { registerRegistry } from './registry.js';
@@ -19,8 +21,11 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerApply,
   registerDiff,
   registerPromote,
+  registerHistory,
+  registerRollback,
   registerGet,
   registerPolicy,
   registerStatus,
   registerWatch,
+  registerEtcd,
 ];

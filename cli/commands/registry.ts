@@ -2,24 +2,21 @@ import type { Command } from 'commander';
 import type { Level } from 'pino';
 import { DEFAULT_KEY_PREFIX, type EtcdOptions } from '../../store/index.js';
 import { createLogger } from '../../telemetry/index.js';
-import { createRegistry, REGISTRY_DEFAULTS, TokenStore, type TokenSource } from '../../registry/index.js';
+import { AUDIT_DEFAULTS, createRegistry, REGISTRY_DEFAULTS, TokenStore, type TokenSource } from '../../registry/index.js';
+import { etcdOptionsFrom, withEtcdCredentials, type EtcdCredentialFlags } from '../etcd-credentials.js';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
 import { handled, UsageError } from '../output.js';
 
-interface RegistryFlags {
+interface RegistryFlags extends EtcdCredentialFlags {
   etcd?: string;
   listen?: string;
   tokens?: string;
   prefix: string;
   tlsCert?: string;
   tlsKey?: string;
-  etcdCa?: string;
-  etcdCert?: string;
-  etcdKey?: string;
-  etcdUser?: string;
-  etcdPassword?: string;
   maxBodyBytes?: string;
   leaseTtl?: string;
+  auditKeep?: string;
   quiet?: boolean;
   logLevel: Level;
 }
@@ -28,8 +25,7 @@ const DEFAULT_ETCD = 'http://127.0.0.1:2379';
 
 /** `waymark registry`: runs the control plane's admin API until SIGINT/SIGTERM. */
 export function registerRegistry(program: Command): void {
-  program
-    .command('registry')
+  withEtcdCredentials(program.command('registry'))
     .description('run the registry: the admin API that applies manifests to etcd')
     .option('--etcd <urls>', `etcd client URLs, comma-separated (env WAYMARK_ETCD; default ${DEFAULT_ETCD})`)
     .option('--listen <host:port>', `address of the admin API (default ${REGISTRY_DEFAULTS.host}:${REGISTRY_DEFAULTS.port})`)
@@ -37,13 +33,9 @@ export function registerRegistry(program: Command): void {
     .option('--prefix <prefix>', 'root of the etcd keys', DEFAULT_KEY_PREFIX)
     .option('--tls-cert <file>', 'PEM certificate: serve the admin API over HTTPS (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
-    .option('--etcd-ca <file>', 'PEM CA of etcd: connect to etcd over TLS')
-    .option('--etcd-cert <file>', 'PEM client certificate for etcd')
-    .option('--etcd-key <file>', 'PEM client key for etcd')
-    .option('--etcd-user <user>', 'etcd user')
-    .option('--etcd-password <password>', 'etcd password (env WAYMARK_ETCD_PASSWORD, preferred)')
     .option('--max-body-bytes <n>', `largest apply body (default ${REGISTRY_DEFAULTS.maxBodyBytes})`)
     .option('--lease-ttl <seconds>', `TTL of the registry's lease: how soon another registry may roll back an apply this one abandoned (default ${REGISTRY_DEFAULTS.leaseTtlSeconds})`)
+    .option('--audit-keep <n>', `audit records kept per environment (default ${AUDIT_DEFAULTS.keep})`)
     .option('--quiet', 'do not log requests')
     .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
     .action(
@@ -58,15 +50,14 @@ export function registerRegistry(program: Command): void {
         if (leaseTtlSeconds !== undefined && !(Number.isInteger(leaseTtlSeconds) && leaseTtlSeconds >= 2)) {
           throw new UsageError(`--lease-ttl ${flags.leaseTtl} is not an integer of at least 2 seconds`);
         }
-        const password = flags.etcdPassword ?? process.env.WAYMARK_ETCD_PASSWORD;
-        const etcd: EtcdOptions = {
-          endpoints: (flags.etcd ?? process.env.WAYMARK_ETCD ?? DEFAULT_ETCD).split(',').map((s) => s.trim()).filter(Boolean),
-          ...(flags.etcdCa ? { caFile: flags.etcdCa } : {}),
-          ...(flags.etcdCert ? { certFile: flags.etcdCert } : {}),
-          ...(flags.etcdKey ? { keyFile: flags.etcdKey } : {}),
-          ...(flags.etcdUser ? { username: flags.etcdUser } : {}),
-          ...(password ? { password } : {}),
-        };
+        const auditKeep = flags.auditKeep === undefined ? undefined : Number(flags.auditKeep);
+        if (auditKeep !== undefined && !(Number.isInteger(auditKeep) && auditKeep >= 1)) {
+          throw new UsageError(`--audit-keep ${flags.auditKeep} is not a positive integer`);
+        }
+        const etcd: EtcdOptions = etcdOptionsFrom(
+          (flags.etcd ?? process.env.WAYMARK_ETCD ?? DEFAULT_ETCD).split(',').map((s) => s.trim()).filter(Boolean),
+          flags,
+        );
         const tokens: TokenSource | undefined = flags.tokens ? { file: flags.tokens } : TokenStore.sourceFromEnv();
         if (!tokens) throw new UsageError('no tokens: give --tokens FILE (create one with `waymark token create --tokens FILE --role admin`)');
         const registry = createRegistry({
@@ -78,6 +69,7 @@ export function registerRegistry(program: Command): void {
           ...(flags.tlsCert && flags.tlsKey ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
           ...(maxBodyBytes ? { maxBodyBytes } : {}),
           ...(leaseTtlSeconds ? { leaseTtlSeconds } : {}),
+          ...(auditKeep ? { audit: { keep: auditKeep } } : {}),
         });
         const logger = createLogger({ name: 'registry', level: flags.logLevel });
         if (!flags.quiet) {
@@ -112,6 +104,10 @@ export function registerRegistry(program: Command): void {
             },
             `${req.operation} ${res.environment}${req.from ? ` from ${req.from}` : ''} at revision ${res.revision}: ${res.summary.created} created, ${res.summary.updated} updated, ${res.summary.deleted} deleted${req.by ? ` by ${req.by}` : ''}`,
           ),
+        );
+        // The audit trail as a log stream too (for a SIEM): one line per record, as stored.
+        registry.on('audited', (environment, record) =>
+          logger.info({ event: 'audit', environment, record }, `audit ${environment} #${record.id}: ${record.operation} by ${record.by.name} (${record.by.role}) at revision ${record.revision}`),
         );
         registry.on('failure', (err) => logger.error({ event: 'failure', err }, `unexpected error: ${err.message}`));
         registry.on('leaseLost', (err) => logger.warn({ event: 'leaseLost' }, `registry lease lost (${err.message}); granting a new one`));

@@ -370,6 +370,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/environments/{env}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit trail of an environment, newest first (without each entry's full diff).
+         * @description One record per apply, promotion or rollback that changed something, kept in etcd under
+         *     `<prefix>/_audit/<env>/` (the last N per environment; the registry's `--audit-keep`).
+         *     404 `NOT_FOUND` when the environment has no key.
+         */
+        get: operations["listHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/environments/{env}/history/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One audit record with its full diff.
+         * @description 404 `NOT_FOUND` when no record has this id (never written, or pruned).
+         */
+        get: operations["getHistoryEntry"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/environments/{env}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-applies the source recorded by an audit record, with the environment's current variables.
+         * @description The same validated, guarded apply as `POST /v1/environments/{env}/apply` with `prune`
+         *     (the recorded source is the whole desired state), itself audited as a `rollback`.
+         */
+        post: operations["rollback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/promotions": {
         parameters: {
             query?: never;
@@ -728,6 +791,54 @@ export interface components {
             unchanged: components["schemas"]["ResourceRef"][];
             summary: components["schemas"]["DiffSummary"];
         };
+        /** @description Who made a change, as the registry authenticated them. */
+        AuditActor: {
+            name: components["schemas"]["Label"];
+            /** @enum {string} */
+            role: "admin" | "operator" | "viewer";
+        };
+        /**
+         * @description One apply, promotion or rollback, stored at `<prefix>/_audit/<env>/records/<id>` by the same
+         *     etcd transaction that made the change, and never rewritten.
+         */
+        AuditRecord: {
+            /** @description Sequence number in its environment: 1, 2, 3… */
+            id: number;
+            /** @description The id of the commit record written with it. */
+            commitId: string;
+            /** Format: date-time */
+            at: string;
+            by: components["schemas"]["AuditActor"];
+            /** @enum {string} */
+            operation: "apply" | "promote" | "rollback";
+            /** @description Source environment of a promotion. */
+            from?: components["schemas"]["Name"];
+            /** @description The record a rollback re-applied. */
+            rollbackOf?: number;
+            /** @description The manifest files of the request (at most 20 named). */
+            files?: string[];
+            /** @description SHA-256 of the stored source after the change (what a rollback re-applies). */
+            sourceHash: string;
+            summary: components["schemas"]["DiffSummary"];
+            /** @description The etcd revision at which the change became visible. */
+            revision: number;
+        };
+        /** @description An audit record with its full diff (for a very large change, the first entries and `truncated`). */
+        AuditEntry: components["schemas"]["AuditRecord"] & {
+            created: components["schemas"]["ResourceRef"][];
+            updated: components["schemas"]["ResourceUpdate"][];
+            deleted: components["schemas"]["ResourceRef"][];
+            truncated: boolean;
+        };
+        AuditList: {
+            environment: components["schemas"]["Name"];
+            records: components["schemas"]["AuditRecord"][];
+        };
+        RollbackRequest: {
+            /** @description The audit record whose source to re-apply. */
+            to: number;
+            dryRun?: boolean;
+        };
         PromotionRequest: {
             from: components["schemas"]["Name"];
             to: components["schemas"]["Name"];
@@ -934,7 +1045,8 @@ export interface components {
         };
         /**
          * @description Retry later (`Retry-After`). The registry: etcd is unreachable (`ETCD_UNAVAILABLE`,
-         *     `ETCD_NO_QUORUM`, `ETCD_AUTH`). A gateway: no snapshot yet (`NO_SNAPSHOT`), too many held
+         *     `ETCD_NO_QUORUM`, `ETCD_AUTH`, or `ETCD_PERMISSION_DENIED` when its etcd role does not
+         *     grant what it needs). A gateway: no snapshot yet (`NO_SNAPSHOT`), too many held
          *     long-polls (`TOO_MANY_LONG_POLLS`), every upload socket of the service taken (`UPLOADS_BUSY`).
          */
         Unavailable: {
@@ -979,6 +1091,8 @@ export interface components {
     parameters: {
         Name: components["schemas"]["Name"];
         Env: components["schemas"]["Name"];
+        /** @description The number of an audit record (`waymark history` lists them). */
+        AuditId: number;
         /** @description Hold the request until the document's revision is greater than this. */
         Wait: number;
         /** @description Seconds to hold a long-poll before answering 304 (bounded by the gateway). */
@@ -1636,6 +1750,100 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listHistory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The audit records, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditList"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getHistoryEntry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+                /** @description The number of an audit record (`waymark history` lists them). */
+                id: components["parameters"]["AuditId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The record and its diff. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEntry"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rollback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RollbackRequest"];
+            };
+        };
+        responses: {
+            /** @description The diff applied. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApplyResult"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            415: components["responses"]["Error"];
+            422: components["responses"]["Error"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

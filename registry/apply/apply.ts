@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ApplyResult, CommitRecord, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
+import type { ApplyResult, AuditActor, AuditRecord, CommitRecord, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
 import { checkRecord } from '../../topology/index.js';
 import { Problems } from '../manifest/errors.js';
 import { loadManifests } from '../manifest/load.js';
@@ -13,7 +13,8 @@ import type { EtcdConnection } from '../../store/etcd.js';
 import { ConflictError } from '../../store/errors.js';
 import { InvalidRecordError } from '../errors.js';
 import type { KeyLayout } from '../../store/keys.js';
-import { commitChanges, recoverPendingApply, type CommitOptions } from '../../store/writer.js';
+import { commitChanges, recoverPendingApply, WRITER_DEFAULTS, type CommitOptions } from '../../store/writer.js';
+import { AUDIT_DEFAULTS, auditWrites, boundedDiff, readAuditState, sourceHash, type AuditOptions, type StoredAudit } from './audit.js';
 import { planChanges, type Plan } from './plan.js';
 import { checkBeforeWriting, explainQuarantinedRegions } from './prewrite.js';
 import { encodeSource, mergeSource, SOURCE_CHUNK_CHARS } from './source.js';
@@ -35,6 +36,10 @@ export interface OperationContext {
   ownAddresses?(): readonly string[];
   /** Resolves upstream names for the upstream rules (one per registry, so answers are cached). */
   resolver?: HostResolver;
+  /** Bounds of the audit trail (defaults in AUDIT_DEFAULTS). */
+  audit?: AuditOptions;
+  /** Called with each audit record once its apply is committed (the registry logs it). */
+  audited?(environment: string, record: AuditRecord): void;
 }
 
 export interface ApplyRequest {
@@ -46,9 +51,13 @@ export interface ApplyRequest {
   prune?: boolean;
   /** Who applies (a token's name), recorded in the commit record. */
   by?: string;
-  operation?: 'apply' | 'promote';
+  /** The role of `by`'s token, recorded in the audit record (default admin: a library caller holds etcd itself). */
+  role?: AuditActor['role'];
+  operation?: 'apply' | 'promote' | 'rollback';
   /** Source environment of a promotion. */
   from?: string;
+  /** The audit record a rollback re-applies. */
+  rollbackOf?: number;
 }
 
 /** An apply computed against one revision: its diff, and `commit()` to write it. */
@@ -154,15 +163,39 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
       };
       const checked = checkRecord('commit', record);
       if (!checked.ok) throw new InvalidRecordError(ctx.layout.commit(env), checked.problems);
+      // Read at the plan's revision: the commit guard below then also guards the trail.
+      const trail = await readAuditState(ctx.conn, ctx.layout, env, state.revision);
+      const entry: StoredAudit = {
+        id: trail.lastId + 1,
+        commitId: record.id,
+        at: record.at,
+        by: { name: displayName(req.by ?? '(library)'), role: req.role ?? 'admin' },
+        operation: record.operation ?? 'apply',
+        ...(req.from ? { from: req.from } : {}),
+        ...(req.rollbackOf ? { rollbackOf: req.rollbackOf } : {}),
+        files: [...new Set(req.sources.map((s) => displayName(s.file).slice(0, 256)))].slice(0, AUDIT_DEFAULTS.maxFiles),
+        sourceHash: sourceHash(sourceText),
+        summary: plan.summary,
+        ...boundedDiff(plan, ctx.audit?.maxDiffChars ?? AUDIT_DEFAULTS.maxDiffChars),
+      };
+      const writes = auditWrites(ctx.layout, env, trail, entry, sourceText, {
+        keep: ctx.audit?.keep ?? AUDIT_DEFAULTS.keep,
+        // The last transaction also holds the record, the commit and the marker's delete.
+        maxDeletes: Math.max(0, (ctx.maxTxnOps ?? WRITER_DEFAULTS.maxTxnOps) - 3),
+        ...(ctx.sourceChunkChars ? { chunkChars: ctx.sourceChunkChars } : {}),
+      });
       const lease = ctx.leaseId();
       const options: CommitOptions = {
         expectedCommitRevision: state.commitRevision,
         commit: record,
+        withCommit: writes.withCommit,
         ...(lease ? { lease } : {}),
         ...(ctx.maxTxnOps ? { maxTxnOps: ctx.maxTxnOps } : {}),
         ...(ctx.maxTxnBytes ? { maxTxnBytes: ctx.maxTxnBytes } : {}),
       };
-      const res = await commitChanges(ctx.conn, ctx.layout, env, plan.mutations, options);
+      const res = await commitChanges(ctx.conn, ctx.layout, env, [...plan.mutations, ...writes.sourceChunks], options);
+      const { created: _c, updated: _u, deleted: _d, truncated: _t, ...audited } = entry;
+      ctx.audited?.(env, { ...audited, revision: res.revision });
       return { ...preview, dryRun: false, revision: res.revision };
     },
   };

@@ -51,6 +51,17 @@ export function planChanges(layout: KeyLayout, current: EnvironmentState, desire
     }
   }
 
+  if (current.legacyVariables) {
+    // The move out of the gateways' range (see KeyLayout): the variables are kept, at their new key.
+    const variables = desired.variables ?? current.variables;
+    const written = plan.mutations.some((m) => m.key === layout.environmentSpec(env));
+    if (variables && !written) {
+      const value: StoredEnvironment = { name: env, variables };
+      plan.mutations.push({ type: 'put', key: layout.environmentSpec(env), value: JSON.stringify(value) });
+    }
+    plan.mutations.push({ type: 'delete', key: layout.legacyEnvironmentSpec(env) });
+  }
+
   const invalidNames = (kind: 'region' | 'service') =>
     new Set(current.invalid.flatMap((r) => {
       const parsed = layout.parse(env, r.key);

@@ -1,4 +1,4 @@
-import type { ApplyResult } from '../../openapi/index.js';
+import type { ApplyResult, AuditActor } from '../../openapi/index.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
 import { applyManifests, type OperationContext } from './apply.js';
 import { sourceDocuments } from './source.js';
@@ -10,6 +10,7 @@ export interface PromoteRequest {
   dryRun?: boolean;
   prune?: boolean;
   by?: string;
+  role?: AuditActor['role'];
 }
 
 /**
@@ -31,6 +32,7 @@ export async function promote(ctx: OperationContext, req: PromoteRequest): Promi
     ...(req.dryRun !== undefined ? { dryRun: req.dryRun } : {}),
     ...(req.prune !== undefined ? { prune: req.prune } : {}),
     ...(req.by ? { by: req.by } : {}),
+    ...(req.role ? { role: req.role } : {}),
     operation: 'promote',
     from: req.from,
   });

@@ -21,15 +21,17 @@ export interface EnvironmentState {
    * apply naming one replaces it, a pruning apply deletes it, any other apply leaves it alone.
    */
   invalid: InvalidRecord[];
-  /** Stored variables (`<env>/environment`), undefined when the environment has none yet. */
+  /** Stored variables (`<env>/variables`), undefined when the environment has none yet. */
   variables?: Record<string, string>;
+  /** True while the variables are still at their pre-0.2 key (`<env>/environment`): the next apply moves them. */
+  legacyVariables: boolean;
   /** The stored source as one text, its parsed form and its chunks. */
   sourceText: string;
   source?: StoredSource;
   sourceChunks: Array<{ key: string; value: string }>;
 }
 
-/** The stored value of `<env>/environment`. */
+/** The stored value of `<env>/variables`. */
 export interface StoredEnvironment {
   name: string;
   variables: Record<string, string>;
@@ -44,7 +46,8 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
   const revision = Number(res.header.revision);
   const records = new TopologyRecords(layout, env);
   let commitRevision = 0;
-  let variables: Record<string, string> | undefined;
+  let legacy: Record<string, string> | undefined;
+  let legacyVariables = false;
   for (const kv of res.kvs) {
     const key = kv.key.toString();
     const kind = layout.parse(env, key)?.kind;
@@ -52,10 +55,18 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
       throw new ConflictError(`another apply to environment ${env} is in progress: wait for it to finish, then apply again`);
     }
     if (kind === 'commit') commitRevision = Number(kv.mod_revision);
-    if (kind === 'environment') variables = parseVariables(kv.value.toString());
+    if (kind === 'environment') {
+      legacyVariables = true;
+      legacy = parseVariables(kv.value.toString());
+    }
     records.apply(key, kv.value.toString());
   }
-  const src = await conn.call((c) => c.getAll().prefix(layout.sources(env)).revision(String(revision)).sort('Key', 'Ascend').exec());
+  const [src, vars] = await Promise.all([
+    conn.call((c) => c.getAll().prefix(layout.sources(env)).revision(String(revision)).sort('Key', 'Ascend').exec()),
+    conn.call((c) => c.get(layout.environmentSpec(env)).revision(String(revision)).exec()),
+  ]);
+  const stored = vars.kvs[0];
+  const variables = stored ? parseVariables(stored.value.toString()) : legacy;
   const sourceChunks = src.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() }));
   const sourceText = sourceChunks.map((c) => c.value).join('');
   const source = decodeSource(sourceText);
@@ -67,6 +78,7 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
     services: records.services,
     invalid: records.invalidRecords(),
     ...(variables ? { variables } : {}),
+    legacyVariables,
     sourceText,
     ...(source ? { source } : {}),
     sourceChunks,

@@ -31,6 +31,8 @@ const state = {
   stream: null,
   view: null,
   lastChange: undefined,
+  /** `env@revision` of the commit the audit list was last read for. */
+  auditFor: undefined,
 };
 
 class AuthError extends Error {}
@@ -173,6 +175,39 @@ function render(view) {
   renderSummary(view);
   renderMap(view);
   renderHistory(view.history);
+  refreshAudit(view);
+}
+
+const AUDIT_SHOWN = 10;
+
+/** The audit trail (GET …/history) is read again whenever the last commit changes. */
+async function refreshAudit(view) {
+  const env = state.environment;
+  const latest = view.history.length ? view.history[0].revision : 0;
+  if (state.auditFor === `${env}@${latest}`) return;
+  state.auditFor = `${env}@${latest}`;
+  try {
+    const res = await api(`/v1/environments/${encodeURIComponent(env)}/history`);
+    if (!res.ok || state.environment !== env) return;
+    renderAudit((await res.json()).records.slice(0, AUDIT_SHOWN));
+  } catch {
+    state.auditFor = undefined;
+  }
+}
+
+function renderAudit(records) {
+  $('audit').replaceChildren(
+    ...(records.length
+      ? records.map((r) =>
+          h(
+            'li',
+            { 'data-audit-id': r.id },
+            h('div', { class: 'line' }, h('strong', {}, `#${r.id} ${r.operation}`), r.from ? ` from ${r.from}` : '', r.rollbackOf ? ` to #${r.rollbackOf}` : '', ' by ', h('strong', {}, r.by.name), ` (${r.by.role})`, h('span', { class: 'when', title: r.at }, ago(r.at))),
+            h('div', { class: 'diff' }, h('span', { class: 'add' }, `+${r.summary.created}`), h('span', { class: 'upd' }, `~${r.summary.updated}`), h('span', { class: 'del' }, `−${r.summary.deleted}`), h('span', { class: 'muted', title: r.sourceHash }, `rev ${r.revision} · source ${r.sourceHash.slice(0, 8)}`)),
+          ),
+        )
+      : [h('li', { class: 'muted' }, 'No record yet.')]),
+  );
 }
 
 function renderSummary(view) {

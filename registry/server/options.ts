@@ -1,4 +1,5 @@
 import type { TokenSource } from '../auth/tokens.js';
+import type { AuditOptions } from '../apply/audit.js';
 import type { ManifestLimits } from '../manifest/schema.js';
 import type { EnvironmentMonitorOptions } from '../monitor/monitor.js';
 import type { EtcdConnection, EtcdOptions } from '../../store/etcd.js';
@@ -26,6 +27,8 @@ export interface RegistryOptions {
   /** etcd's `--max-txn-ops` and request size budget, when they differ from a stock etcd. */
   maxTxnOps?: number;
   maxTxnBytes?: number;
+  /** Bounds of the audit trail: records kept per environment, stored diff size (see AUDIT_DEFAULTS). */
+  audit?: AuditOptions;
   /** How dashboards and `waymark watch` see environments (polling, scraping gateways' /metrics). */
   monitor?: EnvironmentMonitorOptions;
   /** A watched environment stops being watched this long after its last viewer left, ms. Default 30000. */

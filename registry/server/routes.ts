@@ -1,6 +1,6 @@
 import { Router } from '@koa/router';
 import type { ParameterizedContext } from 'koa';
-import type { PromotionRequest } from '../../openapi/index.js';
+import type { PromotionRequest, RollbackRequest } from '../../openapi/index.js';
 import { authorize, type Principal, type TokenStore } from '../auth/tokens.js';
 import { BadRequestError } from '../errors.js';
 import type { ManifestSource } from '../manifest/parse.js';
@@ -51,7 +51,28 @@ export function adminRoutes(registry: Registry, tokens: TokenStore, maxBodyBytes
     const dryRun = flag(ctx, 'dryRun');
     const prune = flag(ctx, 'prune');
     const body = await readBody(ctx.req, maxBodyBytes, ['yaml', 'json']);
-    ctx.body = await registry.apply({ environment: env, sources: manifestSources(body, fileHeader(ctx), registry.manifestLimits), dryRun, prune, by: principal.name });
+    ctx.body = await registry.apply({ environment: env, sources: manifestSources(body, fileHeader(ctx), registry.manifestLimits), dryRun, prune, by: principal.name, role: principal.role });
+  });
+
+  router.get('/v1/environments/:env/history', async (ctx) => {
+    authorize(authenticated(ctx), 'read');
+    const env = envParam(ctx);
+    ctx.body = { environment: env, records: await registry.history(env) };
+  });
+
+  router.get('/v1/environments/:env/history/:id', async (ctx) => {
+    authorize(authenticated(ctx), 'read');
+    const env = envParam(ctx);
+    ctx.body = await registry.historyEntry(env, auditId((ctx.params as Record<string, string>).id));
+  });
+
+  router.post('/v1/environments/:env/rollback', async (ctx) => {
+    const principal = authenticated(ctx);
+    const env = envParam(ctx);
+    authorize(principal, 'write', env);
+    const body = await readBody(ctx.req, PROMOTION_BODY_BYTES, ['json']);
+    const req = rollbackRequest(body.text);
+    ctx.body = await registry.rollback({ environment: env, to: req.to, ...(req.dryRun !== undefined ? { dryRun: req.dryRun } : {}), by: principal.name, role: principal.role });
   });
 
   router.get('/v1/environments/:env/topology', async (ctx) => {
@@ -69,7 +90,7 @@ export function adminRoutes(registry: Registry, tokens: TokenStore, maxBodyBytes
     const body = await readBody(ctx.req, PROMOTION_BODY_BYTES, ['json']);
     const req = promotionRequest(body.text);
     authorize(principal, 'write', req.to);
-    ctx.body = await registry.promote({ ...req, by: principal.name });
+    ctx.body = await registry.promote({ ...req, by: principal.name, role: principal.role });
   });
 
   return router;
@@ -145,4 +166,29 @@ function promotionRequest(text: string): PromotionRequest {
     if (r[k] !== undefined && typeof r[k] !== 'boolean') throw new BadRequestError(`"${k}" must be true or false`);
   }
   return { from: r.from, to: r.to, ...(r.dryRun !== undefined ? { dryRun: r.dryRun } : {}), ...(r.prune !== undefined ? { prune: r.prune } : {}) };
+}
+
+function auditId(text: string | undefined): number {
+  const id = Number(text);
+  if (!text || !/^\d{1,15}$/.test(text) || !Number.isSafeInteger(id) || id < 1) {
+    throw new BadRequestError(`audit record id ${JSON.stringify(text)} is not a positive integer: see \`waymark history\``);
+  }
+  return id;
+}
+
+function rollbackRequest(text: string): RollbackRequest {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new BadRequestError(`the rollback request is not JSON: ${(err as Error).message}`);
+  }
+  const r = v as Partial<RollbackRequest> | null;
+  if (!r || typeof r !== 'object' || Array.isArray(r)) throw new BadRequestError('the rollback request must be {"to": ID}');
+  for (const k of Object.keys(r)) {
+    if (!['to', 'dryRun'].includes(k)) throw new BadRequestError(`unknown field ${JSON.stringify(k)} in the rollback request: expected to, dryRun`);
+  }
+  if (!Number.isSafeInteger(r.to) || (r.to as number) < 1) throw new BadRequestError('the rollback request needs "to": the id of an audit record (a positive integer)');
+  if (r.dryRun !== undefined && typeof r.dryRun !== 'boolean') throw new BadRequestError('"dryRun" must be true or false');
+  return { to: r.to as number, ...(r.dryRun !== undefined ? { dryRun: r.dryRun } : {}) };
 }

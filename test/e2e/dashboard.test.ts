@@ -149,6 +149,9 @@ describe('dashboard in a real browser (Chromium through playwright-core)', funct
     expect(revision).to.be.greaterThan(before);
     await waitFor(async () => Number(await page.locator('#revision').getAttribute('data-revision')) >= revision, { timeoutMs: 15_000, what: 'the revision to move' });
     await page.locator(`#history li[data-commit-revision="${revision}"]`).waitFor({ timeout: 15_000 });
+    // The audit trail: the setup's apply is #1, this one #2.
+    await page.locator('#audit li[data-audit-id="2"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator('#audit li[data-audit-id="2"]').innerText()).to.match(/#2 apply\s+by\s+test-admin\s+\(admin\)/);
     expect(await page.locator('#changes').innerText()).to.include('service payments added');
     expect(await page.locator('[data-region="us-east"] .services').innerText()).to.include('payments');
     expect(await page.evaluate('window.notReloaded')).to.equal(true);

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApplyResult, EnvironmentStatus, InternalTopology } from '../../openapi/index.js';
+import { runWaymark, type CliRun } from '../support/cli.js';
 import { freePort } from '../support/ports.js';
 import { useEtcd } from '../support/store.js';
 import { waitFor } from '../support/wait.js';
@@ -12,32 +13,10 @@ import { waitFor } from '../support/wait.js';
 const ROOT = process.cwd();
 const EXAMPLE = join(ROOT, 'examples/global-enterprise');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 /** Runs `waymark …` as a child process, as a user would (from the repository root). */
-function waymark(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/waymark.ts', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NO_COLOR: '1', WAYMARK_REGISTRY: undefined, WAYMARK_TOKEN: undefined, WAYMARK_ENVIRONMENT: undefined, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const waymark = runWaymark;
 
 describe('waymark CLI end to end (child processes, real etcd)', function () {
   // Each run starts node and tsx (about 1-2 s of CPU): generous, for a loaded machine.

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { createLogger } from '../../telemetry/index.js';
+import { applyYaml } from '../support/admin-api.js';
 import { spawnGateway, startBackend, writeTopology, type SpawnedGateway, type TestBackend } from '../support/gateway.js';
+import { regionYaml } from '../support/manifests.js';
 import { spawnRegistry, type SpawnedRegistry } from '../support/registry-process.js';
 import { region, service, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
@@ -107,6 +109,15 @@ describe('logs: structured JSON lines from the gateway and registry CLIs', funct
       expect(registry.output()).not.to.include(registry.adminToken);
       expect(registry.output()).not.to.include('wmk_this-must-never-be-logged');
       expect(jsonLines(registry.output()).some((l) => l.event === 'listening')).to.equal(true);
+    });
+
+    it('streams each audit record as one JSON line', async () => {
+      const env = uniqueEnv('logs');
+      const res = await applyYaml(registry.url, registry.adminToken, env, regionYaml('eu-west', 'EU'));
+      expect(res.status).to.equal(200);
+      const line = await waitFor(() => jsonLines(registry.output()).find((l) => l.event === 'audit' && l.environment === env), { what: 'the audit line' });
+      expect(line.record).to.deep.include({ id: 1, operation: 'apply', revision: res.body.revision, by: { name: 'test-admin', role: 'admin' } });
+      expect(line.msg).to.equal(`audit ${env} #1: apply by test-admin (admin) at revision ${res.body.revision}`);
     });
   });
 });

@@ -16,7 +16,30 @@ export interface EtcdAuthSetup {
  * of `pki`), then enables authentication. etcd must serve TLS with that PKI.
  */
 export function enableEtcdAuth(etcd: EtcdCluster, pki: TestPki, setup: EtcdAuthSetup): void {
-  const etcdctl = (...args: string[]) => {
+  const etcdctl = etcdctlOf(etcd, pki);
+  addRoot(etcdctl, setup.rootPassword);
+  etcdctl('user', 'add', `${setup.user}:${setup.password}`);
+  etcdctl('role', 'add', setup.user);
+  etcdctl('role', 'grant-permission', setup.user, '--prefix=true', 'readwrite', setup.prefix);
+  etcdctl('user', 'grant-role', setup.user, setup.user);
+  etcdctl('auth', 'enable');
+}
+
+/** Creates root only and enables authentication: every other user is for the test to make (`waymark etcd roles`). */
+export function enableEtcdRoot(etcd: EtcdCluster, pki: TestPki, rootPassword: string): void {
+  const etcdctl = etcdctlOf(etcd, pki);
+  addRoot(etcdctl, rootPassword);
+  etcdctl('auth', 'enable');
+}
+
+function addRoot(etcdctl: (...args: string[]) => void, password: string): void {
+  etcdctl('user', 'add', `root:${password}`);
+  etcdctl('role', 'add', 'root');
+  etcdctl('user', 'grant-role', 'root', 'root');
+}
+
+function etcdctlOf(etcd: EtcdCluster, pki: TestPki): (...args: string[]) => void {
+  return (...args) => {
     const res = spawnSync(
       'etcdctl',
       ['--endpoints', etcd.endpoints.join(','), '--cacert', pki.caFile, '--cert', pki.client.certFile, '--key', pki.client.keyFile, '--dial-timeout', '3s', ...args],
@@ -24,12 +47,4 @@ export function enableEtcdAuth(etcd: EtcdCluster, pki: TestPki, setup: EtcdAuthS
     );
     if (res.status !== 0) throw new Error(`etcdctl ${args[0]} ${args[1] ?? ''} failed: ${res.stderr || String(res.error)}`);
   };
-  etcdctl('user', 'add', `root:${setup.rootPassword}`);
-  etcdctl('role', 'add', 'root');
-  etcdctl('user', 'grant-role', 'root', 'root');
-  etcdctl('user', 'add', `${setup.user}:${setup.password}`);
-  etcdctl('role', 'add', setup.user);
-  etcdctl('role', 'grant-permission', setup.user, '--prefix=true', 'readwrite', setup.prefix);
-  etcdctl('user', 'grant-role', setup.user, setup.user);
-  etcdctl('auth', 'enable');
 }

@@ -21,7 +21,10 @@ export interface StartedGateway {
  * Starts a gateway in this process and waits until it has read etcd and registered (unless
  * `ready: false`, for tests where etcd is down). Short lease and quick etcd retries by default.
  */
-export async function startGateway(options: TestGatewayOptions, { ready = true }: { ready?: boolean } = {}): Promise<StartedGateway> {
+export async function startGateway(
+  options: TestGatewayOptions,
+  { ready = true, beforeListen }: { ready?: boolean; beforeListen?: (gateway: Gateway) => void } = {},
+): Promise<StartedGateway> {
   const gateway = createGateway({
     leaseTtlSeconds: 2,
     drainTimeoutMs: 2000,
@@ -35,6 +38,7 @@ export async function startGateway(options: TestGatewayOptions, { ready = true }
     await gateway.close();
     unregister();
   };
+  beforeListen?.(gateway);
   try {
     const url = await gateway.listen();
     // Its answers are checked against the contract (test/support/contract-hooks.ts).

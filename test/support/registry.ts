@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerServer } from './contract-servers.js';
 import { addToken, createRegistry, type Registry, type RegistryOptions, type Role } from '../../registry/index.js';
+import type { EtcdOptions } from '../../store/index.js';
 
 /** A registry serving its admin API on a free loopback port, with a tokens file of its own. */
 export interface TestRegistry {
@@ -20,16 +21,16 @@ export interface TestRegistry {
 
 /** Starts a registry in-process against the given etcd. Close it in `after`/`finally`. */
 export async function startRegistry(
-  options: { endpoints: string[] } & Partial<Omit<RegistryOptions, 'etcd' | 'tokens'>>,
+  options: { endpoints: string[]; etcdOptions?: Omit<EtcdOptions, 'endpoints'> } & Partial<Omit<RegistryOptions, 'etcd' | 'tokens'>>,
 ): Promise<TestRegistry> {
-  const { endpoints, ...rest } = options;
+  const { endpoints, etcdOptions, ...rest } = options;
   const dir = mkdtempSync(join(tmpdir(), 'waymark-tokens-'));
   const tokensFile = join(dir, 'tokens.json');
   const adminToken = addToken(tokensFile, { role: 'admin', name: 'test-admin' }).token;
   const registry = createRegistry({
     port: 0,
     ...rest,
-    etcd: { endpoints, callTimeoutMs: 3000 },
+    etcd: { endpoints, callTimeoutMs: 3000, ...etcdOptions },
     tokens: { file: tokensFile },
   });
   let url: string;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { InvalidNameError } from '../../topology/index.js';
-import { KeyLayout } from '../../store/index.js';
+import { KeyLayout, topologyRange } from '../../store/index.js';
 
 describe('KeyLayout', () => {
   const layout = new KeyLayout();
@@ -29,5 +29,23 @@ describe('KeyLayout', () => {
     expect(layout.parse('prod', '/waymark/v1/prod-2/services/hr')).to.equal(undefined);
     expect(layout.environmentOf('/waymark/v1/_status/prod/a/b')).to.equal(undefined);
     expect(layout.environmentOf('/waymark/v1/prod/regions/a')).to.equal('prod');
+  });
+
+  it("keeps what gateways read in one range, with the variables and sources outside it (what etcd roles grant)", () => {
+    const { start, end } = topologyRange(layout, 'prod');
+    const inside = (k: string) => k >= start && k < end;
+    for (const k of [layout.region('prod', 'a'), layout.service('prod', 'a'), layout.gateway('prod', 'a', 'g'), layout.commit('prod'), layout.pending('prod')]) {
+      expect(inside(k), k).to.equal(true);
+    }
+    for (const k of [layout.environmentSpec('prod'), layout.source('prod', 0), layout.auditRecord('prod', 1), layout.report('prod', 'a', 'g'), layout.upstreamPolicy('prod')]) {
+      expect(inside(k), k).to.equal(false);
+    }
+    // Where 0.1 kept the variables: inside, hence the move.
+    expect(inside(layout.legacyEnvironmentSpec('prod'))).to.equal(true);
+    expect(layout.environmentSpec('prod')).to.equal('/waymark/v1/prod/variables');
+    expect(layout.parse('prod', layout.legacyEnvironmentSpec('prod'))).to.deep.equal({ kind: 'environment' });
+    expect(layout.auditRecord('prod', 42)).to.equal('/waymark/v1/_audit/prod/records/000000000042');
+    expect(() => layout.auditRecord('prod', 0)).to.throw(TypeError);
+    expect(() => layout.auditSource('prod', '../x')).to.throw(TypeError);
   });
 });
