@@ -11,7 +11,7 @@ import type {
   ErrorDetail,
   InternalTopology,
   PromotionRequest,
-  UpstreamPolicy,
+  SigningKeys, UpstreamPolicy,
 } from '../openapi/index.js';
 
 /** How the CLI reaches the registry's admin API. Every default is here. */
@@ -113,6 +113,16 @@ export class AdminClient {
   /** Admin tokens only: back to the default policy. */
   deleteUpstreamPolicy(environment: string): Promise<UpstreamPolicy> {
     return this.request<UpstreamPolicy>('DELETE', `/v1/environments/${encodeURIComponent(environment)}/upstream-policy`);
+  }
+
+  signingKeys(environment: string): Promise<SigningKeys> {
+    return this.request<SigningKeys>('GET', `/v1/environments/${encodeURIComponent(environment)}/keys`);
+  }
+
+  /** Admin tokens only: `create` the first key, or `rotate` to a new one. */
+  changeSigningKey(environment: string, operation: 'create' | 'rotate'): Promise<SigningKeys> {
+    const path = `/v1/environments/${encodeURIComponent(environment)}/keys`;
+    return this.request<SigningKeys>('POST', operation === 'create' ? path : `${path}/rotate`);
   }
 
   /**

@@ -17,6 +17,7 @@ export {
 export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions } from '../topology/index.js';
 export { Resolver, type Candidate, type LastResortEvent, type Route } from './resolver.js';
 export { checkDocument, parseDocument } from './document.js';
+export { SignatureVerifier, type TrustedKey, type VerifiedDocument } from './signature.js';
 export type { SourceFailure } from './discovery.js';
 export type { EjectionEvent, FailoverEvent, WaymarkRequestOptions } from './transport.js';
 export type { TopologyDocument, Service, Region, RoutedGateway } from '../openapi/index.js';

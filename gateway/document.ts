@@ -75,6 +75,8 @@ export function buildDocument(snapshot: TopologySnapshot, options: DocumentOptio
       };
     }),
     services,
+    // Served unchanged: clients verify it and check the rest of the document against it.
+    ...(snapshot.signed ? { signed: snapshot.signed.jws } : {}),
     _links: {
       self: { href: TOPOLOGY, type: 'application/json' },
       services: { href: `${TOPOLOGY}/services`, type: 'application/json' },

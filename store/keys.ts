@@ -15,6 +15,8 @@ export const DEFAULT_KEY_PREFIX = '/waymark/v1';
  * <prefix>/<env>/source/<nnnnnn>         applied manifests (before substitution), in chunks
  * <prefix>/<env>/commit                   CommitRecord of the last apply
  * <prefix>/<env>/pending                  marker of a multi-transaction apply in progress
+ * <prefix>/<env>/signed                   the signed topology (compact JWS), written with each apply
+ * <prefix>/<env>/keys                     the environment's public signing keys (SigningKeys)
  * <prefix>/_status/<env>/<region>/<id>    GatewayReport, under the gateway's lease
  * <prefix>/_policy/upstreams/<env>        an environment's upstream policy (admins only)
  * <prefix>/_policy/registries/<id>        a registry's admin address, under its lease
@@ -86,6 +88,14 @@ export class KeyLayout {
     return `${this.environment(env)}pending`;
   }
 
+  signed(env: string): string {
+    return `${this.environment(env)}signed`;
+  }
+
+  signingKeys(env: string): string {
+    return `${this.environment(env)}keys`;
+  }
+
   /** Prefix of all gateway reports of an environment. */
   reports(env: string): string {
     assertName('environment', env);
@@ -138,6 +148,8 @@ export class KeyLayout {
       case 'environment':
       case 'commit':
       case 'pending':
+      case 'signed':
+      case 'keys':
         return parts.length === 1 ? { kind: parts[0] } : undefined;
       case 'source':
         return parts.length === 2 ? { kind: 'source', name: parts[1] } : undefined;
@@ -150,4 +162,4 @@ export class KeyLayout {
 export type ParsedKey =
   | { kind: 'region' | 'service' | 'source'; name: string }
   | { kind: 'gateway'; region: string; name: string }
-  | { kind: 'environment' | 'commit' | 'pending' };
+  | { kind: 'environment' | 'commit' | 'pending' | 'signed' | 'keys' };

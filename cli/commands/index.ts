@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerApply, registerDiff } from './apply.js';
 import { registerGateway } from './gateway.js';
 import { registerGet } from './get.js';
+import { registerKeys } from './keys.js';
 import { registerPolicy } from './policy.js';
 import { registerPromote } from './promote.js';
 import { registerRegistry } from './registry.js';
@@ -21,6 +22,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerPromote,
   registerGet,
   registerPolicy,
+  registerKeys,
   registerStatus,
   registerWatch,
 ];

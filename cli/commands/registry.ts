@@ -20,6 +20,7 @@ interface RegistryFlags {
   etcdPassword?: string;
   maxBodyBytes?: string;
   leaseTtl?: string;
+  keysDir?: string;
   quiet?: boolean;
   logLevel: Level;
 }
@@ -44,6 +45,7 @@ export function registerRegistry(program: Command): void {
     .option('--etcd-password <password>', 'etcd password (env WAYMARK_ETCD_PASSWORD, preferred)')
     .option('--max-body-bytes <n>', `largest apply body (default ${REGISTRY_DEFAULTS.maxBodyBytes})`)
     .option('--lease-ttl <seconds>', `TTL of the registry's lease: how soon another registry may roll back an apply this one abandoned (default ${REGISTRY_DEFAULTS.leaseTtlSeconds})`)
+    .option('--keys-dir <dir>', 'directory of the private signing keys (created 0700, files 0600; env WAYMARK_KEYS_DIR): needed to sign environments (waymark keys)')
     .option('--quiet', 'do not log requests')
     .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
     .action(
@@ -78,6 +80,7 @@ export function registerRegistry(program: Command): void {
           ...(flags.tlsCert && flags.tlsKey ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
           ...(maxBodyBytes ? { maxBodyBytes } : {}),
           ...(leaseTtlSeconds ? { leaseTtlSeconds } : {}),
+          ...((flags.keysDir ?? process.env.WAYMARK_KEYS_DIR) ? { keysDir: flags.keysDir ?? process.env.WAYMARK_KEYS_DIR } : {}),
         });
         const logger = createLogger({ name: 'registry', level: flags.logLevel });
         if (!flags.quiet) {

@@ -340,6 +340,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/environments/{env}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public signing keys of an environment (any token may read them).
+         * @description What an SDK's `trustedKeys` takes: each key is a JWK (RFC 7517, OKP/Ed25519 of RFC 8037)
+         *     whose `kid` is its RFC 7638 thumbprint. Private keys never leave the registry's key
+         *     directory. Also stored in etcd at `<prefix>/<env>/keys`.
+         */
+        get: operations["listSigningKeys"];
+        put?: never;
+        /**
+         * Creates the first signing key of an environment and signs its topology (admin tokens only).
+         * @description From now on every apply and promotion to the environment is signed in the transaction
+         *     that writes it, and the current topology is signed at once. 409 `CONFLICT` if the
+         *     environment already has a key (rotate it instead); 409 `SIGNING_UNAVAILABLE` if the
+         *     registry runs without a key directory.
+         */
+        post: operations["createSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/environments/{env}/keys/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Makes a new key the signing key and re-signs the topology with it (admin tokens only).
+         * @description The previous key stays published with `status: retired`, so clients that trust both keep
+         *     working while they learn the new one; the statement is re-signed with a higher revision,
+         *     so a document signed with the old key is from then on a rollback for a client holding the
+         *     new one. 409 `CONFLICT` if the environment has no key yet.
+         */
+        post: operations["rotateSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/environments/{env}/upstream-policy": {
         parameters: {
             query?: never;
@@ -568,6 +620,15 @@ export interface components {
             };
             regions: components["schemas"]["Region"][];
             services: components["schemas"]["Service"][];
+            /**
+             * @description Present when the environment has a signing key: the registry's statement, served
+             *     unchanged, as a compact JWS (RFC 7515 §7.1) `BASE64URL(header).BASE64URL(payload).BASE64URL(signature)`
+             *     with header `{"alg":"EdDSA","kid":"<RFC 7638 thumbprint>","typ":"waymark-topology+jws"}`
+             *     and a `SignedTopology` payload. The regions and services of the document must match
+             *     it, and only gateways whose URL matches their region's signed `gatewayUrls` are listed.
+             *     A client given trusted keys verifies it and ignores anything the statement does not vouch for.
+             */
+            signed?: string;
             _links: {
                 self: components["schemas"]["Link"];
                 service: components["schemas"]["Link"];
@@ -612,6 +673,74 @@ export interface components {
             jurisdiction: components["schemas"]["Jurisdiction"];
             provider?: components["schemas"]["Label"];
             location?: components["schemas"]["Label"];
+            /**
+             * @description The gateway URLs allowed to register in this region, signed when the environment has
+             *     a signing key: an origin (`https://eu.api.example.com`, port included when not the
+             *     scheme's default) whose host may start with one `*.` label wildcard
+             *     (`https://*.eu.api.example.com` matches exactly one more label). In a signed
+             *     environment a region without it admits no gateway.
+             */
+            gatewayUrls?: components["schemas"]["GatewayUrlPattern"][];
+        };
+        GatewayUrlPattern: string;
+        /**
+         * @description The payload of the `signed` compact JWS (RFC 7515, `alg: EdDSA` of RFC 8037, `kid` the
+         *     RFC 7638 thumbprint of the key, `typ: waymark-topology+jws`): what the control plane
+         *     decided, written by the registry in the transaction of the apply. Public parts only:
+         *     never upstreams or variables. Regions and services are sorted by name.
+         */
+        SignedTopology: {
+            environment: components["schemas"]["Name"];
+            /**
+             * @description Strictly increasing per environment: the etcd revision the apply (or re-signing) was
+             *     computed at plus one, so never above the revision of a document that carries it.
+             */
+            revision: number;
+            /** Format: date-time */
+            issuedAt: string;
+            regions: {
+                name: components["schemas"]["Name"];
+                jurisdiction: components["schemas"]["Jurisdiction"];
+                provider?: components["schemas"]["Label"];
+                location?: components["schemas"]["Label"];
+                gatewayUrls: components["schemas"]["GatewayUrlPattern"][];
+            }[];
+            services: {
+                name: components["schemas"]["Name"];
+                basePath: string;
+                placement: components["schemas"]["Placement"];
+                regions: components["schemas"]["Name"][];
+                jurisdictions?: components["schemas"]["Jurisdiction"][];
+                failover?: components["schemas"]["Name"][];
+                openapi?: string;
+                docs?: string;
+            }[];
+        };
+        /** @description A public Ed25519 key as a JWK (RFC 7517, RFC 8037), with Waymark's bookkeeping. */
+        SigningKey: {
+            /** @description The RFC 7638 JWK thumbprint (SHA-256, base64url). */
+            kid: string;
+            /** @enum {string} */
+            kty: "OKP";
+            /** @enum {string} */
+            crv: "Ed25519";
+            /** @description The public key, base64url. */
+            x: string;
+            /** @enum {string} */
+            alg: "EdDSA";
+            /** @enum {string} */
+            use: "sig";
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * @description `active` signs; `retired` signed earlier statements and stays published for the overlap.
+             * @enum {string}
+             */
+            status: "active" | "retired";
+        };
+        SigningKeys: {
+            environment: components["schemas"]["Name"];
+            keys: components["schemas"]["SigningKey"][];
         };
         Deployment: {
             region: components["schemas"]["Name"];
@@ -745,6 +874,9 @@ export interface components {
             services: components["schemas"]["ServiceDefinition"][];
             gateways: components["schemas"]["GatewayRegistration"][];
             lastCommit?: components["schemas"]["CommitRecord"];
+            /** @description The compact JWS of the signed topology (see `SignedTopology`), when the environment is signed. */
+            signed?: string;
+            statement?: components["schemas"]["SignedTopology"];
         };
         GatewayStatus: {
             id: components["schemas"]["Name"];
@@ -1515,6 +1647,91 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listSigningKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys, the active one first (`keys` is empty when the environment is not signed). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeys"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createSigningKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The environment's keys. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeys"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotateSigningKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The environment's keys, the new active one first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeys"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

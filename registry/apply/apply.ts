@@ -16,6 +16,8 @@ import type { KeyLayout } from '../../store/keys.js';
 import { commitChanges, recoverPendingApply, type CommitOptions } from '../../store/writer.js';
 import { planChanges, type Plan } from './plan.js';
 import { checkBeforeWriting, explainQuarantinedRegions } from './prewrite.js';
+import type { KeyStore } from '../signing/keystore.js';
+import { signedStatement } from '../signing/sign.js';
 import { encodeSource, mergeSource, SOURCE_CHUNK_CHARS } from './source.js';
 import { readState, type EnvironmentState } from './state.js';
 
@@ -35,6 +37,8 @@ export interface OperationContext {
   ownAddresses?(): readonly string[];
   /** Resolves upstream names for the upstream rules (one per registry, so answers are cached). */
   resolver?: HostResolver;
+  /** The registry's private signing keys; without it, applies to a signed environment are refused. */
+  keys?: KeyStore;
 }
 
 export interface ApplyRequest {
@@ -154,6 +158,17 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
       };
       const checked = checkRecord('commit', record);
       if (!checked.ok) throw new InvalidRecordError(ctx.layout.commit(env), checked.problems);
+      // Signed in the same write as the change, so no reader sees the records without their statement.
+      const signed = signedStatement(
+        ctx.keys,
+        ctx.layout,
+        env,
+        state.signingKeys,
+        state.revision + 1,
+        [...regions.values()].map((r) => r.value),
+        [...services.values()].map((s) => s.value),
+      );
+      const mutations = signed ? [...plan.mutations, signed] : plan.mutations;
       const lease = ctx.leaseId();
       const options: CommitOptions = {
         expectedCommitRevision: state.commitRevision,
@@ -162,7 +177,7 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
         ...(ctx.maxTxnOps ? { maxTxnOps: ctx.maxTxnOps } : {}),
         ...(ctx.maxTxnBytes ? { maxTxnBytes: ctx.maxTxnBytes } : {}),
       };
-      const res = await commitChanges(ctx.conn, ctx.layout, env, plan.mutations, options);
+      const res = await commitChanges(ctx.conn, ctx.layout, env, mutations, options);
       return { ...preview, dryRun: false, revision: res.revision };
     },
   };

@@ -1,4 +1,5 @@
-import type { RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
+import type { RegionDefinition, ServiceDefinition, SigningKeys } from '../../openapi/index.js';
+import { parseSigningKeys } from '../signing/published.js';
 import type { EtcdConnection } from '../../store/etcd.js';
 import { ConflictError } from '../../store/errors.js';
 import type { KeyLayout } from '../../store/keys.js';
@@ -21,6 +22,8 @@ export interface EnvironmentState {
    * apply naming one replaces it, a pruning apply deletes it, any other apply leaves it alone.
    */
   invalid: InvalidRecord[];
+  /** The public signing keys (`<env>/keys`), when the environment is signed. */
+  signingKeys?: SigningKeys;
   /** Stored variables (`<env>/environment`), undefined when the environment has none yet. */
   variables?: Record<string, string>;
   /** The stored source as one text, its parsed form and its chunks. */
@@ -45,6 +48,7 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
   const records = new TopologyRecords(layout, env);
   let commitRevision = 0;
   let variables: Record<string, string> | undefined;
+  let signingKeys: SigningKeys | undefined;
   for (const kv of res.kvs) {
     const key = kv.key.toString();
     const kind = layout.parse(env, key)?.kind;
@@ -53,6 +57,7 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
     }
     if (kind === 'commit') commitRevision = Number(kv.mod_revision);
     if (kind === 'environment') variables = parseVariables(kv.value.toString());
+    if (kind === 'keys') signingKeys = parseSigningKeys(kv.value.toString(), env);
     records.apply(key, kv.value.toString());
   }
   const src = await conn.call((c) => c.getAll().prefix(layout.sources(env)).revision(String(revision)).sort('Key', 'Ascend').exec());
@@ -67,6 +72,7 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
     services: records.services,
     invalid: records.invalidRecords(),
     ...(variables ? { variables } : {}),
+    ...(signingKeys ? { signingKeys } : {}),
     sourceText,
     ...(source ? { source } : {}),
     sourceChunks,

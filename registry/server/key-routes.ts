@@ -1,0 +1,47 @@
+import { Router } from '@koa/router';
+import type { ParameterizedContext } from 'koa';
+import type { SigningKeys } from '../../openapi/index.js';
+import { authorize, type TokenStore } from '../auth/tokens.js';
+import { assertName } from '../../topology/index.js';
+import type { AdminState } from './routes.js';
+
+type Ctx = ParameterizedContext<AdminState>;
+
+/** What the routes need from the registry. */
+export interface KeyOperations {
+  signingKeys(env: string): Promise<SigningKeys>;
+  createSigningKey(env: string): Promise<SigningKeys>;
+  rotateSigningKey(env: string): Promise<SigningKeys>;
+}
+
+/**
+ * `/v1/environments/{env}/keys`: every token may read the public keys; only admin tokens may
+ * create or rotate a key (an environment's signing key vouches for what clients may trust).
+ */
+export function keyRoutes(keys: KeyOperations, tokens: TokenStore): Router<AdminState> {
+  const router = new Router<AdminState>();
+  const path = '/v1/environments/:env/keys';
+  const request = (ctx: Ctx, action: 'read' | 'administer') => {
+    const principal = tokens.authenticate(ctx.get('authorization') || undefined);
+    ctx.state.principal = principal;
+    const env = (ctx.params as Record<string, string>).env;
+    assertName('environment', env);
+    authorize(principal, action, env);
+    return env;
+  };
+
+  router.get(path, async (ctx) => {
+    ctx.body = await keys.signingKeys(request(ctx, 'read'));
+  });
+
+  router.post(path, async (ctx) => {
+    ctx.body = await keys.createSigningKey(request(ctx, 'administer'));
+    ctx.status = 201;
+  });
+
+  router.post(`${path}/rotate`, async (ctx) => {
+    ctx.body = await keys.rotateSigningKey(request(ctx, 'administer'));
+  });
+
+  return router;
+}
