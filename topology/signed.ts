@@ -199,24 +199,31 @@ function fromUtf8(bytes: Uint8Array): string {
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const CODES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
 const INDEX = new Int16Array(128).fill(-1);
 for (let i = 0; i < ALPHABET.length; i++) INDEX[ALPHABET.charCodeAt(i)] = i;
+const ascii = new TextDecoder('latin1');
 
 /** base64url without padding (RFC 7515 §2), in plain code so it runs in any runtime. */
 export function base64UrlEncode(bytes: Uint8Array): string {
-  const out: string[] = [];
-  let chunk = '';
-  for (let i = 0; i < bytes.length; i += 3) {
-    const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    const left = bytes.length - i;
-    chunk += ALPHABET[(n >> 18) & 63]! + ALPHABET[(n >> 12) & 63]! + (left > 1 ? ALPHABET[(n >> 6) & 63]! : '') + (left > 2 ? ALPHABET[n & 63]! : '');
-    if (chunk.length >= 8192) {
-      out.push(chunk);
-      chunk = '';
-    }
+  const out = new Uint8Array(Math.ceil((bytes.length * 4) / 3));
+  let o = 0;
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out[o++] = CODES[(n >> 18) & 63]!;
+    out[o++] = CODES[(n >> 12) & 63]!;
+    out[o++] = CODES[(n >> 6) & 63]!;
+    out[o++] = CODES[n & 63]!;
   }
-  out.push(chunk);
-  return out.join('');
+  const left = bytes.length - i;
+  if (left > 0) {
+    const n = (bytes[i]! << 16) | (left > 1 ? bytes[i + 1]! << 8 : 0);
+    out[o++] = CODES[(n >> 18) & 63]!;
+    out[o++] = CODES[(n >> 12) & 63]!;
+    if (left > 1) out[o++] = CODES[(n >> 6) & 63]!;
+  }
+  return ascii.decode(out.subarray(0, o));
 }
 
 /** Decodes unpadded base64url; throws on any other character or an impossible length. */
