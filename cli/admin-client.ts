@@ -11,7 +11,7 @@ import type {
   ErrorDetail,
   InternalTopology,
   PromotionRequest,
-  SigningKeys, UpstreamPolicy,
+  Bundle, SigningKeys, UpstreamPolicy,
 } from '../openapi/index.js';
 
 /** How the CLI reaches the registry's admin API. Every default is here. */
@@ -123,6 +123,11 @@ export class AdminClient {
   changeSigningKey(environment: string, operation: 'create' | 'rotate'): Promise<SigningKeys> {
     const path = `/v1/environments/${encodeURIComponent(environment)}/keys`;
     return this.request<SigningKeys>('POST', operation === 'create' ? path : `${path}/rotate`);
+  }
+
+  /** Admin tokens only: the signed bundle of an environment (upstreams of `region` only, if given). */
+  exportBundle(environment: string, region?: string): Promise<Bundle> {
+    return this.request<Bundle>('GET', `/v1/environments/${encodeURIComponent(environment)}/bundle`, region === undefined ? {} : { params: { region } });
   }
 
   /**

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { ApplyResult, EnvironmentStatus, EnvironmentSummary, InternalTopology, SigningKeys, UpstreamPolicy } from '../openapi/index.js';
+import type { ApplyResult, Bundle, EnvironmentStatus, EnvironmentSummary, InternalTopology, SigningKeys, UpstreamPolicy } from '../openapi/index.js';
 import { HostResolver } from '../policy/index.js';
 import { applyManifests, type ApplyRequest, type OperationContext } from './apply/apply.js';
 import { assertEnvironment, internalTopology, listEnvironments } from './apply/environments.js';
@@ -16,6 +16,7 @@ import type { ManifestLimits } from './manifest/schema.js';
 import { MonitorPool } from './monitor/pool.js';
 import { registryAddress } from './policy/registry-address.js';
 import { deleteUpstreamPolicy, setUpstreamPolicy, upstreamPolicyView } from './policy/upstream-policy.js';
+import { exportBundle } from './signing/bundle.js';
 import { KeyStore } from './signing/keystore.js';
 import { changeSigningKey, listSigningKeys } from './signing/sign.js';
 import { createAdminApp, type RequestRecord } from './server/app.js';
@@ -241,6 +242,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Admins only (the route checks): a new active key; the topology is re-signed with it. */
   rotateSigningKey(env: string): Promise<SigningKeys> {
     return changeSigningKey(this.conn, this.layout, this.ctx.keys, env, 'rotate');
+  }
+
+  /** Admins only (the route checks): the signed bundle of an environment for gateways without etcd. */
+  exportBundle(env: string, region?: string): Promise<Bundle> {
+    return exportBundle(this.conn, this.layout, this.ctx.keys, env, region);
   }
 
   /** Runs an apply or promotion, counting it by outcome and timing it. */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { registerApply, registerDiff } from './apply.js';
 import { registerGateway } from './gateway.js';
 import { registerGet } from './get.js';
-import { registerKeys } from './keys.js';
+import { registerExport, registerKeys } from './keys.js';
 import { registerPolicy } from './policy.js';
 import { registerPromote } from './promote.js';
 import { registerRegistry } from './registry.js';
@@ -23,6 +23,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerGet,
   registerPolicy,
   registerKeys,
+  registerExport,
   registerStatus,
   registerWatch,
 ];

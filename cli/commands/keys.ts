@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import type { SigningKeys } from '../../openapi/index.js';
+import { rename, writeFile } from 'node:fs/promises';
+import type { BundlePayload, SigningKeys } from '../../openapi/index.js';
 import { formatData, formatTable, handled } from '../output.js';
 import { clientFrom, environmentFrom, outputFormat, withConnection, type ConnectionFlags } from './connection.js';
 
@@ -46,5 +47,37 @@ function print(keys: SigningKeys, format: ReturnType<typeof outputFormat>): void
   }
   process.stdout.write(
     formatTable(['KID', 'STATUS', 'CREATED', 'JWK (for trustedKeys)'], keys.keys.map((k) => [k.kid, k.status, k.createdAt, JSON.stringify({ kty: k.kty, crv: k.crv, x: k.x, kid: k.kid })])),
+  );
+}
+
+interface ExportFlags extends ConnectionFlags {
+  environment?: string;
+  output: string;
+  region?: string;
+}
+
+/**
+ * `waymark export -e prod -o prod.bundle.json [--region eu-west]`: the signed bundle for gateways
+ * that cannot reach etcd (`waymark gateway --bundle`). Written atomically, mode 0600: it holds
+ * upstream addresses.
+ */
+export function registerExport(program: Command): void {
+  withConnection(
+    program
+      .command('export')
+      .description('write the signed bundle of an environment for gateways without etcd (admins only; it holds upstreams)')
+      .option('-e, --environment <env>', 'environment (env WAYMARK_ENVIRONMENT)')
+      .requiredOption('-o, --output <file>', 'bundle file to write (replaced atomically, mode 0600)')
+      .option('--region <region>', "only this region's upstreams"),
+  ).action(
+    handled(async (flags: ExportFlags) => {
+      const env = environmentFrom(flags.environment);
+      const bundle = await clientFrom(flags).exportBundle(env, flags.region);
+      const tmp = `${flags.output}.${process.pid}.tmp`;
+      await writeFile(tmp, `${JSON.stringify(bundle)}\n`, { mode: 0o600 });
+      await rename(tmp, flags.output);
+      const payload = JSON.parse(Buffer.from(bundle.payload, 'base64url').toString()) as BundlePayload;
+      process.stdout.write(`exported ${env} (signed revision ${payload.revision}, ${payload.services.length} services) to ${flags.output}\n`);
+    }),
   );
 }

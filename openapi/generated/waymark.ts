@@ -392,6 +392,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/environments/{env}/bundle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A signed bundle of the environment for gateways that cannot reach etcd (admin tokens only).
+         * @description What `waymark export` writes and `waymark gateway --bundle` serves and proxies from:
+         *     the signed topology and the records a gateway needs to proxy, upstreams included (so
+         *     admins only), signed as a whole with the environment's active key. 409 `CONFLICT` if the
+         *     environment has no signing key.
+         */
+        get: operations["exportBundle"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/environments/{env}/upstream-policy": {
         parameters: {
             query?: never;
@@ -629,6 +652,24 @@ export interface components {
              *     A client given trusted keys verifies it and ignores anything the statement does not vouch for.
              */
             signed?: string;
+            /**
+             * @description Present when the serving gateway runs from a bundle (`waymark gateway --bundle`),
+             *     without etcd: since when, and which export it serves. Its gateway list is only itself.
+             */
+            bundle?: {
+                /**
+                 * Format: date-time
+                 * @description When the gateway started serving from bundles.
+                 */
+                since: string;
+                /**
+                 * Format: date-time
+                 * @description When the bundle served now was loaded.
+                 */
+                loadedAt: string;
+                /** Format: date-time */
+                exportedAt: string;
+            };
             _links: {
                 self: components["schemas"]["Link"];
                 service: components["schemas"]["Link"];
@@ -715,6 +756,32 @@ export interface components {
                 openapi?: string;
                 docs?: string;
             }[];
+        };
+        /**
+         * @description A signed bundle (the file of `waymark export`): a JWS in the flattened JSON serialization
+         *     (RFC 7515 §7.2.2), protected header `{"alg":"EdDSA","kid":…,"typ":"waymark-bundle+jws"}`,
+         *     signed with the environment's active key; gateways started with `--bundle` verify it
+         *     against their `--trusted-keys` and refuse a bad signature or an older revision.
+         */
+        Bundle: {
+            /** @description The protected header, base64url. */
+            protected: string;
+            payload: string;
+            /** @description The Ed25519 signature, base64url. */
+            signature: string;
+        };
+        BundlePayload: {
+            environment: components["schemas"]["Name"];
+            /** @description The revision of the signed topology it carries. */
+            revision: number;
+            /** Format: date-time */
+            exportedAt: string;
+            region?: components["schemas"]["Name"];
+            /** @description The signed topology (compact JWS), served unchanged as the document's `signed`. */
+            topology: string;
+            regions: components["schemas"]["RegionDefinition"][];
+            /** @description The services, with the upstreams of `region` only when it is set. */
+            services: components["schemas"]["ServiceDefinition"][];
         };
         /** @description A public Ed25519 key as a JWK (RFC 7517, RFC 8037), with Waymark's bookkeeping. */
         SigningKey: {
@@ -1725,6 +1792,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SigningKeys"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    exportBundle: {
+        parameters: {
+            query?: {
+                /** @description Only this region's upstreams (other deployments are left out). */
+                region?: components["schemas"]["Name"];
+            };
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bundle. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Bundle"];
                 };
             };
             400: components["responses"]["Error"];

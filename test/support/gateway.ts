@@ -9,7 +9,7 @@ import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
 /** Options of a test gateway: `etcd` may be plain endpoints; listens on 127.0.0.1, port 0. */
-export type TestGatewayOptions = Omit<GatewayOptions, 'etcd'> & { etcd: string[] | GatewayOptions['etcd'] };
+export type TestGatewayOptions = Omit<GatewayOptions, 'etcd'> & { etcd?: string[] | GatewayOptions['etcd'] };
 
 export interface StartedGateway {
   url: string;
@@ -22,13 +22,15 @@ export interface StartedGateway {
  * `ready: false`, for tests where etcd is down). Short lease and quick etcd retries by default.
  */
 export async function startGateway(options: TestGatewayOptions, { ready = true }: { ready?: boolean } = {}): Promise<StartedGateway> {
+  const { etcd, ...rest } = options;
   const gateway = createGateway({
     leaseTtlSeconds: 2,
     drainTimeoutMs: 2000,
     watcher: { probeIntervalMs: 200, maxRetryDelayMs: 500 },
     lease: { retryDelayMs: 100, maxRetryDelayMs: 500 },
-    ...options,
-    etcd: Array.isArray(options.etcd) ? { endpoints: options.etcd, callTimeoutMs: 1000 } : options.etcd,
+    ...rest,
+    // A bundle gateway (option `bundle`) has no etcd at all.
+    ...(etcd === undefined ? {} : { etcd: Array.isArray(etcd) ? { endpoints: etcd, callTimeoutMs: 1000 } : etcd }),
   });
   let unregister: () => void = () => undefined;
   const close = async () => {
