@@ -110,6 +110,25 @@ describe('signed topology (registry, gateways, SDK; real etcd)', function () {
     expect([again.status, again.body.code]).to.deep.equal([409, 'CONFLICT']);
   });
 
+  it('a registry without the signing key refuses to apply to a signed environment rather than publish it unsigned', async () => {
+    const { env, eu } = await signedEnvironment();
+    const before = (await documentOf(eu.url)).signed;
+    const keyless = await startRegistry({ endpoints: ctx.etcd.endpoints });
+    const stranger = await startRegistry({ endpoints: ctx.etcd.endpoints, keysDir: join(keysDir, '..', 'other-keys') });
+    try {
+      const change = serviceYaml('extra', { deployments: { 'eu-west': ['http://127.0.0.1:1'] } });
+      const refused = await applyYaml(keyless.url, keyless.adminToken, env, change);
+      expect([refused.status, refused.body.code]).to.deep.equal([409, 'SIGNING_UNAVAILABLE']);
+      const missing = await applyYaml(stranger.url, stranger.adminToken, env, change);
+      expect([missing.status, missing.body.code]).to.deep.equal([409, 'SIGNING_KEY_MISSING']);
+      expect((await documentOf(eu.url)).services.map((s) => s.name)).to.deep.equal(['catalog']);
+      expect((await documentOf(eu.url)).signed).to.equal(before);
+    } finally {
+      await keyless.close();
+      await stranger.close();
+    }
+  });
+
   it('gateways never publish a registration outside its region\'s signed allow-list', async () => {
     const { env, eu } = await signedEnvironment();
     const key = ctx.layout.gateway(env, 'eu-west', 'intruder');
@@ -124,6 +143,21 @@ describe('signed topology (registry, gateways, SDK; real etcd)', function () {
     expect(doc.regions.find((r) => r.name === 'eu-west')!.gateways.map((g) => g.id)).to.deep.equal(['eu-gw', 'marker']);
     await ctx.conn.client.delete().key(key).exec();
     await ctx.conn.client.delete().key(ctx.layout.gateway(env, 'eu-west', 'marker')).exec();
+  });
+
+  it('gateways quarantine an unreadable or foreign statement from etcd and keep serving the last valid one', async () => {
+    const { env, eu } = await signedEnvironment();
+    const good = (await documentOf(eu.url)).signed;
+    const key = ctx.layout.signed(env);
+    const other = parseSignedStatement(good);
+    if (!other.ok) throw new Error('unreadable statement');
+    const foreignInput = signingInputOf(other.value.header.kid, { ...other.value.payload, environment: 'elsewhere' });
+    for (const value of ['not a jws', '{"jws":1}', compactJws(foreignInput, new Uint8Array(64))]) {
+      await ctx.conn.client.put(key).value(value).exec();
+      await waitFor(() => eu.gateway.invalidRecords.some((r) => r.key === key), { what: `the gateway to quarantine ${JSON.stringify(value.slice(0, 20))}` });
+      expect((await documentOf(eu.url)).signed).to.equal(good);
+      expect(eu.gateway.state).to.equal('listening');
+    }
   });
 
   it('a verifying client routes through the signed gateways', async () => {
