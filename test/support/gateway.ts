@@ -50,7 +50,10 @@ export async function startGateway(options: TestGatewayOptions, { ready = true }
 }
 
 export interface SpawnGatewayOptions {
-  etcd: string[];
+  /** etcd's endpoints, or `bundle` for a gateway without etcd. */
+  etcd?: string[];
+  /** `--bundle FILE --trusted-keys FILE`. */
+  bundle?: { file: string; trustedKeysFile: string };
   environment: string;
   region: string;
   id: string;
@@ -83,8 +86,8 @@ export async function spawnGateway(options: SpawnGatewayOptions): Promise<Spawne
     'tsx',
     'cli/waymark.ts',
     'gateway',
-    '--etcd',
-    options.etcd.join(','),
+    ...(options.etcd ? ['--etcd', options.etcd.join(',')] : []),
+    ...(options.bundle ? ['--bundle', options.bundle.file, '--trusted-keys', options.bundle.trustedKeysFile] : []),
     '--environment',
     options.environment,
     '--region',
