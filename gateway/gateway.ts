@@ -71,6 +71,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** The bundle served instead of etcd's content (option `bundle`), and since when. */
   private bundleSource: BundleSource | undefined;
   private bundleSince: Date | undefined;
+  /** The statement under which this gateway's own URL was last reported as not allowed. */
+  private refusedUnder: string | undefined;
   private stateValue: GatewayState = 'created';
   private baseUrl = '';
   private closing: Promise<void> | undefined;
@@ -382,6 +384,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    */
   private publish(snapshot: TopologySnapshot): void {
     const previous = this.discovery.publication;
+    this.checkAdmitted(snapshot);
     this.guard.setGateways(snapshot.gateways.values());
     let pub: Publication;
     try {
@@ -412,6 +415,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     source.on('rejected', (err) => this.warn(err));
     await source.load();
     source.start();
+  }
+
+  /** Says once per statement when the signed allow-list leaves this gateway out of its own document. */
+  private checkAdmitted(snapshot: TopologySnapshot): void {
+    const statement = snapshot.signed?.jws;
+    if (statement === undefined || statement === this.refusedUnder) return;
+    const self = [...snapshot.gateways.values()].find((g) => g.region === this.options.region && g.id === this.options.id);
+    if (!self || snapshot.admits(self)) return;
+    this.refusedUnder = statement;
+    this.warn(new Error(`this gateway's URL ${self.url} is outside the signed gatewayUrls of region ${self.region}: it is not published, and verifying clients never call it`));
   }
 
   /** The same snapshot again, because its freshness changed. */

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createGateway } from '../../gateway/index.js';
 import { InvalidTopologyError, TopologyUnavailableError, WaymarkClient, type TrustedKey } from '../../client-sdk/index.js';
 import type { SigningKeys, TopologyDocument } from '../../openapi/index.js';
 import { compactJws, parseSignedStatement, signingInputOf } from '../../topology/index.js';
@@ -141,6 +142,14 @@ describe('signed topology (registry, gateways, SDK; real etcd)', function () {
       return d.revision > written && d.regions[0]!.gateways.some((g) => g.id === 'marker') ? d : undefined;
     }, { what: 'the gateway to read both registrations' });
     expect(doc.regions.find((r) => r.name === 'eu-west')!.gateways.map((g) => g.id)).to.deep.equal(['eu-gw', 'marker']);
+    // A gateway started on a URL outside the list says so, and is not in its own document.
+    const outsider = createGateway({ etcd: { endpoints: ctx.etcd.endpoints }, environment: env, region: 'eu-west', id: 'outsider', leaseTtlSeconds: 2 });
+    scene.defer(() => outsider.close());
+    const warnings: Error[] = [];
+    outsider.on('warning', (err) => warnings.push(err));
+    const outsiderUrl = await outsider.listen();
+    await waitFor(() => warnings.some((w) => /outside the signed gatewayUrls/.test(w.message)), { timeoutMs: 15_000, what: 'the outsider to warn' });
+    expect((await documentOf(outsiderUrl)).regions[0]!.gateways.map((g) => g.id)).not.to.include('outsider');
     await ctx.conn.client.delete().key(key).exec();
     await ctx.conn.client.delete().key(ctx.layout.gateway(env, 'eu-west', 'marker')).exec();
   });
