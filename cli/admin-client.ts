@@ -119,10 +119,10 @@ export class AdminClient {
     return this.request<SigningKeys>('GET', `/v1/environments/${encodeURIComponent(environment)}/keys`);
   }
 
-  /** Admin tokens only: `create` the first key, or `rotate` to a new one. */
-  changeSigningKey(environment: string, operation: 'create' | 'rotate'): Promise<SigningKeys> {
+  /** Admin tokens only: `create` the first key, `rotate` (publish a next key), `activate` (sign with it). */
+  changeSigningKey(environment: string, operation: 'create' | 'rotate' | 'activate'): Promise<SigningKeys> {
     const path = `/v1/environments/${encodeURIComponent(environment)}/keys`;
-    return this.request<SigningKeys>('POST', operation === 'create' ? path : `${path}/rotate`);
+    return this.request<SigningKeys>('POST', operation === 'create' ? path : `${path}/${operation}`);
   }
 
   /** Admin tokens only: the signed bundle of an environment (upstreams of `region` only, if given). */

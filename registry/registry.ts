@@ -239,9 +239,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return changeSigningKey(this.conn, this.layout, this.ctx.keys, env, 'create');
   }
 
-  /** Admins only (the route checks): a new active key; the topology is re-signed with it. */
+  /** Admins only (the route checks): a next key, published for clients to trust; it does not sign yet. */
   rotateSigningKey(env: string): Promise<SigningKeys> {
     return changeSigningKey(this.conn, this.layout, this.ctx.keys, env, 'rotate');
+  }
+
+  /** Admins only (the route checks): the next key signs from now on; the topology is re-signed with it. */
+  activateSigningKey(env: string): Promise<SigningKeys> {
+    return changeSigningKey(this.conn, this.layout, this.ctx.keys, env, 'activate');
   }
 
   /** Admins only (the route checks): the signed bundle of an environment for gateways without etcd. */

@@ -10,7 +10,7 @@ interface KeysFlags extends ConnectionFlags {
 }
 
 /**
- * `waymark keys create|rotate|list`: an environment's topology signing keys. Anyone may list the
+ * `waymark keys create|rotate|activate|list`: an environment's topology signing keys. Anyone may list the
  * public keys (what SDKs are given as `trustedKeys`); creating or rotating takes an admin token.
  */
 export function registerKeys(program: Command): void {
@@ -25,7 +25,8 @@ export function registerKeys(program: Command): void {
   );
   for (const [operation, help] of [
     ['create', 'create the first key and sign the topology now; every later apply is signed'],
-    ['rotate', 'make a new key the signing key and re-sign the topology (the old key stays published as retired)'],
+    ['rotate', 'publish a next key for clients to trust (it does not sign yet); then add it to trustedKeys and run activate'],
+    ['activate', 'sign with the next key from now on and re-sign the topology (the old key stays published as retired)'],
   ] as const) {
     withConnection(env(keys.command(operation).description(help))).action(
       handled(async (flags: KeysFlags) => {

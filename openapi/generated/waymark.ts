@@ -379,13 +379,34 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Makes a new key the signing key and re-signs the topology with it (admin tokens only).
-         * @description The previous key stays published with `status: retired`, so clients that trust both keep
-         *     working while they learn the new one; the statement is re-signed with a higher revision,
-         *     so a document signed with the old key is from then on a rollback for a client holding the
-         *     new one. 409 `CONFLICT` if the environment has no key yet.
+         * Publishes a next key for clients to trust; it does not sign yet (admin tokens only).
+         * @description First step of a rotation without downtime: the new key is published with `status: next`
+         *     (a second rotate replaces an unused next key); give it to clients (`trustedKeys`, beside
+         *     the active key), then activate it. 409 `CONFLICT` if the environment has no key yet.
          */
         post: operations["rotateSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/environments/{env}/keys/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The next key signs from now on; the topology is re-signed with it (admin tokens only).
+         * @description The previous key stays published with `status: retired`. The statement is re-signed at a
+         *     higher revision, so a document signed with the old key is from then on a rollback for a
+         *     client holding the new one. 409 `CONFLICT` if there is no next key.
+         */
+        post: operations["activateSigningKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -800,10 +821,10 @@ export interface components {
             /** Format: date-time */
             createdAt: string;
             /**
-             * @description `active` signs; `retired` signed earlier statements and stays published for the overlap.
+             * @description `active` signs; `next` is published for clients to trust before it signs (after `rotate`); `retired` signed earlier statements and stays published for the overlap.
              * @enum {string}
              */
-            status: "active" | "retired";
+            status: "next" | "active" | "retired";
         };
         SigningKeys: {
             environment: components["schemas"]["Name"];
@@ -1729,7 +1750,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The keys, the active one first (`keys` is empty when the environment is not signed). */
+            /** @description The keys, next first, then active, then retired (`keys` is empty when the environment is not signed). */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1775,6 +1796,35 @@ export interface operations {
         };
     };
     rotateSigningKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The environment's keys, the next one first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeys"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    activateSigningKey: {
         parameters: {
             query?: never;
             header?: never;

@@ -12,6 +12,7 @@ export interface KeyOperations {
   signingKeys(env: string): Promise<SigningKeys>;
   createSigningKey(env: string): Promise<SigningKeys>;
   rotateSigningKey(env: string): Promise<SigningKeys>;
+  activateSigningKey(env: string): Promise<SigningKeys>;
   exportBundle(env: string, region?: string): Promise<Bundle>;
 }
 
@@ -43,6 +44,10 @@ export function keyRoutes(keys: KeyOperations, tokens: TokenStore): Router<Admin
 
   router.post(`${path}/rotate`, async (ctx) => {
     ctx.body = await keys.rotateSigningKey(request(ctx, 'administer'));
+  });
+
+  router.post(`${path}/activate`, async (ctx) => {
+    ctx.body = await keys.activateSigningKey(request(ctx, 'administer'));
   });
 
   router.get('/v1/environments/:env/bundle', async (ctx) => {

@@ -9,7 +9,7 @@ import { SigningUnavailableError } from './errors.js';
 interface StoredKey {
   kid: string;
   createdAt: string;
-  status: 'active' | 'retired';
+  status: SigningKey['status'];
   jwk: { kty: 'OKP'; crv: 'Ed25519'; x: string; d: string };
 }
 
@@ -32,18 +32,30 @@ export class KeyStore {
     return this.read(env).keys.map(publicOf);
   }
 
-  /** Adds a new active key (the previous active one is retired); returns the public keys. */
-  addKey(env: string): SigningKey[] {
+  /**
+   * `create`: the first key, active at once. `rotate`: a `next` key, published but not signing
+   * yet, so clients can trust it before it is used. `activate`: the next key signs from now on,
+   * the active one is retired (still published). Returns the public keys.
+   */
+  change(env: string, operation: 'create' | 'rotate' | 'activate'): SigningKey[] {
     const stored = this.read(env);
-    const { privateKey } = generateKeyPairSync('ed25519');
-    const jwk = privateKey.export({ format: 'jwk' }) as { x: string; d: string };
-    const key: StoredKey = {
-      kid: thumbprint(jwk.x),
-      createdAt: new Date().toISOString(),
-      status: 'active',
-      jwk: { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d },
-    };
-    const keys = [key, ...stored.keys.map((k) => ({ ...k, status: 'retired' as const }))];
+    let keys: StoredKey[];
+    if (operation === 'activate') {
+      keys = stored.keys.map((k): StoredKey => ({ ...k, status: k.status === 'next' ? 'active' : 'retired' }));
+    } else {
+      const { privateKey } = generateKeyPairSync('ed25519');
+      const jwk = privateKey.export({ format: 'jwk' }) as { x: string; d: string };
+      const key: StoredKey = {
+        kid: thumbprint(jwk.x),
+        createdAt: new Date().toISOString(),
+        status: operation === 'create' ? 'active' : 'next',
+        jwk: { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d },
+      };
+      // A second rotate before activating replaces the unused next key.
+      keys = [key, ...stored.keys.filter((k) => k.status !== 'next')];
+    }
+    const order = { next: 0, active: 1, retired: 2 } as const;
+    keys.sort((a, b) => order[a.status] - order[b.status]);
     this.write({ environment: env, keys });
     return keys.map(publicOf);
   }

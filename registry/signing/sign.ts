@@ -35,33 +35,38 @@ export function signedStatement(
 }
 
 /**
- * `create` (the environment has no key yet) or `rotate`: a new active key in the key directory,
- * then, in one transaction guarded like an apply, the public keys and the current topology
- * signed with the new key at a new revision.
+ * `create` (the environment has no key yet: the key signs at once), `rotate` (a next key,
+ * published for clients to trust, not signing yet) or `activate` (the next key signs, the active
+ * one is retired): the key directory first, then, in one transaction guarded like an apply, the
+ * public keys and, when the signing key changed, the current topology signed with it at a new
+ * revision.
  */
 export async function changeSigningKey(
   conn: EtcdConnection,
   layout: KeyLayout,
   store: KeyStore | undefined,
   env: string,
-  operation: 'create' | 'rotate',
+  operation: 'create' | 'rotate' | 'activate',
 ): Promise<SigningKeys> {
   if (!store) throw new SigningUnavailableError('this registry runs without a key directory (--keys-dir): it cannot hold signing keys');
   await assertEnvironment(conn, layout, env);
   const state = await readState(conn, layout, env);
-  const held = state.signingKeys?.keys.length ?? 0;
-  if (operation === 'create' && held > 0) throw new ConflictError(`environment ${env} already has a signing key: rotate it instead (waymark keys rotate)`);
-  if (operation === 'rotate' && held === 0) throw new ConflictError(`environment ${env} has no signing key to rotate: create one first (waymark keys create)`);
-  const published: SigningKeys = { environment: env, keys: store.addKey(env) };
-  const statement = signedStatement(store, layout, env, published, state.revision + 1, state.regions.values(), state.services.values())!;
+  const held = state.signingKeys?.keys ?? [];
+  if (operation === 'create' && held.length > 0) throw new ConflictError(`environment ${env} already has a signing key: rotate it instead (waymark keys rotate)`);
+  if (operation !== 'create' && held.length === 0) throw new ConflictError(`environment ${env} has no signing key: create one first (waymark keys create)`);
+  if (operation === 'activate' && !held.some((k) => k.status === 'next')) {
+    throw new ConflictError(`environment ${env} has no next key to activate: run waymark keys rotate first, and give clients the new key`);
+  }
+  const published: SigningKeys = { environment: env, keys: store.change(env, operation) };
+  const statement = operation === 'rotate' ? undefined : signedStatement(store, layout, env, published, state.revision + 1, state.regions.values(), state.services.values());
   const res = await conn.call((c) =>
     c
       .if(layout.commit(env), 'Mod', '==', state.commitRevision)
       .and(layout.pending(env), 'Create', '==', 0)
-      .then(c.put(layout.signingKeys(env)).value(JSON.stringify(published)), c.put(statement.key).value(statement.value))
+      .then(c.put(layout.signingKeys(env)).value(JSON.stringify(published)), ...(statement ? [c.put(statement.key).value(statement.value)] : []))
       .commit(),
   );
-  if (!res.succeeded) throw new ConflictError(`environment ${env} changed while its key was being changed: run the command again`);
+  if (!res.succeeded) throw new ConflictError(`environment ${env} changed while its keys were being changed: run the command again`);
   return published;
 }
 

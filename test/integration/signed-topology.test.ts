@@ -224,19 +224,26 @@ describe('signed topology (registry, gateways, SDK; real etcd)', function () {
   });
 
   it('rotates without downtime; an older statement signed with the old key is then a rollback', async () => {
-    const { env, keys, eu, us } = await signedEnvironment();
+    const { env, eu, us } = await signedEnvironment();
     const old = await documentOf(eu.url);
     const bad = await rogue(old);
     const rejected: InvalidTopologyError[] = [];
-    // During the overlap the client trusts the old key and the new one (known in advance here: it is read after rotating).
+    // Step 1: the next key is published, and signs nothing yet.
     const rotated = await adminCall<SigningKeys>(registry.url, 'POST', `/v1/environments/${env}/keys/rotate`, { token: registry.adminToken });
     expect(rotated.status).to.equal(200);
-    expect(rotated.body.keys.map((k) => k.status)).to.deep.equal(['active', 'retired']);
+    expect(rotated.body.keys.map((k) => k.status)).to.deep.equal(['next', 'active']);
+    expect((await documentOf(eu.url)).signed).to.equal(old.signed);
+    // Clients learn it: during the overlap they trust the active key and the next one.
     const both = trusted(rotated.body);
+    // Step 2: the next key signs.
+    const activated = await adminCall<SigningKeys>(registry.url, 'POST', `/v1/environments/${env}/keys/activate`, { token: registry.adminToken });
+    expect(activated.body.keys.map((k) => [k.kid, k.status])).to.deep.equal([[both[0]!.kid, 'active'], [both[1]!.kid, 'retired']]);
+    const again = await adminCall<{ code: string }>(registry.url, 'POST', `/v1/environments/${env}/keys/activate`, { token: registry.adminToken });
+    expect([again.status, again.body.code]).to.deep.equal([409, 'CONFLICT']);
     const fresh = await waitFor(async () => {
       const d = await documentOf(eu.url);
       const s = parseSignedStatement(d.signed);
-      return s.ok && s.value.header.kid === rotated.body.keys[0]!.kid ? d : undefined;
+      return s.ok && s.value.header.kid === both[0]!.kid ? d : undefined;
     }, { what: 'the re-signed document' });
     // A client that started on the old document follows the rotation with no rejection and no failed call.
     const follower = client([bad.url, eu.url, us.url], both, env);
