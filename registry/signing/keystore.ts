@@ -27,11 +27,6 @@ interface StoredKeys {
 export class KeyStore {
   constructor(readonly dir: string) {}
 
-  /** The public keys of an environment, the active one first. */
-  publicKeys(env: string): SigningKey[] {
-    return this.read(env).keys.map(publicOf);
-  }
-
   /**
    * `create`: the first key, active at once. `rotate`: a `next` key, published but not signing
    * yet, so clients can trust it before it is used. `activate`: the next key signs from now on,
