@@ -7,10 +7,11 @@ import { proxy } from './benchmarks/proxy.js';
 import { pushback } from './benchmarks/pushback.js';
 import { scale } from './benchmarks/scale.js';
 import { sdk } from './benchmarks/sdk.js';
+import { signing } from './benchmarks/signing.js';
 import type { Benchmark } from './harness/benchmark.js';
 
 /** Every benchmark, in the order `npm run bench` runs them. */
-export const BENCHMARKS: readonly Benchmark[] = [discovery, proxy, propagation, eviction, failover, sdk, pushback, scale];
+export const BENCHMARKS: readonly Benchmark[] = [discovery, proxy, propagation, eviction, failover, sdk, pushback, signing, scale];
 
 export type { Benchmark, BenchContext, BenchMode, BenchmarkReport, BenchmarkResult, Metric, Target, Unit } from './harness/benchmark.js';
 export { LOAD_RUNNER_DEFAULTS, LoadRunner, type LoadResult, type LoadSpec, type LoadToolName } from './harness/load.js';

@@ -13,7 +13,7 @@ import type {
   ErrorDetail,
   InternalTopology,
   PromotionRequest,
-  UpstreamPolicy,
+  Bundle, SigningKeys, UpstreamPolicy,
 } from '../openapi/index.js';
 
 /** How the CLI reaches the registry's admin API. Every default is here. */
@@ -129,6 +129,21 @@ export class AdminClient {
   /** Admin tokens only: back to the default policy. */
   deleteUpstreamPolicy(environment: string): Promise<UpstreamPolicy> {
     return this.request<UpstreamPolicy>('DELETE', `/v1/environments/${encodeURIComponent(environment)}/upstream-policy`);
+  }
+
+  signingKeys(environment: string): Promise<SigningKeys> {
+    return this.request<SigningKeys>('GET', `/v1/environments/${encodeURIComponent(environment)}/keys`);
+  }
+
+  /** Admin tokens only: `create` the first key, `rotate` (publish a next key), `activate` (sign with it). */
+  changeSigningKey(environment: string, operation: 'create' | 'rotate' | 'activate'): Promise<SigningKeys> {
+    const path = `/v1/environments/${encodeURIComponent(environment)}/keys`;
+    return this.request<SigningKeys>('POST', operation === 'create' ? path : `${path}/${operation}`);
+  }
+
+  /** Admin tokens only: the signed bundle of an environment (upstreams of `region` only, if given). */
+  exportBundle(environment: string, region?: string): Promise<Bundle> {
+    return this.request<Bundle>('GET', `/v1/environments/${encodeURIComponent(environment)}/bundle`, region === undefined ? {} : { params: { region } });
   }
 
   /**

@@ -33,7 +33,10 @@ export interface WaymarkClientEvents {
   fresh: [event: { revision: number }];
   /** The topology is older than its maxStaleSeconds: calls fail with TopologyExpiredError until a gateway answers. */
   expired: [error: TopologyExpiredError];
-  /** A received document was rejected (malformed, other environment, rollback, too large); the last good one stays. */
+  /**
+   * A received document was rejected (malformed, other environment, rollback, too large; with
+   * trustedKeys also unsigned, wrongly signed, or not matching its statement); the last good one stays.
+   */
   rejected: [error: InvalidTopologyError];
   /** A gateway was ejected after a failure. */
   ejected: [event: EjectionEvent];
@@ -178,7 +181,7 @@ export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
       }
       this.unconfirmed = 'cache';
       this.confirmedAt = cached.confirmedAt.getTime();
-      this.discovery.offer(cached.document, source);
+      await this.discovery.take(cached.document, source);
       this.emit('stale', { reason: 'cache', revision: cached.document.revision, since: cached.confirmedAt, failures });
       this.scheduleExpiry();
       return true;

@@ -8,6 +8,7 @@ import { parseDocument } from './document.js';
 import { DiscoveryRefusedError, DiscoveryTimeoutError, InvalidTopologyError, TopologyUnavailableError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { RevisionTrust } from './revision-trust.js';
+import { SignatureVerifier } from './signature.js';
 
 /** A gateway that did not give a usable answer, and why. */
 export interface SourceFailure {
@@ -106,6 +107,10 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   private loop: Promise<void> | undefined;
   private readonly http: AxiosInstance;
   private readonly trust = new RevisionTrust();
+  /** Checks signed documents when the client has trustedKeys. */
+  private readonly verifier: SignatureVerifier | undefined;
+  /** The revision of the held document's signed statement (with trustedKeys). */
+  private statementRevision: number | undefined;
   /** Sources asked to confirm the held revision since it was adopted. */
   private asked = new Set<string>();
   /**
@@ -138,6 +143,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     private readonly preferred: () => string[],
   ) {
     super();
+    this.verifier = options.trustedKeys ? new SignatureVerifier(options.trustedKeys) : undefined;
     this.http = axios.create({ maxRedirects: 0, responseType: 'text', transformResponse: [(data: unknown) => data] });
     const policy = {
       baseMs: options.discoveryRetryDelayMs,
@@ -189,6 +195,23 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     this.asked = new Set();
     this.emit('document', doc, previous, source);
     return 'accepted';
+  }
+
+  /**
+   * offer() behind the signature check when the client has trustedKeys: the document must verify
+   * (InvalidTopologyError otherwise), its statement must not be older than the held one's, and
+   * what is offered is the document without the gateways the statement does not allow.
+   */
+  async take(doc: TopologyDocument, source: string): Promise<'accepted' | 'same'> {
+    if (!this.verifier) return this.offer(doc, source);
+    const { doc: allowed, statement } = await this.verifier.verify(doc, source);
+    const held = this.statementRevision;
+    if (held !== undefined && statement.revision < held) {
+      throw new InvalidTopologyError(source, 'rollback', [`its signed statement (revision ${statement.revision}) is older than the one held (revision ${held})`]);
+    }
+    const outcome = this.offer(allowed, source);
+    if (outcome === 'accepted') this.statementRevision = statement.revision;
+    return outcome;
   }
 
   /** Tries the bootstrap gateways in order until one gives a usable document. */
@@ -396,7 +419,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     let outcome: 'accepted' | 'same' = 'same';
     if (fetched.status === 200) {
       try {
-        outcome = this.offer(fetched.doc, url);
+        outcome = await this.take(fetched.doc, url);
       } catch (err) {
         const disagreement = err instanceof InvalidTopologyError && (err.reason === 'rollback' || err.reason === 'unconfirmed');
         if (err instanceof InvalidTopologyError && !(confirming && disagreement)) this.emit('rejected', err);

@@ -36,10 +36,12 @@ export class TopologyUnavailableError extends WaymarkError {
 }
 
 /**
- * `rollback`: older than the revision held; `unconfirmed`: newer, but from a gateway whose
- * earlier revision two others contradicted, and no other gateway serves it yet.
+ * `rollback`: older than the revision held (or, with trustedKeys, a signed statement older than
+ * the one held); `unconfirmed`: newer, but from a gateway whose earlier revision two others
+ * contradicted, and no other gateway serves it yet. With trustedKeys: `unsigned` (no statement),
+ * `signature` (not signed by a trusted key), `mismatch` (regions or services other than signed).
  */
-export type InvalidTopologyReason = 'malformed' | 'too-large' | 'environment' | 'rollback' | 'unconfirmed';
+export type InvalidTopologyReason = 'malformed' | 'too-large' | 'environment' | 'rollback' | 'unconfirmed' | 'unsigned' | 'signature' | 'mismatch';
 
 /** A received topology document was rejected; the one held before stays in use. */
 export class InvalidTopologyError extends WaymarkError {

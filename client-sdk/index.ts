@@ -20,5 +20,6 @@ export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions }
 export { Resolver, type Candidate, type LastResortEvent, type Route } from './resolver.js';
 export { checkDocument, parseDocument } from './document.js';
 export type { BackoffEvent, DiscoveryRequestKind, DiscoveryStats, SourceFailure } from './discovery.js';
+export { SignatureVerifier, type TrustedKey, type VerifiedDocument } from './signature.js';
 export type { EjectionEvent, FailoverEvent, WaymarkRequestOptions } from './transport.js';
 export type { TopologyDocument, Service, Region, RoutedGateway } from '../openapi/index.js';

@@ -1,5 +1,6 @@
 import { isValidName } from '../topology/index.js';
 import { InvalidOptionsError } from './errors.js';
+import type { TrustedKey } from './signature.js';
 
 /** Options of a WaymarkClient. Every default is in WAYMARK_CLIENT_DEFAULTS below. */
 export interface WaymarkClientOptions {
@@ -71,6 +72,13 @@ export interface WaymarkClientOptions {
   latencyProbeIntervalMs?: number;
   /** Least time between two rewrites of the cache file that only confirm its document, ms. Default 60 000. */
   cacheRefreshMs?: number;
+  /**
+   * Public keys of the environment (`waymark keys list`; list the old and the new key while a
+   * rotation rolls out). When set, every document must carry a statement signed by one of them
+   * and match it, a statement older than the one held is a rollback, and calls only go to gateway
+   * URLs the statement allows. Default: none (documents are checked for structure only).
+   */
+  trustedKeys?: readonly TrustedKey[];
 }
 
 export const WAYMARK_CLIENT_DEFAULTS = {
@@ -108,6 +116,7 @@ export type ResolvedOptions = Defaulted & {
   region: string | undefined;
   environment: string | undefined;
   cacheFile: string | undefined;
+  trustedKeys: readonly TrustedKey[] | undefined;
 };
 
 /** Applies the defaults and rejects values the client cannot work with, naming the option. */
@@ -140,7 +149,14 @@ export function resolveOptions(options: WaymarkClientOptions): ResolvedOptions {
   if (options.cacheFile !== undefined && (typeof options.cacheFile !== 'string' || options.cacheFile === '')) {
     throw new InvalidOptionsError('cacheFile must be a non-empty path');
   }
-  return { ...out, bootstrap, region: options.region, environment: options.environment, cacheFile: options.cacheFile };
+  return {
+    ...out,
+    bootstrap,
+    region: options.region,
+    environment: options.environment,
+    cacheFile: options.cacheFile,
+    trustedKeys: options.trustedKeys === undefined ? undefined : [...options.trustedKeys],
+  };
 }
 
 /** An http(s) base URL without query, fragment, credentials or trailing slash; throws naming `where`. */

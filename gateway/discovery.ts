@@ -1,4 +1,4 @@
-import { buildDocument } from './document.js';
+import { buildDocument, type DocumentOptions } from './document.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { candidateGateways } from '../topology/index.js';
 import type { Link, Service, ServiceRoute, TopologyDocument } from '../openapi/index.js';
@@ -107,6 +107,7 @@ export class Publication {
     readonly staleSince: Date | undefined,
     previous?: Publication,
     onProblem?: (problem: RouteProblem) => void,
+    bundle?: DocumentOptions['bundle'],
   ) {
     this.revision = snapshot.revision;
     this.cache = previous?.cache ?? new DocumentCache();
@@ -117,6 +118,7 @@ export class Publication {
       refreshJitterSeconds: settings.refreshJitterSeconds,
       stale: staleSince !== undefined,
       ...(staleSince ? { staleSince } : {}),
+      ...(bundle ? { bundle } : {}),
     });
     this.common = ['X-Waymark-Revision', String(this.revision), 'X-Waymark-Region', settings.region, 'X-Waymark-Gateway', settings.id];
     this.cacheControl = staleSince

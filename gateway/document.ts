@@ -11,6 +11,8 @@ export interface DocumentOptions {
   refreshJitterSeconds: number;
   stale?: boolean;
   staleSince?: Date;
+  /** Set when the gateway serves a bundle instead of etcd's content. */
+  bundle?: { since: Date; loadedAt: Date; exportedAt: string };
   /** Entries of unchanged services kept from earlier documents (see ServiceEntries). */
   entries?: ServiceEntries;
 }
@@ -75,6 +77,8 @@ export function buildDocument(snapshot: TopologySnapshot, options: DocumentOptio
       };
     }),
     services,
+    // Served unchanged: clients verify it and check the rest of the document against it.
+    ...(snapshot.signed ? { signed: snapshot.signed.jws } : {}),
     _links: {
       self: { href: TOPOLOGY, type: 'application/json' },
       services: { href: `${TOPOLOGY}/services`, type: 'application/json' },
@@ -83,6 +87,9 @@ export function buildDocument(snapshot: TopologySnapshot, options: DocumentOptio
     },
   };
   if (options.stale && options.staleSince) doc.staleSince = options.staleSince.toISOString();
+  if (options.bundle) {
+    doc.bundle = { since: options.bundle.since.toISOString(), loadedAt: options.bundle.loadedAt.toISOString(), exportedAt: options.bundle.exportedAt };
+  }
   return doc;
 }
 

@@ -74,3 +74,13 @@ export const uploadsBusy = (service: string) =>
     'Connection',
     'close',
   ]);
+
+/** A bundle file was refused (unreadable, badly signed, of another environment, older): the current one stays. */
+export class BundleRejectedError extends WaymarkError {
+  constructor(
+    readonly file: string,
+    problem: string,
+  ) {
+    super('BUNDLE_REJECTED', `bundle ${file} refused: ${problem}`);
+  }
+}

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { GatewayReport, Health, TopologyDocument } from '../openapi/index.js';
+import type { GatewayRegistration, GatewayReport, Health, TopologyDocument } from '../openapi/index.js';
+import { BundleSource, bundleSnapshot } from './bundle.js';
 import { connectEtcd, KeyLayout, TopologyWatcher, type EtcdConnection, type EtcdOptions, type InvalidRecord, type TopologySnapshot } from '../store/index.js';
 import { ClientConnections } from './client-connections.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
@@ -9,7 +10,7 @@ import { GatewayHttpError, GatewayOptionsError, type SnapshotFileError } from '.
 import { checkFraming } from './framing.js';
 import { LoopGuard } from './loop-guard.js';
 import { GatewayMetrics, type FailureBoundary } from './metrics.js';
-import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
+import { resolveGatewayOptions, type BundleOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
 import { PolicyWatch } from './policy-watch.js';
 import { Registration, type RegistrationState } from './registration.js';
@@ -57,7 +58,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly options: ResolvedGatewayOptions;
   /** Prometheus metrics, served at /metrics; `metrics.registry` is this gateway's own registry. */
   readonly metrics: GatewayMetrics;
-  private readonly conn: EtcdConnection;
+  /** Undefined for a gateway that runs from a bundle. */
+  private readonly conn: EtcdConnection | undefined;
   private readonly ownsConnection: boolean;
   private readonly layout: KeyLayout;
   private readonly discovery: Discovery;
@@ -71,6 +73,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private policyWatch: PolicyWatch | undefined;
   private watcher: TopologyWatcher | undefined;
   private registration: Registration | undefined;
+  /** The bundle served instead of etcd's content (option `bundle`), and since when. */
+  private bundleSource: BundleSource | undefined;
+  private bundleSince: Date | undefined;
+  /** The statement under which this gateway's own URL was last reported as not allowed. */
+  private refusedUnder: string | undefined;
   private stateValue: GatewayState = 'created';
   private baseUrl = '';
   private closing: Promise<void> | undefined;
@@ -81,8 +88,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     super();
     this.options = resolveGatewayOptions(options);
     const o = this.options;
-    this.ownsConnection = !isConnection(o.etcd);
-    this.conn = isConnection(o.etcd) ? o.etcd : connectEtcd(o.etcd);
+    this.ownsConnection = o.etcd !== undefined && !isConnection(o.etcd);
+    this.conn = o.etcd === undefined ? undefined : isConnection(o.etcd) ? o.etcd : connectEtcd(o.etcd);
     try {
       this.layout = new KeyLayout(o.prefix);
     } catch (err) {
@@ -103,7 +110,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       registrationState: this.registrationState,
       invalidRecords: this.invalidByKind(),
     }));
-    this.guard = new UpstreamGuard({ etcdEndpoints: this.conn.endpoints, onWarning: (err) => this.warn(err) });
+    this.guard = new UpstreamGuard({ etcdEndpoints: this.conn?.endpoints ?? [], onWarning: (err) => this.warn(err) });
     this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason), this.guard);
     this.router = new GatewayRouter({
       region: o.region,
@@ -168,11 +175,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   get stale(): boolean {
+    if (this.bundleSource) return false;
     return this.watcher?.stale ?? true;
   }
 
   get registrationState(): RegistrationState {
     if (this.stateValue === 'draining' || this.stateValue === 'closed') return 'draining';
+    // A bundle gateway is registered nowhere but in its own document, which always lists it.
+    if (this.bundleSource) return 'registered';
     return this.registration?.state ?? 'registering';
   }
 
@@ -228,7 +238,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       this.baseUrl = o.publicUrl ?? `http://${host}:${addr.port}`;
       this.guard.setSelf(addr, this.baseUrl);
-      const policyWatch = new PolicyWatch(this.conn, this.layout, o.environment, {
+      if (o.bundle) {
+        await this.startBundle(o.bundle);
+        this.stateValue = 'listening';
+        this.emit('listening', this.baseUrl);
+        return this.baseUrl;
+      }
+      const conn = this.conn!;
+      const policyWatch = new PolicyWatch(conn, this.layout, o.environment, {
         ...(o.watcher?.retryDelayMs !== undefined ? { retryDelayMs: o.watcher.retryDelayMs } : {}),
         ...(o.watcher?.maxRetryDelayMs !== undefined ? { maxRetryDelayMs: o.watcher.maxRetryDelayMs } : {}),
       });
@@ -237,7 +254,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       policyWatch.on('registries', (records) => this.guard.setRegistries(records));
       policyWatch.on('invalid', (problem) => this.warn(new Error(problem)));
       policyWatch.start();
-      const watcher = new TopologyWatcher(this.conn, this.layout, o.environment, { ...o.watcher, ...(initial ? { initial } : {}) });
+      const watcher = new TopologyWatcher(conn, this.layout, o.environment, { ...o.watcher, ...(initial ? { initial } : {}) });
       this.watcher = watcher;
       if (initial) this.publish(initial);
       watcher.on('snapshot', (snapshot) => {
@@ -263,7 +280,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.emit('resync', reason);
       });
       watcher.start();
-      const registration = new Registration(this.conn, this.layout, {
+      const registration = new Registration(conn, this.layout, {
         environment: o.environment,
         region: o.region,
         id: o.id,
@@ -310,6 +327,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * serves lists it (so a client reading the document finds this gateway).
    */
   async ready(signal?: AbortSignal): Promise<void> {
+    if (this.bundleSource) return; // listen() resolved once the bundle was served
     if (!this.watcher) throw new Error('call listen() first');
     await this.watcher.ready(signal);
     await this.policyWatch?.ready(signal);
@@ -370,10 +388,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await drained;
     await this.watcher?.close();
     await this.policyWatch?.close();
+    this.bundleSource?.close();
     this.guard.close();
     await this.snapshotFile?.flush();
     this.proxy.close();
-    if (this.ownsConnection) this.conn.close();
+    if (this.ownsConnection) this.conn?.close();
     this.stateValue = 'closed';
     this.emit('closed');
   }
@@ -384,10 +403,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    */
   private publish(snapshot: TopologySnapshot): void {
     const previous = this.discovery.publication;
+    this.checkAdmitted(snapshot);
     this.guard.setGateways(snapshot.gateways.values());
     let pub: Publication;
     try {
-      pub = new Publication(snapshot, this.baseUrl, this.options, this.watcher?.staleSince, previous, (p) => this.routeProblem(p));
+      const bundle = this.bundleSource?.bundle;
+      const origin = bundle && this.bundleSince ? { since: this.bundleSince, loadedAt: bundle.loadedAt, exportedAt: bundle.payload.exportedAt } : undefined;
+      pub = new Publication(snapshot, this.baseUrl, this.options, this.watcher?.staleSince, previous, (p) => this.routeProblem(p), origin);
     } catch (err) {
       this.failure('publish', err, `revision ${snapshot.revision}; still serving revision ${previous?.revision ?? 'none'}`);
       return;
@@ -396,6 +418,32 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.registration?.update(pub.revision, pub.staleSince);
     this.metrics.topologyPublished();
     this.emit('topology', pub.doc, snapshot);
+  }
+
+  /**
+   * Serves the bundle file instead of etcd: its first load must succeed (the gateway does not
+   * start on a bad bundle); a later replacement that is refused leaves the current one served.
+   */
+  private async startBundle(options: BundleOptions): Promise<void> {
+    const o = this.options;
+    const source = new BundleSource(options.file, options.trustedKeys, o.environment, options.pollIntervalMs);
+    const self: GatewayRegistration = { id: o.id, region: o.region, url: this.baseUrl, status: 'up', startedAt: new Date().toISOString(), dispatch: o.dispatch };
+    this.bundleSource = source;
+    this.bundleSince = new Date();
+    source.on('bundle', (bundle) => this.publish(bundleSnapshot(bundle, self)));
+    source.on('rejected', (err) => this.warn(err));
+    await source.load();
+    source.start();
+  }
+
+  /** Says once per statement when the signed allow-list leaves this gateway out of its own document. */
+  private checkAdmitted(snapshot: TopologySnapshot): void {
+    const statement = snapshot.signed?.jws;
+    if (statement === undefined || statement === this.refusedUnder) return;
+    const self = [...snapshot.gateways.values()].find((g) => g.region === this.options.region && g.id === this.options.id);
+    if (!self || snapshot.admits(self)) return;
+    this.refusedUnder = statement;
+    this.warn(new Error(`this gateway's URL ${self.url} is outside the signed gatewayUrls of region ${self.region}: it is not published, and verifying clients never call it`));
   }
 
   /** The same snapshot again, because its freshness changed. */

@@ -31,7 +31,7 @@ export interface GatewayGaugeState {
 export type FailureBoundary = 'watch' | 'publish' | 'request' | 'report';
 
 /** Record kinds of the `kind` label of the invalid-records gauge: always exported, 0 when none. */
-const RECORD_KINDS = ['region', 'service', 'gateway', 'commit'] as const;
+const RECORD_KINDS = ['region', 'service', 'gateway', 'commit', 'signed'] as const;
 
 /** Upper bounds of the proxy latency histogram, in seconds. */
 export const PROXY_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;

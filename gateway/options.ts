@@ -1,12 +1,27 @@
 import type { EtcdConnection, EtcdOptions, LeasedKeysOptions, TopologyWatcherOptions } from '../store/index.js';
 import { assertName, gatewayUrlProblem } from '../topology/index.js';
 import { DEFAULT_KEY_PREFIX } from '../store/index.js';
+import type { BundleTrustedKey } from './bundle.js';
 import { GatewayOptionsError } from './errors.js';
+
+/** A bundle gateway's source (see gateway/bundle.ts). */
+export interface BundleOptions {
+  file: string;
+  /** The environment's public keys (`waymark keys list -o json`). */
+  trustedKeys: readonly BundleTrustedKey[];
+  /** Polling of the file besides the directory watch, ms. Default BUNDLE_DEFAULTS.pollIntervalMs (2000). */
+  pollIntervalMs?: number;
+}
 
 /** Everything a gateway can be told. Every default is in GATEWAY_DEFAULTS, below. */
 export interface GatewayOptions {
-  /** How to reach etcd, or an open connection to share (then the gateway does not close it). */
-  etcd: EtcdOptions | EtcdConnection;
+  /** How to reach etcd, or an open connection to share (then the gateway does not close it). Required unless `bundle` is given. */
+  etcd?: EtcdOptions | EtcdConnection;
+  /**
+   * Run without etcd from a signed bundle (`waymark export`): verified against `trustedKeys`,
+   * reloaded when the file is replaced, never registered anywhere. Exclusive with `etcd`.
+   */
+  bundle?: BundleOptions;
   /** Environment whose topology this gateway serves. */
   environment: string;
   /** Region this gateway runs in. */
@@ -144,13 +159,15 @@ export const GATEWAY_DEFAULTS = {
 } as const;
 
 /** Options with every default applied and every value checked. */
-export type ResolvedGatewayOptions = Required<Omit<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease' | 'clientAddressHeader'>> &
-  Pick<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease' | 'clientAddressHeader'>;
+export type ResolvedGatewayOptions = Required<Omit<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease' | 'clientAddressHeader' | 'etcd' | 'bundle'>> &
+  Pick<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease' | 'clientAddressHeader' | 'etcd' | 'bundle'>;
 
 /** Applies the defaults and validates; throws GatewayOptionsError naming the bad option. */
 export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayOptions {
   if (!options || typeof options !== 'object') throw new GatewayOptionsError('options', 'must be an object');
-  if (!options.etcd) throw new GatewayOptionsError('etcd', 'is required (etcd endpoints or a connection)');
+  if (!options.etcd && !options.bundle) throw new GatewayOptionsError('etcd', 'is required (etcd endpoints or a connection), unless the gateway runs from a bundle');
+  if (options.etcd && options.bundle) throw new GatewayOptionsError('bundle', 'a gateway runs from etcd or from a bundle, not both');
+  if (options.bundle) checkBundle(options.bundle);
   checkName('environment', options.environment);
   checkName('region', options.region);
   checkName('id', options.id);
@@ -159,7 +176,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     ...GATEWAY_DEFAULTS,
     staleIfErrorSeconds: maxStaleSeconds,
     ...definedOnly(options),
-    etcd: options.etcd,
+    ...(options.etcd ? { etcd: options.etcd } : {}),
     environment: options.environment,
     region: options.region,
     id: options.id,
@@ -238,4 +255,14 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   const out: Partial<T> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
+}
+
+function checkBundle(bundle: BundleOptions): void {
+  if (typeof bundle.file !== 'string' || bundle.file === '') throw new GatewayOptionsError('bundle.file', 'must be a path');
+  if (!Array.isArray(bundle.trustedKeys) || bundle.trustedKeys.length === 0) throw new GatewayOptionsError('bundle.trustedKeys', 'must list at least one public key');
+  bundle.trustedKeys.forEach((k, i) => {
+    if (!k || k.kty !== 'OKP' || k.crv !== 'Ed25519' || typeof k.x !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(k.x)) {
+      throw new GatewayOptionsError(`bundle.trustedKeys[${i}]`, 'must be an Ed25519 JWK {"kty":"OKP","crv":"Ed25519","x":…} (waymark keys list -o json)');
+    }
+  });
 }

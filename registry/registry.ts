@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { ApplyResult, AuditEntry, AuditRecord, EnvironmentStatus, EnvironmentSummary, InternalTopology, UpstreamPolicy } from '../openapi/index.js';
+import type { ApplyResult, AuditEntry, AuditRecord, Bundle, EnvironmentStatus, EnvironmentSummary, InternalTopology, SigningKeys, UpstreamPolicy } from '../openapi/index.js';
 import { HostResolver } from '../policy/index.js';
 import { applyManifests, type ApplyRequest, type OperationContext } from './apply/apply.js';
 import { auditEntry, listAudit } from './apply/audit.js';
@@ -18,6 +18,9 @@ import type { ManifestLimits } from './manifest/schema.js';
 import { MonitorPool } from './monitor/pool.js';
 import { registryAddress } from './policy/registry-address.js';
 import { deleteUpstreamPolicy, setUpstreamPolicy, upstreamPolicyView } from './policy/upstream-policy.js';
+import { exportBundle } from './signing/bundle.js';
+import { KeyStore } from './signing/keystore.js';
+import { changeSigningKey, listSigningKeys } from './signing/sign.js';
 import { createAdminApp, type RequestRecord } from './server/app.js';
 import { applyOutcome, RegistryMetrics, type ApplyOutcome } from './server/metrics.js';
 import { observabilityRoutes } from './server/observability.js';
@@ -122,6 +125,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       resolver: new HostResolver(),
       audited: (env, record) => this.emit('audited', env, record),
       ...(options.audit ? { audit: options.audit } : {}),
+      ...(options.keysDir !== undefined ? { keys: new KeyStore(options.keysDir) } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.maxTxnOps ? { maxTxnOps: options.maxTxnOps } : {}),
       ...(options.maxTxnBytes ? { maxTxnBytes: options.maxTxnBytes } : {}),
@@ -250,6 +254,31 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Admins only (the route checks): back to the default policy. */
   deleteUpstreamPolicy(env: string): Promise<UpstreamPolicy> {
     return deleteUpstreamPolicy(this.conn, this.layout, env);
+  }
+
+  /** The public signing keys of an environment (see registry/signing/). */
+  signingKeys(env: string): Promise<SigningKeys> {
+    return listSigningKeys(this.conn, this.layout, env);
+  }
+
+  /** Admins only (the route checks): the first key of an environment; its topology is signed at once. */
+  createSigningKey(env: string): Promise<SigningKeys> {
+    return changeSigningKey(this.conn, this.layout, this.ctx.keys, env, 'create');
+  }
+
+  /** Admins only (the route checks): a next key, published for clients to trust; it does not sign yet. */
+  rotateSigningKey(env: string): Promise<SigningKeys> {
+    return changeSigningKey(this.conn, this.layout, this.ctx.keys, env, 'rotate');
+  }
+
+  /** Admins only (the route checks): the next key signs from now on; the topology is re-signed with it. */
+  activateSigningKey(env: string): Promise<SigningKeys> {
+    return changeSigningKey(this.conn, this.layout, this.ctx.keys, env, 'activate');
+  }
+
+  /** Admins only (the route checks): the signed bundle of an environment for gateways without etcd. */
+  exportBundle(env: string, region?: string): Promise<Bundle> {
+    return exportBundle(this.conn, this.layout, this.ctx.keys, env, region);
   }
 
   /** Runs an apply or promotion, counting it by outcome and timing it. */

@@ -15,6 +15,8 @@ export const DEFAULT_KEY_PREFIX = '/waymark/v1';
  * <prefix>/<env>/source/<nnnnnn>         applied manifests (before substitution), in chunks
  * <prefix>/<env>/commit                   CommitRecord of the last apply
  * <prefix>/<env>/pending                  marker of a multi-transaction apply in progress
+ * <prefix>/<env>/signed                   the signed topology (compact JWS), written with each apply
+ * <prefix>/<env>/keys                     the environment's public signing keys (SigningKeys)
  * <prefix>/_status/<env>/<region>/<id>    GatewayReport, under the gateway's lease
  * <prefix>/_audit/<env>/records/<nnnnnnnnnnnn>  AuditRecord of an apply, promotion or rollback (immutable)
  * <prefix>/_audit/<env>/sources/<sha256>/<nnnnnn>  the applied source an audit record names, in chunks
@@ -96,6 +98,14 @@ export class KeyLayout {
 
   pending(env: string): string {
     return `${this.environment(env)}pending`;
+  }
+
+  signed(env: string): string {
+    return `${this.environment(env)}signed`;
+  }
+
+  signingKeys(env: string): string {
+    return `${this.environment(env)}keys`;
   }
 
   /** Prefix of all gateway reports of an environment. */
@@ -182,6 +192,8 @@ export class KeyLayout {
       case 'environment':
       case 'commit':
       case 'pending':
+      case 'signed':
+      case 'keys':
         return parts.length === 1 ? { kind: parts[0] } : undefined;
       case 'source':
         return parts.length === 2 ? { kind: 'source', name: parts[1] } : undefined;
@@ -194,4 +206,4 @@ export class KeyLayout {
 export type ParsedKey =
   | { kind: 'region' | 'service' | 'source'; name: string }
   | { kind: 'gateway'; region: string; name: string }
-  | { kind: 'variables' | 'environment' | 'commit' | 'pending' };
+  | { kind: 'variables' | 'environment' | 'commit' | 'pending' | 'signed' | 'keys' };

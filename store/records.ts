@@ -1,5 +1,5 @@
 import type { CommitRecord, GatewayRegistration, RegionDefinition, ServiceDefinition } from '../openapi/index.js';
-import { parseRecord, summarize, type Checked, type KeyNames } from '../topology/index.js';
+import { parseRecord, parseSignedStatement, summarize, type Checked, type KeyNames, type SignedStatement } from '../topology/index.js';
 import type { KeyLayout } from './keys.js';
 import { TopologySnapshot, gatewayKey } from './snapshot.js';
 
@@ -10,7 +10,7 @@ export interface InvalidRecord {
   reason: string;
 }
 
-export type RecordTouched = 'region' | 'service' | 'gateway' | 'commit';
+export type RecordTouched = 'region' | 'service' | 'gateway' | 'commit' | 'signed';
 
 /**
  * The mutable working copy of an environment's records, fed with keys and values as etcd
@@ -26,6 +26,7 @@ export class TopologyRecords {
   services = new Map<string, ServiceDefinition>();
   gateways = new Map<string, GatewayRegistration>();
   commit: CommitRecord | undefined;
+  signed: SignedStatement | undefined;
   /** Keys skipped as invalid now, by key. */
   readonly invalid = new Map<string, InvalidRecord>();
 
@@ -48,6 +49,7 @@ export class TopologyRecords {
     r.services = new Map(snapshot.services);
     r.gateways = new Map(snapshot.gateways);
     r.commit = snapshot.commit;
+    r.signed = snapshot.signed;
     return r;
   }
 
@@ -67,6 +69,7 @@ export class TopologyRecords {
     for (const name of [...this.services.keys()]) if (!seen.has(this.layout.service(env, name))) this.services.delete(name);
     for (const [id, g] of [...this.gateways]) if (!seen.has(this.layout.gateway(env, g.region, g.id))) this.gateways.delete(id);
     if (!seen.has(this.layout.commit(env))) this.commit = undefined;
+    if (!seen.has(this.layout.signed(env))) this.signed = undefined;
   }
 
   /** Applies a put (value) or delete (null). Returns the kind of record whose content changed, if any. */
@@ -99,6 +102,22 @@ export class TopologyRecords {
         this.commit = checked.value;
         return 'commit';
       }
+      case 'signed': {
+        if (value === null) {
+          this.invalid.delete(key);
+          this.signed = undefined;
+          return 'signed';
+        }
+        // Decoded and checked like any record (its signature is the clients' business).
+        const parsed = parseSignedStatement(value);
+        if (!parsed.ok || parsed.value.payload.environment !== this.environment) {
+          this.quarantine(key, parsed.ok ? [`signed: the statement is of environment "${parsed.value.payload.environment}"`] : parsed.problems);
+          return undefined;
+        }
+        this.invalid.delete(key);
+        this.signed = parsed.value;
+        return 'signed';
+      }
       default:
         return undefined;
     }
@@ -112,6 +131,7 @@ export class TopologyRecords {
       new Map(this.services),
       new Map(this.gateways),
       this.commit,
+      this.signed,
     );
   }
 

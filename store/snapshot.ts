@@ -5,6 +5,7 @@ import type {
   RegionDefinition,
   ServiceDefinition,
 } from '../openapi/index.js';
+import { gatewayAllowed, parseSignedStatement, type SignedStatement } from '../topology/index.js';
 
 /**
  * One environment's topology at one revision: the records from etcd (upstreams included).
@@ -20,6 +21,8 @@ export class TopologySnapshot {
     /** Keyed by `<region>/<id>`. */
     readonly gateways: ReadonlyMap<string, GatewayRegistration>,
     readonly commit?: CommitRecord,
+    /** The environment's signed topology, when it has a signing key (decoded, not verified). */
+    readonly signed?: SignedStatement,
   ) {}
 
   static empty(environment: string, revision = 0): TopologySnapshot {
@@ -29,7 +32,7 @@ export class TopologySnapshot {
   /** The same content at a newer revision (content is unchanged, so nothing else moves). */
   atRevision(revision: number): TopologySnapshot {
     if (revision <= this.revision) return this;
-    return new TopologySnapshot(this.environment, revision, this.regions, this.services, this.gateways, this.commit);
+    return new TopologySnapshot(this.environment, revision, this.regions, this.services, this.gateways, this.commit, this.signed);
   }
 
   /** True when both hold the same records (revision aside). */
@@ -38,14 +41,24 @@ export class TopologySnapshot {
       this.environment === other.environment &&
       sameRecords(this.regions, other.regions) &&
       sameRecords(this.services, other.services) &&
-      sameRecords(this.gateways, other.gateways)
+      sameRecords(this.gateways, other.gateways) &&
+      this.signed?.jws === other.signed?.jws
     );
   }
 
+  /**
+   * The gateways of a region that may be published: in a signed environment only those whose URL
+   * matches the region's signed allow-list (a registration outside it is refused, never served).
+   */
   gatewaysIn(region: string): GatewayRegistration[] {
     const out: GatewayRegistration[] = [];
-    for (const g of this.gateways.values()) if (g.region === region) out.push(g);
+    for (const g of this.gateways.values()) if (g.region === region && this.admits(g)) out.push(g);
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** False for a registration outside its region's signed allow-list. */
+  admits(g: GatewayRegistration): boolean {
+    return this.signed === undefined || gatewayAllowed(this.signed.payload, g.region, g.url);
   }
 
   /** Regions whose gateways serve the service: every region for `global`, else its deployments. */
@@ -66,6 +79,10 @@ export class TopologySnapshot {
       gateways: sortedKeys(this.gateways).map((k) => this.gateways.get(k)!),
     };
     if (this.commit) out.lastCommit = this.commit;
+    if (this.signed) {
+      out.signed = this.signed.jws;
+      out.statement = this.signed.payload;
+    }
     return out;
   }
 
@@ -77,8 +94,16 @@ export class TopologySnapshot {
       new Map(data.services.map((s) => [s.name, s])),
       new Map(data.gateways.map((g) => [gatewayKey(g.region, g.id), g])),
       data.lastCommit,
+      signedOf(data.signed),
     );
   }
+}
+
+/** A stored statement, decoded; undefined when absent or unusable (a reader quarantines it first). */
+function signedOf(jws: string | undefined): SignedStatement | undefined {
+  if (jws === undefined) return undefined;
+  const parsed = parseSignedStatement(jws);
+  return parsed.ok ? parsed.value : undefined;
 }
 
 export function gatewayKey(region: string, id: string): string {

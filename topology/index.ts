@@ -29,3 +29,20 @@ export { validateTopologyDocument } from './document.js';
 export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions } from './candidates.js';
 export { IDEMPOTENT_METHODS, isIdempotent } from './methods.js';
 export { newRequestId, newTraceparent, traceContext, validRequestId, validTraceparent } from './trace-context.js';
+export { gatewayUrlAllowed, gatewayUrlPatternProblem, MAX_GATEWAY_URL_PATTERNS } from './gateway-pattern.js';
+export {
+  base64UrlDecode,
+  base64UrlEncode,
+  compactJws,
+  documentProblems,
+  gatewayAllowed,
+  parseSignedStatement,
+  SIGNATURE_ALGORITHM,
+  SIGNED_TOPOLOGY_TYPE,
+  signedTopologyOf,
+  signingInputOf,
+  utf8,
+  validateSignedTopology,
+  type SignedHeader,
+  type SignedStatement,
+} from './signed.js';

@@ -7,6 +7,7 @@
  * what one writes the others accept. They return problems (`path: what`), never throw, and
  * never look past the fields the contract names, so hostile nesting costs nothing.
  */
+import { gatewayUrlPatternProblem, MAX_GATEWAY_URL_PATTERNS } from './gateway-pattern.js';
 import type { CommitRecord, GatewayRegistration, GatewayReport, RegionDefinition, ServiceDefinition } from './types.js';
 import {
   array,
@@ -50,12 +51,18 @@ export type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[
 
 export function validateRegionDefinition(value: unknown, key?: KeyNames): string[] {
   const p = new ProblemList();
-  if (!object(value, '', p, ['name', 'jurisdiction', 'provider', 'location'])) return p.result();
+  if (!object(value, '', p, ['name', 'jurisdiction', 'provider', 'location', 'gatewayUrls'])) return p.result();
   required(value, ['name', 'jurisdiction'], '', p);
   if (value.name !== undefined && name(value.name, 'name', p)) matchKey(value.name, key?.name, 'name', p);
   if (value.jurisdiction !== undefined) jurisdiction(value.jurisdiction, 'jurisdiction', p);
   if (value.provider !== undefined) label(value.provider, 'provider', p);
   if (value.location !== undefined) label(value.location, 'location', p);
+  if (value.gatewayUrls !== undefined) {
+    array(value.gatewayUrls, 'gatewayUrls', p, (u, path) => {
+      const problem = gatewayUrlPatternProblem(u);
+      if (problem) p.add(path, problem);
+    }, MAX_GATEWAY_URL_PATTERNS);
+  }
   return p.result();
 }
 

@@ -11,6 +11,7 @@ export type {
   Placement,
   Region,
   RegionDefinition,
+  SignedTopology,
   RoutedGateway,
   Service,
   ServiceDefinition,

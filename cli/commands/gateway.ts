@@ -1,14 +1,16 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Level } from 'pino';
 import { WaymarkError } from '../../topology/index.js';
-import { createGateway, GatewayOptionsError, type GatewayOptions } from '../../gateway/index.js';
-import { type EtcdOptions } from '../../store/index.js';
+import { readFileSync } from 'node:fs';
+import { createGateway, GatewayOptionsError, type BundleTrustedKey, type GatewayOptions } from '../../gateway/index.js';
 import { createLogger } from '../../telemetry/index.js';
 import { etcdOptionsFrom, withEtcdCredentials, type EtcdCredentialFlags } from '../etcd-credentials.js';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
 
 interface GatewayCliOptions extends EtcdCredentialFlags {
-  etcd: string[];
+  etcd?: string[];
+  bundle?: string;
+  trustedKeys?: string;
   prefix?: string;
   environment: string;
   region: string;
@@ -28,8 +30,10 @@ interface GatewayCliOptions extends EtcdCredentialFlags {
 /** `waymark gateway …`: runs a regional gateway until SIGTERM or SIGINT. */
 export function registerGateway(program: Command): void {
   withEtcdCredentials(program.command('gateway'))
-    .description('run a regional gateway: /.well-known/topology from etcd, registration under a lease, the regional proxy')
-    .requiredOption('--etcd <urls>', 'etcd client URLs, comma-separated', parseUrls)
+    .description('run a regional gateway: /.well-known/topology from etcd (or a signed bundle), registration under a lease, the regional proxy')
+    .option('--etcd <urls>', 'etcd client URLs, comma-separated (or --bundle)', parseUrls)
+    .option('--bundle <file>', 'serve and proxy from this signed bundle (waymark export) without etcd; reloaded when the file is replaced')
+    .option('--trusted-keys <file>', 'with --bundle: the public keys to verify it with (the JSON of `waymark keys list -o json`)')
     .requiredOption('--environment <env>', 'environment to serve')
     .requiredOption('--region <region>', 'region this gateway runs in')
     .requiredOption('--id <id>', "this gateway's id, unique in its region")
@@ -53,15 +57,22 @@ export function registerGateway(program: Command): void {
 }
 
 async function runGateway(opts: GatewayCliOptions): Promise<void> {
-  let etcd: EtcdOptions;
-  try {
-    etcd = etcdOptionsFrom(opts.etcd, opts);
-  } catch (err) {
-    process.stderr.write(`waymark gateway: ${(err as Error).message}\n`);
+  const usage = (message: string): never => {
+    process.stderr.write(`waymark gateway: ${message}\n`);
     process.exit(2);
+  };
+  if ((opts.etcd === undefined) === (opts.bundle === undefined)) usage('give --etcd URLS, or --bundle FILE with --trusted-keys FILE (not both)');
+  if (opts.bundle !== undefined && opts.trustedKeys === undefined) usage('--bundle needs --trusted-keys FILE (the JSON of `waymark keys list -o json`)');
+  let source: Pick<GatewayOptions, 'etcd' | 'bundle'>;
+  try {
+    source = opts.bundle !== undefined
+      ? { bundle: { file: opts.bundle, trustedKeys: readTrustedKeys(opts.trustedKeys!, usage) } }
+      : { etcd: etcdOptionsFrom(opts.etcd ?? [], opts) };
+  } catch (err) {
+    return usage((err as Error).message);
   }
   const options: GatewayOptions = {
-    etcd,
+    ...source,
     environment: opts.environment,
     region: opts.region,
     id: opts.id,
@@ -76,6 +87,23 @@ async function runGateway(opts: GatewayCliOptions): Promise<void> {
     ...(opts.maxLongPollsPerClient !== undefined ? { maxLongPollsPerClient: opts.maxLongPollsPerClient } : {}),
     ...(opts.clientAddressHeader !== undefined ? { clientAddressHeader: opts.clientAddressHeader } : {}),
   };
+  await serve(opts, options);
+}
+
+/** The keys of a `waymark keys list -o json` file (or a plain array of JWKs). */
+function readTrustedKeys(file: string, usage: (message: string) => never): BundleTrustedKey[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    return usage(`--trusted-keys ${file}: ${(err as Error).message}`);
+  }
+  const keys = Array.isArray(data) ? data : (data as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) return usage(`--trusted-keys ${file}: expected the JSON of \`waymark keys list -o json\` or an array of JWKs`);
+  return keys.map((k: BundleTrustedKey) => ({ kty: k.kty, crv: k.crv, x: k.x, ...(k.kid !== undefined ? { kid: k.kid } : {}) }));
+}
+
+async function serve(opts: GatewayCliOptions, options: GatewayOptions): Promise<void> {
   const logger = createLogger({ name: 'gateway', level: opts.logLevel, base: { environment: opts.environment, region: opts.region, gateway: opts.id } });
   const log = (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown> = {}, message = event) => logger[level]({ event, ...fields }, message);
   let gateway;

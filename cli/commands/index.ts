@@ -4,6 +4,7 @@ import { registerEtcd } from './etcd.js';
 import { registerGateway } from './gateway.js';
 import { registerGet } from './get.js';
 import { registerHistory, registerRollback } from './history.js';
+import { registerExport, registerKeys } from './keys.js';
 import { registerPolicy } from './policy.js';
 import { registerPromote } from './promote.js';
 import { registerRegistry } from './registry.js';
@@ -25,6 +26,8 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerRollback,
   registerGet,
   registerPolicy,
+  registerKeys,
+  registerExport,
   registerStatus,
   registerWatch,
   registerEtcd,

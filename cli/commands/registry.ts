@@ -17,6 +17,7 @@ interface RegistryFlags extends EtcdCredentialFlags {
   maxBodyBytes?: string;
   leaseTtl?: string;
   auditKeep?: string;
+  keysDir?: string;
   quiet?: boolean;
   logLevel: Level;
 }
@@ -36,6 +37,7 @@ export function registerRegistry(program: Command): void {
     .option('--max-body-bytes <n>', `largest apply body (default ${REGISTRY_DEFAULTS.maxBodyBytes})`)
     .option('--lease-ttl <seconds>', `TTL of the registry's lease: how soon another registry may roll back an apply this one abandoned (default ${REGISTRY_DEFAULTS.leaseTtlSeconds})`)
     .option('--audit-keep <n>', `audit records kept per environment (default ${AUDIT_DEFAULTS.keep})`)
+    .option('--keys-dir <dir>', 'directory of the private signing keys (created 0700, files 0600; env WAYMARK_KEYS_DIR): needed to sign environments (waymark keys)')
     .option('--quiet', 'do not log requests')
     .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
     .action(
@@ -70,6 +72,7 @@ export function registerRegistry(program: Command): void {
           ...(maxBodyBytes ? { maxBodyBytes } : {}),
           ...(leaseTtlSeconds ? { leaseTtlSeconds } : {}),
           ...(auditKeep ? { audit: { keep: auditKeep } } : {}),
+          ...((flags.keysDir ?? process.env.WAYMARK_KEYS_DIR) ? { keysDir: flags.keysDir ?? process.env.WAYMARK_KEYS_DIR } : {}),
         });
         const logger = createLogger({ name: 'registry', level: flags.logLevel });
         if (!flags.quiet) {

@@ -344,6 +344,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/environments/{env}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public signing keys of an environment (any token may read them).
+         * @description What an SDK's `trustedKeys` takes: each key is a JWK (RFC 7517, OKP/Ed25519 of RFC 8037)
+         *     whose `kid` is its RFC 7638 thumbprint. Private keys never leave the registry's key
+         *     directory. Also stored in etcd at `<prefix>/<env>/keys`.
+         */
+        get: operations["listSigningKeys"];
+        put?: never;
+        /**
+         * Creates the first signing key of an environment and signs its topology (admin tokens only).
+         * @description From now on every apply and promotion to the environment is signed in the transaction
+         *     that writes it, and the current topology is signed at once. 409 `CONFLICT` if the
+         *     environment already has a key (rotate it instead); 409 `SIGNING_UNAVAILABLE` if the
+         *     registry runs without a key directory.
+         */
+        post: operations["createSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/environments/{env}/keys/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publishes a next key for clients to trust; it does not sign yet (admin tokens only).
+         * @description First step of a rotation without downtime: the new key is published with `status: next`
+         *     (a second rotate replaces an unused next key); give it to clients (`trustedKeys`, beside
+         *     the active key), then activate it. 409 `CONFLICT` if the environment has no key yet.
+         */
+        post: operations["rotateSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/environments/{env}/keys/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The next key signs from now on; the topology is re-signed with it (admin tokens only).
+         * @description The previous key stays published with `status: retired`. The statement is re-signed at a
+         *     higher revision, so a document signed with the old key is from then on a rollback for a
+         *     client holding the new one. 409 `CONFLICT` if there is no next key.
+         */
+        post: operations["activateSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/environments/{env}/bundle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A signed bundle of the environment for gateways that cannot reach etcd (admin tokens only).
+         * @description What `waymark export` writes and `waymark gateway --bundle` serves and proxies from:
+         *     the signed topology and the records a gateway needs to proxy, upstreams included (so
+         *     admins only), signed as a whole with the environment's active key. 409 `CONFLICT` if the
+         *     environment has no signing key.
+         */
+        get: operations["exportBundle"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/environments/{env}/upstream-policy": {
         parameters: {
             query?: never;
@@ -635,6 +731,33 @@ export interface components {
             };
             regions: components["schemas"]["Region"][];
             services: components["schemas"]["Service"][];
+            /**
+             * @description Present when the environment has a signing key: the registry's statement, served
+             *     unchanged, as a compact JWS (RFC 7515 §7.1) `BASE64URL(header).BASE64URL(payload).BASE64URL(signature)`
+             *     with header `{"alg":"EdDSA","kid":"<RFC 7638 thumbprint>","typ":"waymark-topology+jws"}`
+             *     and a `SignedTopology` payload. The regions and services of the document must match
+             *     it, and only gateways whose URL matches their region's signed `gatewayUrls` are listed.
+             *     A client given trusted keys verifies it and ignores anything the statement does not vouch for.
+             */
+            signed?: string;
+            /**
+             * @description Present when the serving gateway runs from a bundle (`waymark gateway --bundle`),
+             *     without etcd: since when, and which export it serves. Its gateway list is only itself.
+             */
+            bundle?: {
+                /**
+                 * Format: date-time
+                 * @description When the gateway started serving from bundles.
+                 */
+                since: string;
+                /**
+                 * Format: date-time
+                 * @description When the bundle served now was loaded.
+                 */
+                loadedAt: string;
+                /** Format: date-time */
+                exportedAt: string;
+            };
             _links: {
                 self: components["schemas"]["Link"];
                 service: components["schemas"]["Link"];
@@ -679,6 +802,100 @@ export interface components {
             jurisdiction: components["schemas"]["Jurisdiction"];
             provider?: components["schemas"]["Label"];
             location?: components["schemas"]["Label"];
+            /**
+             * @description The gateway URLs allowed to register in this region, signed when the environment has
+             *     a signing key: an origin (`https://eu.api.example.com`, port included when not the
+             *     scheme's default) whose host may start with one `*.` label wildcard
+             *     (`https://*.eu.api.example.com` matches exactly one more label). In a signed
+             *     environment a region without it admits no gateway.
+             */
+            gatewayUrls?: components["schemas"]["GatewayUrlPattern"][];
+        };
+        GatewayUrlPattern: string;
+        /**
+         * @description The payload of the `signed` compact JWS (RFC 7515, `alg: EdDSA` of RFC 8037, `kid` the
+         *     RFC 7638 thumbprint of the key, `typ: waymark-topology+jws`): what the control plane
+         *     decided, written by the registry in the transaction of the apply. Public parts only:
+         *     never upstreams or variables. Regions and services are sorted by name.
+         */
+        SignedTopology: {
+            environment: components["schemas"]["Name"];
+            /**
+             * @description Strictly increasing per environment: the etcd revision the apply (or re-signing) was
+             *     computed at plus one, so never above the revision of a document that carries it.
+             */
+            revision: number;
+            /** Format: date-time */
+            issuedAt: string;
+            regions: {
+                name: components["schemas"]["Name"];
+                jurisdiction: components["schemas"]["Jurisdiction"];
+                provider?: components["schemas"]["Label"];
+                location?: components["schemas"]["Label"];
+                gatewayUrls: components["schemas"]["GatewayUrlPattern"][];
+            }[];
+            services: {
+                name: components["schemas"]["Name"];
+                basePath: string;
+                placement: components["schemas"]["Placement"];
+                regions: components["schemas"]["Name"][];
+                jurisdictions?: components["schemas"]["Jurisdiction"][];
+                failover?: components["schemas"]["Name"][];
+                openapi?: string;
+                docs?: string;
+            }[];
+        };
+        /**
+         * @description A signed bundle (the file of `waymark export`): a JWS in the flattened JSON serialization
+         *     (RFC 7515 §7.2.2), protected header `{"alg":"EdDSA","kid":…,"typ":"waymark-bundle+jws"}`,
+         *     signed with the environment's active key; gateways started with `--bundle` verify it
+         *     against their `--trusted-keys` and refuse a bad signature or an older revision.
+         */
+        Bundle: {
+            /** @description The protected header, base64url. */
+            protected: string;
+            payload: string;
+            /** @description The Ed25519 signature, base64url. */
+            signature: string;
+        };
+        BundlePayload: {
+            environment: components["schemas"]["Name"];
+            /** @description The revision of the signed topology it carries. */
+            revision: number;
+            /** Format: date-time */
+            exportedAt: string;
+            region?: components["schemas"]["Name"];
+            /** @description The signed topology (compact JWS), served unchanged as the document's `signed`. */
+            topology: string;
+            regions: components["schemas"]["RegionDefinition"][];
+            /** @description The services, with the upstreams of `region` only when it is set. */
+            services: components["schemas"]["ServiceDefinition"][];
+        };
+        /** @description A public Ed25519 key as a JWK (RFC 7517, RFC 8037), with Waymark's bookkeeping. */
+        SigningKey: {
+            /** @description The RFC 7638 JWK thumbprint (SHA-256, base64url). */
+            kid: string;
+            /** @enum {string} */
+            kty: "OKP";
+            /** @enum {string} */
+            crv: "Ed25519";
+            /** @description The public key, base64url. */
+            x: string;
+            /** @enum {string} */
+            alg: "EdDSA";
+            /** @enum {string} */
+            use: "sig";
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * @description `active` signs; `next` is published for clients to trust before it signs (after `rotate`); `retired` signed earlier statements and stays published for the overlap.
+             * @enum {string}
+             */
+            status: "next" | "active" | "retired";
+        };
+        SigningKeys: {
+            environment: components["schemas"]["Name"];
+            keys: components["schemas"]["SigningKey"][];
         };
         Deployment: {
             region: components["schemas"]["Name"];
@@ -860,6 +1077,9 @@ export interface components {
             services: components["schemas"]["ServiceDefinition"][];
             gateways: components["schemas"]["GatewayRegistration"][];
             lastCommit?: components["schemas"]["CommitRecord"];
+            /** @description The compact JWS of the signed topology (see `SignedTopology`), when the environment is signed. */
+            signed?: string;
+            statement?: components["schemas"]["SignedTopology"];
         };
         GatewayStatus: {
             id: components["schemas"]["Name"];
@@ -1655,6 +1875,152 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listSigningKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys, next first, then active, then retired (`keys` is empty when the environment is not signed). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeys"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createSigningKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The environment's keys. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeys"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotateSigningKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The environment's keys, the next one first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeys"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    activateSigningKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The environment's keys, the new active one first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeys"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    exportBundle: {
+        parameters: {
+            query?: {
+                /** @description Only this region's upstreams (other deployments are left out). */
+                region?: components["schemas"]["Name"];
+            };
+            header?: never;
+            path: {
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bundle. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Bundle"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

@@ -17,6 +17,8 @@ import { commitChanges, recoverPendingApply, WRITER_DEFAULTS, type CommitOptions
 import { AUDIT_DEFAULTS, auditWrites, boundedDiff, readAuditState, sourceHash, type AuditOptions, type StoredAudit } from './audit.js';
 import { planChanges, type Plan } from './plan.js';
 import { checkBeforeWriting, explainQuarantinedRegions } from './prewrite.js';
+import type { KeyStore } from '../signing/keystore.js';
+import { signedStatement } from '../signing/sign.js';
 import { encodeSource, mergeSource, SOURCE_CHUNK_CHARS } from './source.js';
 import { readState, type EnvironmentState } from './state.js';
 
@@ -40,6 +42,8 @@ export interface OperationContext {
   audit?: AuditOptions;
   /** Called with each audit record once its apply is committed (the registry logs it). */
   audited?(environment: string, record: AuditRecord): void;
+  /** The registry's private signing keys; without it, applies to a signed environment are refused. */
+  keys?: KeyStore;
 }
 
 export interface ApplyRequest {
@@ -184,6 +188,17 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
         maxDeletes: Math.max(0, (ctx.maxTxnOps ?? WRITER_DEFAULTS.maxTxnOps) - 3),
         ...(ctx.sourceChunkChars ? { chunkChars: ctx.sourceChunkChars } : {}),
       });
+      // Signed in the same write as the change, so no reader sees the records without their statement.
+      const signed = signedStatement(
+        ctx.keys,
+        ctx.layout,
+        env,
+        state.signingKeys,
+        state.revision + 1,
+        [...regions.values()].map((r) => r.value),
+        [...services.values()].map((s) => s.value),
+      );
+      const mutations = signed ? [...plan.mutations, signed] : plan.mutations;
       const lease = ctx.leaseId();
       const options: CommitOptions = {
         expectedCommitRevision: state.commitRevision,
@@ -193,7 +208,7 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
         ...(ctx.maxTxnOps ? { maxTxnOps: ctx.maxTxnOps } : {}),
         ...(ctx.maxTxnBytes ? { maxTxnBytes: ctx.maxTxnBytes } : {}),
       };
-      const res = await commitChanges(ctx.conn, ctx.layout, env, [...plan.mutations, ...writes.sourceChunks], options);
+      const res = await commitChanges(ctx.conn, ctx.layout, env, [...mutations, ...writes.sourceChunks], options);
       const { created: _c, updated: _u, deleted: _d, truncated: _t, ...audited } = entry;
       ctx.audited?.(env, { ...audited, revision: res.revision });
       return { ...preview, dryRun: false, revision: res.revision };

@@ -1,4 +1,5 @@
-import type { RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
+import type { RegionDefinition, ServiceDefinition, SigningKeys } from '../../openapi/index.js';
+import { parseSigningKeys } from '../signing/published.js';
 import type { EtcdConnection } from '../../store/etcd.js';
 import { ConflictError } from '../../store/errors.js';
 import type { KeyLayout } from '../../store/keys.js';
@@ -21,6 +22,8 @@ export interface EnvironmentState {
    * apply naming one replaces it, a pruning apply deletes it, any other apply leaves it alone.
    */
   invalid: InvalidRecord[];
+  /** The public signing keys (`<env>/keys`), when the environment is signed. */
+  signingKeys?: SigningKeys;
   /** Stored variables (`<env>/variables`), undefined when the environment has none yet. */
   variables?: Record<string, string>;
   /** True while the variables are still at their pre-0.2 key (`<env>/environment`): the next apply moves them. */
@@ -48,6 +51,7 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
   let commitRevision = 0;
   let legacy: Record<string, string> | undefined;
   let legacyVariables = false;
+  let signingKeys: SigningKeys | undefined;
   for (const kv of res.kvs) {
     const key = kv.key.toString();
     const kind = layout.parse(env, key)?.kind;
@@ -59,6 +63,7 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
       legacyVariables = true;
       legacy = parseVariables(kv.value.toString());
     }
+    if (kind === 'keys') signingKeys = parseSigningKeys(kv.value.toString(), env);
     records.apply(key, kv.value.toString());
   }
   const [src, vars] = await Promise.all([
@@ -79,6 +84,7 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
     invalid: records.invalidRecords(),
     ...(variables ? { variables } : {}),
     legacyVariables,
+    ...(signingKeys ? { signingKeys } : {}),
     sourceText,
     ...(source ? { source } : {}),
     sourceChunks,

@@ -53,6 +53,8 @@ export interface RegionSpec {
   jurisdiction: string;
   provider?: string;
   location?: string;
+  /** Gateway URL patterns allowed to register in the region (signed; see topology/gateway-pattern.ts). */
+  gatewayUrls?: string[];
 }
 
 export interface DeploymentSpec {

@@ -1,5 +1,5 @@
 import type { Placement, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
-import { basePathProblem, isValidJurisdiction, isValidName, serviceLinkProblem } from '../../topology/index.js';
+import { basePathProblem, gatewayUrlPatternProblem, isValidJurisdiction, isValidName, MAX_GATEWAY_URL_PATTERNS, serviceLinkProblem } from '../../topology/index.js';
 import type { Problems, ProblemSubject } from './errors.js';
 import type { ParsedDocument } from './parse.js';
 import {
@@ -21,7 +21,7 @@ const TOP_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec'];
 const METADATA_FIELDS = ['name', 'labels'];
 const SPEC_FIELDS: Record<ResourceKind, string[]> = {
   Environment: ['variables'],
-  Region: ['jurisdiction', 'provider', 'location'],
+  Region: ['jurisdiction', 'provider', 'location', 'gatewayUrls'],
   Service: ['basePath', 'placement', 'jurisdictions', 'deployments', 'failover', 'docs', 'openapi'],
 };
 
@@ -96,11 +96,23 @@ class DocumentChecker {
         }
         const provider = this.string(spec.provider, ['spec', 'provider'], false);
         const location = this.string(spec.location, ['spec', 'location'], false);
+        const gatewayUrls = spec.gatewayUrls === undefined ? undefined : this.stringList(spec.gatewayUrls, ['spec', 'gatewayUrls']);
+        gatewayUrls?.forEach((u, i) => {
+          // With variables, the rendered value is checked before writing (checkBeforeWriting).
+          const problem = u.includes('${') ? undefined : gatewayUrlPatternProblem(u);
+          if (problem) this.fail(['spec', 'gatewayUrls', i], `${JSON.stringify(u)} is not a gateway URL pattern: ${problem}`);
+        });
+        if (gatewayUrls && gatewayUrls.length > MAX_GATEWAY_URL_PATTERNS) this.fail(['spec', 'gatewayUrls'], `at most ${MAX_GATEWAY_URL_PATTERNS} patterns`);
         if (jurisdiction === undefined) return undefined;
         return {
           kind,
           name,
-          spec: { jurisdiction, ...(provider !== undefined ? { provider } : {}), ...(location !== undefined ? { location } : {}) },
+          spec: {
+            jurisdiction,
+            ...(provider !== undefined ? { provider } : {}),
+            ...(location !== undefined ? { location } : {}),
+            ...(gatewayUrls !== undefined ? { gatewayUrls } : {}),
+          },
         };
       }
       case 'Service':

@@ -5,6 +5,7 @@ import { NotFoundError } from '../errors.js';
 import { traceContext } from '../../topology/index.js';
 import type { Registry } from '../registry.js';
 import { toHttpError } from './errors.js';
+import { keyRoutes } from './key-routes.js';
 import { policyRoutes } from './policy-routes.js';
 import { adminRoutes, type AdminState } from './routes.js';
 
@@ -75,6 +76,7 @@ export function createAdminApp(
   });
   app.use(observability.routes());
   app.use(policyRoutes(registry, tokens).routes());
+  app.use(keyRoutes(registry, tokens).routes());
   const router = adminRoutes(registry, tokens, maxBodyBytes);
   app.use(router.routes());
   return app;

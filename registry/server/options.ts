@@ -31,6 +31,11 @@ export interface RegistryOptions {
   audit?: AuditOptions;
   /** How dashboards and `waymark watch` see environments (polling, scraping gateways' /metrics). */
   monitor?: EnvironmentMonitorOptions;
+  /**
+   * Directory of the private signing keys (`<dir>/<env>.json`, mode 0600). Without it the
+   * registry cannot create keys, nor apply to an environment that is signed. No default.
+   */
+  keysDir?: string;
   /** A watched environment stops being watched this long after its last viewer left, ms. Default 30000. */
   monitorIdleCloseMs?: number;
 }

@@ -1,14 +1,14 @@
 import { spawn } from 'node:child_process';
 
-/** What a `waymark` child process printed, and its exit code. */
+/** What one `waymark …` run printed, and how it exited. */
 export interface CliRun {
   code: number | null;
   stdout: string;
   stderr: string;
 }
 
-/** Runs `waymark …` as a child process, as a user would (from the repository root); killed after 60 s. */
-export function runWaymark(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+/** Runs `waymark …` from source as a child process, as a user would (from the repository root), killed after 60 s. */
+export function runWaymark(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'cli/waymark.ts', ...args], {
       cwd: process.cwd(),

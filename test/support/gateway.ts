@@ -9,7 +9,7 @@ import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
 /** Options of a test gateway: `etcd` may be plain endpoints; listens on 127.0.0.1, port 0. */
-export type TestGatewayOptions = Omit<GatewayOptions, 'etcd'> & { etcd: string[] | GatewayOptions['etcd'] };
+export type TestGatewayOptions = Omit<GatewayOptions, 'etcd'> & { etcd?: string[] | GatewayOptions['etcd'] };
 
 export interface StartedGateway {
   url: string;
@@ -25,13 +25,15 @@ export async function startGateway(
   options: TestGatewayOptions,
   { ready = true, beforeListen }: { ready?: boolean; beforeListen?: (gateway: Gateway) => void } = {},
 ): Promise<StartedGateway> {
+  const { etcd, ...rest } = options;
   const gateway = createGateway({
     leaseTtlSeconds: 2,
     drainTimeoutMs: 2000,
     watcher: { probeIntervalMs: 200, maxRetryDelayMs: 500 },
     lease: { retryDelayMs: 100, maxRetryDelayMs: 500 },
-    ...options,
-    etcd: Array.isArray(options.etcd) ? { endpoints: options.etcd, callTimeoutMs: 1000 } : options.etcd,
+    ...rest,
+    // A bundle gateway (option `bundle`) has no etcd at all.
+    ...(etcd === undefined ? {} : { etcd: Array.isArray(etcd) ? { endpoints: etcd, callTimeoutMs: 1000 } : etcd }),
   });
   let unregister: () => void = () => undefined;
   const close = async () => {
@@ -52,7 +54,10 @@ export async function startGateway(
 }
 
 export interface SpawnGatewayOptions {
-  etcd: string[];
+  /** etcd's endpoints, or `bundle` for a gateway without etcd. */
+  etcd?: string[];
+  /** `--bundle FILE --trusted-keys FILE`. */
+  bundle?: { file: string; trustedKeysFile: string };
   environment: string;
   region: string;
   id: string;
@@ -85,8 +90,8 @@ export async function spawnGateway(options: SpawnGatewayOptions): Promise<Spawne
     'tsx',
     'cli/waymark.ts',
     'gateway',
-    '--etcd',
-    options.etcd.join(','),
+    ...(options.etcd ? ['--etcd', options.etcd.join(',')] : []),
+    ...(options.bundle ? ['--bundle', options.bundle.file, '--trusted-keys', options.bundle.trustedKeysFile] : []),
     '--environment',
     options.environment,
     '--region',

@@ -3,8 +3,9 @@ import type { ErrorDetail } from '../../openapi/index.js';
 import { loadManifests, ValidationError, type ManifestSource } from '../../registry/index.js';
 /** YAML manifests for tests that go through the registry's admin API or its loader. */
 
-export function regionYaml(name: string, jurisdiction: string, provider = 'cloud-a'): string {
-  return `apiVersion: waymark/v1\nkind: Region\nmetadata: { name: ${name} }\nspec: { jurisdiction: ${jurisdiction}, provider: ${provider} }\n`;
+export function regionYaml(name: string, jurisdiction: string, provider = 'cloud-a', gatewayUrls?: string[]): string {
+  const urls = gatewayUrls ? `, gatewayUrls: [${gatewayUrls.map((u) => JSON.stringify(u)).join(', ')}]` : '';
+  return `apiVersion: waymark/v1\nkind: Region\nmetadata: { name: ${name} }\nspec: { jurisdiction: ${jurisdiction}, provider: ${provider}${urls} }\n`;
 }
 
 export interface ServiceYamlOptions {
