@@ -13,7 +13,7 @@ import type {
 export class TopologySnapshot {
   constructor(
     readonly environment: string,
-    /** The etcd revision up to which this view is complete. */
+    /** The environment's revision (store/revision.ts): the last change to the records below. */
     readonly revision: number,
     readonly regions: ReadonlyMap<string, RegionDefinition>,
     readonly services: ReadonlyMap<string, ServiceDefinition>,
@@ -38,7 +38,9 @@ export class TopologySnapshot {
       this.environment === other.environment &&
       sameRecords(this.regions, other.regions) &&
       sameRecords(this.services, other.services) &&
-      sameRecords(this.gateways, other.gateways)
+      sameRecords(this.gateways, other.gateways) &&
+      // The commit counts: every apply moves the revision, even one changing only variables.
+      JSON.stringify(this.commit) === JSON.stringify(other.commit)
     );
   }
 

@@ -554,7 +554,7 @@ export interface components {
          */
         TopologyDocument: {
             environment: components["schemas"]["Name"];
-            /** @description The etcd revision up to which this view is complete; never decreases. */
+            /** @description The environment's revision: the etcd revision of the last change to its regions, services, gateway registrations or commit record (README "Revisions"); never decreases. */
             revision: number;
             /** @description True when the gateway serving it has lost etcd and serves its last snapshot. */
             stale: boolean;
@@ -716,7 +716,7 @@ export interface components {
             dryRun: boolean;
             /** @description False when the apply changed nothing. */
             changed: boolean;
-            /** @description etcd revision after the apply (unchanged on dry-run or no-op). */
+            /** @description The environment's revision after the apply (its current one on a dry run or no-op). */
             revision: number;
             created: components["schemas"]["ResourceRef"][];
             updated: components["schemas"]["ResourceUpdate"][];
@@ -732,6 +732,7 @@ export interface components {
         };
         EnvironmentSummary: {
             name: components["schemas"]["Name"];
+            /** @description The environment's revision (README "Revisions"): what its gateways serve. */
             revision: number;
             regions: number;
             services: number;
@@ -740,6 +741,7 @@ export interface components {
         };
         InternalTopology: {
             environment: components["schemas"]["Name"];
+            /** @description The environment's revision (README "Revisions"): what its gateways serve. */
             revision: number;
             regions: components["schemas"]["RegionDefinition"][];
             services: components["schemas"]["ServiceDefinition"][];
@@ -756,7 +758,7 @@ export interface components {
             /** @description Seconds left on the gateway's lease (-1 if gone). */
             leaseTtlSeconds: number;
             appliedRevision?: number;
-            /** @description Revisions behind the environment's current content revision. */
+            /** @description The environment's revision minus the one the gateway applied (0 when up to date). */
             lag: number;
             stale?: boolean;
             /** Format: date-time */
@@ -767,8 +769,9 @@ export interface components {
         };
         EnvironmentStatus: {
             environment: components["schemas"]["Name"];
-            /** @description The environment's current content revision. */
+            /** @description The environment's revision (README "Revisions"): what its gateways serve, and what lag is measured against. */
             revision: number;
+            /** @description etcd's own revision at the read, which every write anywhere moves: for debugging, not the environment's revision. */
             etcdRevision?: number;
             gateways: components["schemas"]["GatewayStatus"][];
             /** @description Keys of the environment (and gateway reports) the registry skips as invalid. */
@@ -777,7 +780,7 @@ export interface components {
         /** @description What the registry's dashboard shows of an environment. */
         EnvironmentView: {
             environment: components["schemas"]["Name"];
-            /** @description Revision of the registry's own view of the environment (its etcd watch). */
+            /** @description The environment's revision (README "Revisions") as the registry's own watch of it has it. */
             revision: number;
             /** Format: date-time */
             generatedAt: string;

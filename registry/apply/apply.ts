@@ -130,7 +130,7 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
     environment: env,
     dryRun: req.dryRun ?? false,
     changed: plan.mutations.length > 0,
-    revision: state.revision,
+    revision: state.environmentRevision,
     created: plan.created,
     updated: plan.updated,
     deleted: plan.deleted,
