@@ -199,6 +199,22 @@ describe('waymark CLI end to end (child processes, real etcd)', function () {
     }
   });
 
+  it('refuses an unknown environment with exit 1 in every command that reads one', async () => {
+    const reads = [
+      ['get', 'regions'],
+      ['get', 'services'],
+      ['get', 'gateways'],
+      ['get', 'topology'],
+      ['status'],
+      ['status', '-o', 'json'],
+      ['policy', 'get'],
+      ['watch'],
+      ['promote', '--from', 'nope', '--to', 'prod', '--dry-run'],
+    ];
+    const runs = await Promise.all(reads.map((args) => waymark(args.includes('--from') ? args : [...args, '-e', 'nope'], client)));
+    expect(runs.map((r, i) => [reads[i].join(' '), r.code, /\bnope\b/.test(r.stderr) && /NOT_FOUND/.test(r.stderr)])).to.deep.equal(reads.map((a) => [a.join(' '), 1, true]));
+  });
+
   it('exits 1 on auth failures, 2 on usage errors and 3 when the registry is unreachable', async () => {
     const viewer = (await waymark(['token', 'create', '--tokens', join(dir, 'tokens.json'), '--role', 'viewer'])).stdout.trim();
     const forbidden = await waymark(['apply', '-f', join(EXAMPLE, 'regions.yaml'), '-e', 'prod'], { WAYMARK_REGISTRY: url, WAYMARK_TOKEN: viewer });
