@@ -508,6 +508,7 @@ export interface components {
             jurisdiction: components["schemas"]["Jurisdiction"];
             provider?: components["schemas"]["Label"];
             location?: components["schemas"]["Label"];
+            /** @description Sorted by id. Clients try a region's `up` gateways in this order (never a draining one), a gateway they ejected after a failure last; so a region's calls go to its first gateway by id while that one is healthy. */
             gateways: components["schemas"]["GatewayInstance"][];
         };
         Service: {
@@ -590,7 +591,7 @@ export interface components {
             revision: number;
             from: components["schemas"]["Name"];
             service: components["schemas"]["Service"];
-            /** @description Candidate gateways, best first, for a caller in `from`. */
+            /** @description Candidate gateways, best first, for a caller in `from`: by region (the caller's, then the service's failover order, then the others), and within a region by id, `up` only. */
             gateways: components["schemas"]["RoutedGateway"][];
             _links: {
                 self: components["schemas"]["Link"];
