@@ -29,7 +29,7 @@ export function formatGuide(d: StackDescription, token: string): string {
   lines.push(`  node dist/cli/waymark.js status --environment ${envName}`);
   lines.push('  node dist/cli/waymark.js promote --from dev --to prod --dry-run');
   // Not on the npm registry: installed from this folder or a tarball of it (README "Installing").
-  lines.push('', 'SDK (not published: `npm install <this folder>`, or `npm pack` here and `npm install ./waymark-<version>.tgz`):');
+  lines.push('', 'SDK (not on the npm registry: `npm pack` here, then `npm install <path>/waymark-<version>.tgz` in your project):');
   lines.push(`  import { WaymarkClient } from 'waymark/client';`);
   lines.push(`  const client = new WaymarkClient({`);
   lines.push(`    bootstrap: [${prod?.gateways.filter((g) => !g.dispatch).slice(0, 2).map((g) => `'${g.url}'`).join(', ')}],`);
