@@ -31,14 +31,18 @@ export interface WaymarkClientEvents {
   stale: [event: StaleEvent];
   /** A gateway confirmed the topology again after `stale`. */
   fresh: [event: { revision: number }];
-  /** The topology is older than its maxStaleSeconds: calls fail with TopologyExpiredError until a gateway answers. */
+  /**
+   * The topology is older than its maxStaleSeconds: calls fail with TopologyExpiredError until a
+   * gateway answers. Once per expiry: when it happens, or (if nobody listened yet) on the first
+   * call it fails.
+   */
   expired: [error: TopologyExpiredError];
   /**
    * A received document was rejected (malformed, other environment, rollback, too large; with
    * trustedKeys also unsigned, wrongly signed, or not matching its statement); the last good one stays.
    */
   rejected: [error: InvalidTopologyError];
-  /** A gateway was ejected after a failure. */
+  /** A gateway was ejected after a failure: once per ejection, not for each failure while it lasts. */
   ejected: [event: EjectionEvent];
   /** An update left a service without gateways: its previous gateways are kept as a last resort. */
   lastResort: [event: LastResortEvent];
@@ -68,6 +72,8 @@ export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
   private unconfirmed: 'cache' | 'unreachable' | undefined;
   private confirmedAt = 0;
   private expiryTimer: NodeJS.Timeout | undefined;
+  /** `expired` reached a listener since the topology was last confirmed. */
+  private expiredAnnounced = false;
   private lastRefreshAt = 0;
   private refreshingFor = 0;
   private lastCacheWrite = 0;
@@ -200,7 +206,10 @@ export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
       if (!this.resolver) throw this.startError ?? new TopologyUnavailableError([]);
     }
     const expired = this.expiry();
-    if (expired) throw expired;
+    if (expired) {
+      this.announceExpired(expired);
+      throw expired;
+    }
     return this.resolver.resolve(service);
   }
 
@@ -260,13 +269,25 @@ export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
     this.expiryTimer = undefined;
     const doc = this.resolver?.document;
     const since = doc && this.unconfirmedSince(doc);
+    if (since === undefined) this.expiredAnnounced = false;
     if (!doc || since === undefined || this.closed) return;
     const inMs = Math.max(0, since + doc.maxStaleSeconds * 1000 - Date.now()) + 1;
     this.expiryTimer = setTimeout(() => {
       const expired = this.expiry();
-      if (expired) this.emit('expired', expired);
+      // A timer may fire a little before the wall clock says the time has come: try again.
+      if (expired) this.announceExpired(expired);
+      else this.scheduleExpiry();
     }, inMs);
     this.expiryTimer.unref();
+  }
+
+  /**
+   * Emits `expired` once per expiry, counting only an emit that reached a listener: a cached
+   * topology already expired at start expires before the application could listen (listeners
+   * are usually added after `ready()`), so the first call that fails with it announces it then.
+   */
+  private announceExpired(error: TopologyExpiredError): void {
+    if (!this.expiredAnnounced) this.expiredAnnounced = this.emit('expired', error);
   }
 
   private refreshSoon(): void {

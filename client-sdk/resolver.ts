@@ -1,5 +1,5 @@
 import type { RoutedGateway, Service, TopologyDocument } from '../openapi/index.js';
-import { orderRegions, type CandidateOptions } from '../topology/index.js';
+import { orderRegions, regionGateways, type CandidateOptions } from '../topology/index.js';
 import { NoRouteError } from './errors.js';
 
 /** One gateway a service's calls may go to. */
@@ -74,7 +74,7 @@ export class Resolver {
     const ordering: CandidateOptions = { region, ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}) };
     const upGateways = new Map<string, RoutedGateway[]>();
     for (const r of doc.regions) {
-      upGateways.set(r.name, r.gateways.filter((g) => g.status === 'up').map((g) => ({ id: g.id, region: r.name, url: g.url.replace(/\/+$/, ''), status: g.status })));
+      upGateways.set(r.name, regionGateways(r).map((g) => ({ ...g, url: g.url.replace(/\/+$/, '') })));
     }
     const orderings = new Map<string, RoutedGateway[]>();
     const entries = new Map<string, Entry>();

@@ -214,8 +214,12 @@ export class Transport extends EventEmitter<TransportEvents> {
   }
 
   private eject(service: string, candidate: Candidate, scope: 'gateway' | 'service', error: string): void {
-    const until = this.ejector.eject(scope === 'gateway' ? candidate.gateway.url : candidate.baseUrl);
-    this.emit('ejected', { gateway: candidate.gateway, scope, service, until: new Date(until), error });
+    const key = scope === 'gateway' ? candidate.gateway.url : candidate.baseUrl;
+    // Once per ejection: an ejected gateway is still tried when nothing else is left, and its
+    // failures then neither extend the ejection nor announce it again.
+    const already = this.ejector.isEjected(key);
+    const until = this.ejector.eject(key);
+    if (!already) this.emit('ejected', { gateway: candidate.gateway, scope, service, until: new Date(until), error });
   }
 
   private observeRevision(response: AxiosResponse, candidate: Candidate): void {

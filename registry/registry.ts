@@ -241,9 +241,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return assertEnvironment(this.conn, this.layout, env);
   }
 
-  /** An environment's upstream policy (see registry/policy/upstream-policy.ts). */
-  upstreamPolicy(env: string): Promise<UpstreamPolicy> {
-    return upstreamPolicyView(this.conn, this.layout, env);
+  /**
+   * An environment's upstream policy (see registry/policy/upstream-policy.ts). NotFoundError for
+   * a name that is no environment and has no policy either (one set before the first apply shows).
+   */
+  async upstreamPolicy(env: string): Promise<UpstreamPolicy> {
+    const policy = await upstreamPolicyView(this.conn, this.layout, env);
+    if (policy.allow === undefined) await this.assertEnvironment(env);
+    return policy;
   }
 
   /** Admins only (the route checks): replaces the environment's allowlist. */

@@ -28,14 +28,15 @@ export function formatGuide(d: StackDescription, token: string): string {
   lines.push(`  export WAYMARK_REGISTRY=${d.registry.url} WAYMARK_TOKEN=${token}`);
   lines.push(`  node dist/cli/waymark.js status --environment ${envName}`);
   lines.push('  node dist/cli/waymark.js promote --from dev --to prod --dry-run');
-  lines.push('', 'SDK (npm i waymark; import from waymark/client):');
+  // Not on the npm registry: installed from this folder or a tarball of it (README "Installing").
+  lines.push('', 'SDK (not on the npm registry: `npm pack` here, then `npm install <path>/waymark-<version>.tgz` in your project):');
   lines.push(`  import { WaymarkClient } from 'waymark/client';`);
   lines.push(`  const client = new WaymarkClient({`);
   lines.push(`    bootstrap: [${prod?.gateways.filter((g) => !g.dispatch).slice(0, 2).map((g) => `'${g.url}'`).join(', ')}],`);
   lines.push(`    region: '${eu?.region}', environment: '${envName}',`);
   lines.push('  });');
   lines.push('  await client.ready();');
-  lines.push(`  const res = await client.request('catalog', { method: 'GET', url: '/items/42' });`);
+  lines.push(`  const res = await client.request<{ region: string }>('catalog', { method: 'GET', url: '/items/42' });`);
   lines.push('  console.log(res.data.region);                 // the region that served it');
   lines.push(`  client.on('failover', (e) => console.log('failover', e));`);
   lines.push('  await client.close();');

@@ -2,6 +2,7 @@ import type { IKeyValue } from 'etcd3';
 import type { EtcdConnection } from './etcd.js';
 import type { KeyLayout } from './keys.js';
 import { TopologyRecords, type InvalidRecord } from './records.js';
+import { environmentRevision, reportedRevisions } from './revision.js';
 import type { TopologySnapshot } from './snapshot.js';
 
 /** The marker of a multi-transaction apply, stored at `<env>/pending` while it runs. */
@@ -18,8 +19,9 @@ export interface PendingApply {
 }
 
 export interface EnvironmentRead {
+  /** The records, at the environment's revision (store/revision.ts), which is at most the read's. */
   snapshot: TopologySnapshot;
-  /** The etcd revision of the read (the snapshot's revision). */
+  /** The etcd revision of the read: a watch continuing this read starts after it. */
   revision: number;
   /** Set when an apply was in progress: the snapshot then shows the state before it. */
   pending?: PendingApply;
@@ -60,21 +62,27 @@ export async function readEnvironment(
   const range = topologyRange(layout, env);
   const res = await conn.call((c) => c.getAll().inRange(range).exec());
   const revision = Number(res.header.revision);
+  const reports = await conn.call((c) => c.getAll().prefix(layout.reports(env)).revision(String(revision)).exec());
+  const reported = reportedRevisions(layout, env, reports.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })));
   const pendingKv = res.kvs.find((kv) => kv.key.toString() === layout.pending(env));
   const records = options.previous
     ? TopologyRecords.from(options.previous, layout, options.onInvalid)
     : new TopologyRecords(layout, env, options.onInvalid);
   const pairs = (kvs: readonly IKeyValue[], keep: (key: string) => boolean) =>
     kvs.filter((kv) => keep(kv.key.toString())).map((kv) => [kv.key.toString(), kv.value.toString()] as const);
+  const revisions = (kvs: readonly IKeyValue[]) => kvs.map((kv) => ({ key: kv.key.toString(), modRevision: Number(kv.mod_revision) }));
   if (!pendingKv) {
     records.load(pairs(res.kvs, () => true));
-    return { snapshot: records.freeze(revision), revision, invalid: records.invalidRecords() };
+    const content = environmentRevision(layout, env, revisions(res.kvs), reported, revision);
+    return { snapshot: records.freeze(content), revision, invalid: records.invalidRecords() };
   }
   const pending = parsePending(pendingKv);
   const before = await conn.call((c) => c.getAll().inRange(range).revision(pending.baseRevision).exec());
   const isGateway = (key: string) => layout.parse(env, key)?.kind === 'gateway';
-  records.load([...pairs(before.kvs, (key) => !isGateway(key)), ...pairs(res.kvs, isGateway)]);
-  return { snapshot: records.freeze(revision), revision, pending, invalid: records.invalidRecords() };
+  const loaded = [...before.kvs.filter((kv) => !isGateway(kv.key.toString())), ...res.kvs.filter((kv) => isGateway(kv.key.toString()))];
+  records.load(pairs(loaded, () => true));
+  const content = environmentRevision(layout, env, revisions(loaded), reported, revision);
+  return { snapshot: records.freeze(content), revision, pending, invalid: records.invalidRecords() };
 }
 
 export function parsePending(kv: IKeyValue): PendingApply {

@@ -14,7 +14,7 @@ import { gatewayAllowed, parseSignedStatement, type SignedStatement } from '../t
 export class TopologySnapshot {
   constructor(
     readonly environment: string,
-    /** The etcd revision up to which this view is complete. */
+    /** The environment's revision (store/revision.ts): the last change to the records below. */
     readonly revision: number,
     readonly regions: ReadonlyMap<string, RegionDefinition>,
     readonly services: ReadonlyMap<string, ServiceDefinition>,
@@ -42,7 +42,9 @@ export class TopologySnapshot {
       sameRecords(this.regions, other.regions) &&
       sameRecords(this.services, other.services) &&
       sameRecords(this.gateways, other.gateways) &&
-      this.signed?.jws === other.signed?.jws
+      this.signed?.jws === other.signed?.jws &&
+      // The commit counts: every apply moves the revision, even one changing only variables.
+      JSON.stringify(this.commit) === JSON.stringify(other.commit)
     );
   }
 

@@ -39,14 +39,26 @@ export function orderRegions(doc: TopologyDocument, service: Service, options: C
   return out;
 }
 
+/**
+ * The gateways of a region that take calls, in the order a client tries them: status `up` only
+ * (a draining one never), by id. By id rather than as listed, so the order is one rule and not
+ * whatever a document says; the same on every client, so a region's calls go to one gateway
+ * while it is healthy (a client moves a failed one to the end for its ejection). Name gateways
+ * so that the preferred one sorts first.
+ */
+export function regionGateways(region: TopologyDocument['regions'][number]): RoutedGateway[] {
+  return region.gateways
+    .filter((g) => g.status === 'up')
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((g) => ({ id: g.id, region: region.name, url: g.url, status: g.status }));
+}
+
 /** Gateways (status `up`) that can take a call to the service, best first. */
 export function candidateGateways(doc: TopologyDocument, service: Service, options: CandidateOptions = {}): RoutedGateway[] {
   const out: RoutedGateway[] = [];
   for (const name of orderRegions(doc, service, options)) {
     const region = doc.regions.find((r) => r.name === name);
-    for (const g of region?.gateways ?? []) {
-      if (g.status === 'up') out.push({ id: g.id, region: name, url: g.url, status: g.status });
-    }
+    if (region) out.push(...regionGateways(region));
   }
   return out;
 }

@@ -26,7 +26,7 @@ export {
   type RecordKind,
 } from './records.js';
 export { validateTopologyDocument } from './document.js';
-export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions } from './candidates.js';
+export { candidateGateways, orderRegions, regionAllowed, regionGateways, type CandidateOptions } from './candidates.js';
 export { IDEMPOTENT_METHODS, isIdempotent } from './methods.js';
 export { newRequestId, newTraceparent, traceContext, validRequestId, validTraceparent } from './trace-context.js';
 export { gatewayUrlAllowed, gatewayUrlPatternProblem, MAX_GATEWAY_URL_PATTERNS } from './gateway-pattern.js';

@@ -27,7 +27,7 @@ export function registerStatus(program: Command): void {
       }
       const c = palette(process.stdout);
       const health = (h: string) => ({ text: h, paint: h === 'healthy' ? c.green : h === 'unknown' ? c.dim : c.yellow });
-      process.stdout.write(`environment ${escapeControls(status.environment)}: content revision ${status.revision} (etcd ${status.etcdRevision ?? '?'}), ${status.gateways.length} gateway(s)\n`);
+      process.stdout.write(`environment ${escapeControls(status.environment)}: revision ${status.revision}, ${status.gateways.length} gateway(s)\n`);
       const invalid = invalidRecords(status);
       if (invalid.length > 0) {
         process.stdout.write(c.yellow(`${invalid.length} invalid record${invalid.length === 1 ? '' : 's'} skipped (each keeps its last valid version, if any):\n`));

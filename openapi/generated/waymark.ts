@@ -671,6 +671,7 @@ export interface components {
             jurisdiction: components["schemas"]["Jurisdiction"];
             provider?: components["schemas"]["Label"];
             location?: components["schemas"]["Label"];
+            /** @description Sorted by id. Clients try a region's `up` gateways in this order (never a draining one), a gateway they ejected after a failure last; so a region's calls go to its first gateway by id while that one is healthy. */
             gateways: components["schemas"]["GatewayInstance"][];
         };
         Service: {
@@ -717,7 +718,7 @@ export interface components {
          */
         TopologyDocument: {
             environment: components["schemas"]["Name"];
-            /** @description The etcd revision up to which this view is complete; never decreases. */
+            /** @description The environment's revision: the etcd revision of the last change to its regions, services, gateway registrations or commit record (README "Revisions"); never decreases. */
             revision: number;
             /** @description True when the gateway serving it has lost etcd and serves its last snapshot. */
             stale: boolean;
@@ -780,7 +781,7 @@ export interface components {
             revision: number;
             from: components["schemas"]["Name"];
             service: components["schemas"]["Service"];
-            /** @description Candidate gateways, best first, for a caller in `from`. */
+            /** @description Candidate gateways, best first, for a caller in `from`: by region (the caller's, then the service's failover order, then the others), and within a region by id, `up` only. */
             gateways: components["schemas"]["RoutedGateway"][];
             _links: {
                 self: components["schemas"]["Link"];
@@ -1000,7 +1001,7 @@ export interface components {
             dryRun: boolean;
             /** @description False when the apply changed nothing. */
             changed: boolean;
-            /** @description etcd revision after the apply (unchanged on dry-run or no-op). */
+            /** @description The environment's revision after the apply (its current one on a dry run or no-op). */
             revision: number;
             created: components["schemas"]["ResourceRef"][];
             updated: components["schemas"]["ResourceUpdate"][];
@@ -1064,6 +1065,7 @@ export interface components {
         };
         EnvironmentSummary: {
             name: components["schemas"]["Name"];
+            /** @description The environment's revision (README "Revisions"): what its gateways serve. */
             revision: number;
             regions: number;
             services: number;
@@ -1072,6 +1074,7 @@ export interface components {
         };
         InternalTopology: {
             environment: components["schemas"]["Name"];
+            /** @description The environment's revision (README "Revisions"): what its gateways serve. */
             revision: number;
             regions: components["schemas"]["RegionDefinition"][];
             services: components["schemas"]["ServiceDefinition"][];
@@ -1091,7 +1094,7 @@ export interface components {
             /** @description Seconds left on the gateway's lease (-1 if gone). */
             leaseTtlSeconds: number;
             appliedRevision?: number;
-            /** @description Revisions behind the environment's current content revision. */
+            /** @description The environment's revision minus the one the gateway applied (0 when up to date). */
             lag: number;
             stale?: boolean;
             /** Format: date-time */
@@ -1102,8 +1105,9 @@ export interface components {
         };
         EnvironmentStatus: {
             environment: components["schemas"]["Name"];
-            /** @description The environment's current content revision. */
+            /** @description The environment's revision (README "Revisions"): what its gateways serve, and what lag is measured against. */
             revision: number;
+            /** @description etcd's own revision at the read, which every write anywhere moves: for debugging, not the environment's revision. */
             etcdRevision?: number;
             gateways: components["schemas"]["GatewayStatus"][];
             /** @description Keys of the environment (and gateway reports) the registry skips as invalid. */
@@ -1112,7 +1116,7 @@ export interface components {
         /** @description What the registry's dashboard shows of an environment. */
         EnvironmentView: {
             environment: components["schemas"]["Name"];
-            /** @description Revision of the registry's own view of the environment (its etcd watch). */
+            /** @description The environment's revision (README "Revisions") as the registry's own watch of it has it. */
             revision: number;
             /** Format: date-time */
             generatedAt: string;
@@ -1875,6 +1879,7 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -2048,6 +2053,15 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            /** @description No such environment, and no policy set for that name either. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

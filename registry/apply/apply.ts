@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ApplyResult, AuditActor, AuditRecord, CommitRecord, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
 import { checkRecord } from '../../topology/index.js';
 import { Problems } from '../manifest/errors.js';
-import { loadManifests } from '../manifest/load.js';
+import { checkManifests } from '../manifest/load.js';
 import type { ManifestSource } from '../manifest/parse.js';
 import { renderManifest } from '../manifest/render.js';
 import type { ManifestLimits } from '../manifest/schema.js';
@@ -83,17 +83,27 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
   const env = req.environment;
   const prune = req.prune ?? false;
   ctx.layout.environment(env);
-  const loaded = loadManifests(req.sources, env, ctx.limits, req.operation === 'promote' ? req.from : undefined);
-  if (!req.dryRun) {
+  // Every problem of the apply in one rejection: shape problems do not stop the checks between
+  // documents and against the stored state; nothing is written unless all pass.
+  const problems = new Problems();
+  const loaded = checkManifests(req.sources, env, problems, ctx.limits, req.operation === 'promote' ? req.from : undefined);
+  // Without one buildable document there is nothing to check further.
+  if (loaded.resources.length === 0) problems.throwIfAny();
+  const shapeProblems = problems.size;
+  // A rejected apply changes nothing, not even by rolling back an abandoned one.
+  if (!req.dryRun && problems.size === 0) {
     const outcome = await recoverPendingApply(ctx.conn, ctx.layout, env, { maxTxnOps: ctx.maxTxnOps, maxTxnBytes: ctx.maxTxnBytes });
     if (outcome === 'in-progress') {
       throw new ConflictError(`another apply to environment ${env} is in progress: wait for it to finish, then apply again`);
     }
   }
-  const state = await readState(ctx.conn, ctx.layout, env);
+  const state = await readState(ctx.conn, ctx.layout, env).catch((err: unknown) => {
+    // An apply in progress: what is wrong with this one is the more useful answer.
+    if (err instanceof ConflictError) problems.throwIfAny();
+    throw err;
+  });
   const variables = loaded.environment?.variables ?? state.variables ?? {};
 
-  const problems = new Problems();
   const regions = new Map<string, Placed<RegionDefinition>>();
   const services = new Map<string, Placed<ServiceDefinition>>();
   if (!prune) {
@@ -112,7 +122,7 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
       desiredServices.set(rendered.definition.name, rendered.definition);
     }
   }
-  validateTopology(regions, services, problems);
+  validateTopology(regions, services, problems, loaded.brokenRegions);
   // The target environment's upstream policy, so a promotion is held to it too.
   await checkUpstreams(
     { conn: ctx.conn, layout: ctx.layout, ownAddresses: ctx.ownAddresses?.() ?? [], ...(ctx.resolver ? { resolver: ctx.resolver } : {}) },
@@ -122,6 +132,7 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
     state.services,
   );
   explainQuarantinedRegions(ctx.layout, env, state.invalid, regions, services, problems);
+  problems.dropRepeatsFrom(shapeProblems);
   problems.throwIfAny();
   checkBeforeWriting(regions, services, problems);
   problems.throwIfAny();
@@ -143,7 +154,7 @@ export async function prepareApply(ctx: OperationContext, req: ApplyRequest): Pr
     environment: env,
     dryRun: req.dryRun ?? false,
     changed: plan.mutations.length > 0,
-    revision: state.revision,
+    revision: state.environmentRevision,
     created: plan.created,
     updated: plan.updated,
     deleted: plan.deleted,

@@ -3,6 +3,7 @@ import type { EtcdConnection } from '../../store/etcd.js';
 import { NotFoundError } from '../errors.js';
 import type { KeyLayout } from '../../store/keys.js';
 import { readEnvironment } from '../../store/reader.js';
+import { environmentRevision, reportedRevisions } from '../../store/revision.js';
 import { parseRecord } from '../../topology/index.js';
 
 /** A key's name and revisions, as a keys-only range returns them. */
@@ -21,25 +22,10 @@ export async function readKeys(conn: EtcdConnection, start: string, end: string)
   };
 }
 
-/**
- * The revision of an environment's content for a one-off read: the newest mod revision among its
- * regions, services and gateways (variables, sources and commit records are not content).
- * A deletion leaves no key, so this can be lower than a gateway's applied revision; lag is
- * therefore computed as max(0, content − applied).
- */
-export function contentRevision(layout: KeyLayout, env: string, keys: readonly KeyInfo[]): number {
-  let max = 0;
-  for (const k of keys) {
-    const kind = layout.parse(env, k.key)?.kind;
-    if ((kind === 'region' || kind === 'service' || kind === 'gateway') && k.modRevision > max) max = k.modRevision;
-  }
-  return max;
-}
-
 /** Every environment that has at least one key, with counts and its last commit. */
 export async function listEnvironments(conn: EtcdConnection, layout: KeyLayout): Promise<EnvironmentSummary[]> {
   // '0' is the byte after '/': the range covers everything below the prefix.
-  const { keys } = await readKeys(conn, `${layout.prefix}/`, `${layout.prefix}0`);
+  const { revision, keys } = await readKeys(conn, `${layout.prefix}/`, `${layout.prefix}0`);
   const byEnv = new Map<string, KeyInfo[]>();
   for (const k of keys) {
     const env = layout.environmentOf(k.key);
@@ -53,9 +39,10 @@ export async function listEnvironments(conn: EtcdConnection, layout: KeyLayout):
     names.map(async (name): Promise<EnvironmentSummary> => {
       const envKeys = byEnv.get(name)!;
       const count = (kind: string) => envKeys.filter((k) => layout.parse(name, k.key)?.kind === kind).length;
+      const reported = await readReportedRevisions(conn, layout, name, revision);
       const summary: EnvironmentSummary = {
         name,
-        revision: contentRevision(layout, name, envKeys),
+        revision: environmentRevision(layout, name, envKeys, reported, revision),
         regions: count('region'),
         services: count('service'),
         gateways: count('gateway'),
@@ -65,6 +52,12 @@ export async function listEnvironments(conn: EtcdConnection, layout: KeyLayout):
       return summary;
     }),
   );
+}
+
+/** The applied revisions the environment's gateways report, as of `revision`. */
+export async function readReportedRevisions(conn: EtcdConnection, layout: KeyLayout, env: string, revision: number): Promise<number[]> {
+  const res = await conn.call((c) => c.getAll().prefix(layout.reports(env)).revision(String(revision)).exec());
+  return reportedRevisions(layout, env, res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })));
 }
 
 async function readCommit(conn: EtcdConnection, layout: KeyLayout, env: string): Promise<CommitRecord | undefined> {

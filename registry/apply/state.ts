@@ -4,8 +4,10 @@ import type { EtcdConnection } from '../../store/etcd.js';
 import { ConflictError } from '../../store/errors.js';
 import type { KeyLayout } from '../../store/keys.js';
 import { topologyRange } from '../../store/reader.js';
+import { environmentRevision } from '../../store/revision.js';
 import { TopologyRecords, type InvalidRecord } from '../../store/records.js';
 import { emptyVariables } from '../manifest/variables.js';
+import { readReportedRevisions } from './environments.js';
 import { decodeSource, type StoredSource } from './source.js';
 
 /** What an apply compares against: an environment's records as etcd holds them at one revision. */
@@ -13,6 +15,8 @@ export interface EnvironmentState {
   environment: string;
   /** Header revision of the read. */
   revision: number;
+  /** The environment's revision at the read (store/revision.ts): what a no-op or dry-run apply reports. */
+  environmentRevision: number;
   /** Mod revision of `<env>/commit` (0 if never applied): the guard of the next apply. */
   commitRevision: number;
   regions: Map<string, RegionDefinition>;
@@ -72,12 +76,15 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
   ]);
   const stored = vars.kvs[0];
   const variables = stored ? parseVariables(stored.value.toString()) : legacy;
+  const reported = await readReportedRevisions(conn, layout, env, revision);
+  const keys = res.kvs.map((kv) => ({ key: kv.key.toString(), modRevision: Number(kv.mod_revision) }));
   const sourceChunks = src.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() }));
   const sourceText = sourceChunks.map((c) => c.value).join('');
   const source = decodeSource(sourceText);
   return {
     environment: env,
     revision,
+    environmentRevision: environmentRevision(layout, env, keys, reported, revision),
     commitRevision,
     regions: records.regions,
     services: records.services,

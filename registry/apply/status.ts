@@ -3,11 +3,12 @@ import { parseRecord, summarize } from '../../topology/index.js';
 import type { EtcdConnection } from '../../store/etcd.js';
 import type { KeyLayout } from '../../store/keys.js';
 import { topologyRange } from '../../store/reader.js';
-import { contentRevision, readKeys } from './environments.js';
+import { environmentRevision } from '../../store/revision.js';
+import { readKeys } from './environments.js';
 
 /**
  * Every gateway of an environment: region, URL, lease TTL left, the revision it reports having
- * applied, its lag behind the environment's content revision, and a health verdict:
+ * applied, its lag behind the environment's revision (store/revision.ts), and a health verdict:
  * `unknown` without a report, `stale` when the gateway says it lost etcd, `lagging` when behind,
  * else `healthy`. Registrations and reports pass the core validators: an invalid one is listed in
  * `invalidRecords` (a registration is then shown from its key alone, a report is ignored).
@@ -15,7 +16,6 @@ import { contentRevision, readKeys } from './environments.js';
 export async function environmentStatus(conn: EtcdConnection, layout: KeyLayout, env: string): Promise<EnvironmentStatus> {
   const range = topologyRange(layout, env);
   const { revision: etcdRevision, keys } = await readKeys(conn, range.start, range.end);
-  const content = contentRevision(layout, env, keys);
   const [gateways, reports] = await Promise.all([
     conn.call((c) => c.getAll().prefix(layout.gateways(env)).revision(String(etcdRevision)).exec()),
     conn.call((c) => c.getAll().prefix(layout.reports(env)).revision(String(etcdRevision)).exec()),
@@ -30,6 +30,8 @@ export async function environmentStatus(conn: EtcdConnection, layout: KeyLayout,
     if (checked.ok) reportOf.set(key, checked.value);
     else invalid.push({ key, reason: summarize(checked.problems) });
   }
+  const applied = [...reportOf.values()].map((r) => r.appliedRevision);
+  const content = environmentRevision(layout, env, keys, applied, etcdRevision);
   const out: GatewayStatus[] = [];
   await Promise.all(
     gateways.kvs.map(async (kv) => {
@@ -56,7 +58,7 @@ export async function environmentStatus(conn: EtcdConnection, layout: KeyLayout,
       if (report) {
         // A key the gateway skips as invalid never moves its applied revision: it is not lag.
         const skipped = new Set((report.invalidRecords ?? []).map((r) => r.key));
-        const target = skipped.size > 0 ? contentRevision(layout, env, keys.filter((k) => !skipped.has(k.key))) : content;
+        const target = skipped.size > 0 ? environmentRevision(layout, env, keys.filter((k) => !skipped.has(k.key)), [], etcdRevision) : content;
         status.appliedRevision = report.appliedRevision;
         status.lag = Math.max(0, target - report.appliedRevision);
         status.stale = report.stale;

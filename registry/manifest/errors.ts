@@ -41,6 +41,21 @@ export class Problems {
     this.details.push(d);
   }
 
+  /**
+   * Drops the problems found from index `from` on that name a field already reported before it:
+   * the checks between documents see a document with problems as written, and the field's first
+   * problem is the cause of the later ones.
+   */
+  dropRepeatsFrom(from: number): void {
+    const key = (d: ErrorDetail) => (d.field === undefined ? undefined : `${d.file}\u0000${d.document}\u0000${d.resource}\u0000${d.field}`);
+    const earlier = new Set(this.details.slice(0, from).map(key));
+    const later = this.details.slice(from).filter((d) => {
+      const k = key(d);
+      return k === undefined || !earlier.has(k);
+    });
+    this.details.splice(from, this.details.length - from, ...later);
+  }
+
   get size(): number {
     return this.details.length;
   }

@@ -33,11 +33,22 @@ export interface DocumentRef {
   locate: LocatedManifest['locate'];
 }
 
-/**
- * Checks one parsed document's shape (kinds, fields, types, names). Returns it typed when it has
- * no problem, and its kind and name whenever they are valid.
- */
-export function checkDocument(doc: ParsedDocument, problems: Problems): { located?: LocatedManifest; ref?: DocumentRef } {
+/** What checkDocument makes of one document. */
+export interface CheckedDocument {
+  /**
+   * The document typed, whenever its kind, name and required fields allow building it, even with
+   * problems (`complete: false`): the cross-checks of an apply still look at it, so one rejection
+   * reports the problems between documents too. It is never written unless complete.
+   */
+  located?: LocatedManifest;
+  /** True when the document has no problem. */
+  complete: boolean;
+  /** Its kind and name, whenever they are valid. */
+  ref?: DocumentRef;
+}
+
+/** Checks one parsed document's shape (kinds, fields, types, names). */
+export function checkDocument(doc: ParsedDocument, problems: Problems): CheckedDocument {
   return new DocumentChecker(doc, problems).check();
 }
 
@@ -53,9 +64,9 @@ class DocumentChecker {
     private readonly problems: Problems,
   ) {}
 
-  check(): { located?: LocatedManifest; ref?: DocumentRef } {
+  check(): CheckedDocument {
     const root = this.object(this.doc.value, []);
-    if (!root) return {};
+    if (!root) return { complete: false };
     const kind = root.kind;
     if (typeof kind === 'string' && (RESOURCE_KINDS as readonly string[]).includes(kind)) this.kind = kind;
     const metadata = this.object(root.metadata, ['metadata']);
@@ -76,11 +87,11 @@ class DocumentChecker {
     const ref: DocumentRef | undefined =
       kindName && this.name ? { kind: kindName, name: this.name, origin: this.doc.origin, locate: this.doc.locate } : undefined;
     const spec = this.object(root.spec, ['spec']);
-    if (!kindName || !spec) return { ...(ref ? { ref } : {}) };
+    if (!kindName || !spec) return { complete: false, ...(ref ? { ref } : {}) };
     this.fields(spec, ['spec'], SPEC_FIELDS[kindName]);
     const manifest = this.spec(kindName, this.name ?? this.label ?? '', spec);
-    if (!this.ok || !manifest || !ref) return { ...(ref ? { ref } : {}) };
-    return { located: { origin: this.doc.origin, manifest, locate: this.doc.locate }, ref };
+    if (!manifest || !ref) return { complete: false, ...(ref ? { ref } : {}) };
+    return { located: { origin: this.doc.origin, manifest, locate: this.doc.locate }, complete: this.ok, ref };
   }
 
   private spec(kind: ResourceKind, name: string, spec: Obj): Manifest | undefined {
@@ -310,6 +321,8 @@ export function validateTopology(
   regions: ReadonlyMap<string, Placed<RegionDefinition>>,
   services: ReadonlyMap<string, Placed<ServiceDefinition>>,
   problems: Problems,
+  /** Regions whose document is too broken to build: already reported, so never "not defined" too. */
+  brokenRegions: ReadonlySet<string> = new Set(),
 ): void {
   const subject = (p: Placed<ServiceDefinition | RegionDefinition>, kind: string, path: PathSegment[]): ProblemSubject => ({
     ...(p.from ? { origin: p.from.origin, position: p.from.locate(path) } : {}),
@@ -324,7 +337,7 @@ export function validateTopology(
     s.deployments.forEach((d, i) => {
       const region = regions.get(d.region);
       if (!region) {
-        if (placed.from) {
+        if (placed.from && !brokenRegions.has(d.region)) {
           problems.add(
             subject(placed, 'Service', ['spec', 'deployments', i, 'region']),
             `region ${d.region} is not defined in this environment: add a Region document for it, or fix the name`,
@@ -347,7 +360,9 @@ export function validateTopology(
     s.failover?.forEach((r, i) => {
       const path: PathSegment[] = ['spec', 'failover', i];
       const region = regions.get(r);
-      if (!region) problems.add(subject(placed, 'Service', path), `failover region ${r} is not defined in this environment`);
+      if (!region) {
+        if (!brokenRegions.has(r)) problems.add(subject(placed, 'Service', path), `failover region ${r} is not defined in this environment`);
+      }
       else if (s.placement !== 'global' && !deployed.has(r)) {
         problems.add(subject(placed, 'Service', path), `failover region ${r} has no deployment of ${s.name}: add one, or remove it from failover`);
       } else if (s.placement === 'pinned' && !s.jurisdictions?.includes(region.value.jurisdiction)) {

@@ -142,7 +142,7 @@ export class RegistryMetrics {
     });
     new Gauge({
       name: 'waymark_registry_environment_revision',
-      help: 'Content revision of each environment (the newest change of its regions, services and gateways).',
+      help: 'The revision of each environment (README "Revisions"): what its gateways serve, what lag is measured against.',
       labelNames: ['environment'],
       registers,
       async collect() {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NoHealthyGatewayError, WaymarkClient } from '../../client-sdk/index.js';
-import type { EnvironmentStatus, TopologyDocument } from '../../openapi/index.js';
+import type { ApplyResult, EnvironmentStatus, TopologyDocument } from '../../openapi/index.js';
 import type { DemoReply } from '../../stack/demo-backend.js';
 import { cliArgs, startStackProcess, type RunningStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
@@ -150,6 +150,26 @@ describe('e2e: the local multi-region stack (waymark up)', function () {
     const reply = (await forwarded.json()) as DemoReply;
     expect(reply.service).to.equal('crm');
     expect(['us-central', 'eu-north']).to.include(reply.region);
+  });
+
+  it("applies README's command with the stack's environment file: unchanged, and every proxied call still answers", async () => {
+    const envFile = join(stack.stateDir, 'environments', 'prod.yaml');
+    const applied = await cli('apply', '-f', 'examples/global-enterprise/', envFile, '--environment', 'prod', '-o', 'json');
+    const { created, updated, deleted } = (JSON.parse(applied.stdout) as ApplyResult).summary;
+    expect({ created, updated, deleted }, 'the stack applied exactly these resources').to.deep.equal({ created: 0, updated: 0, deleted: 0 });
+    // The example's own prod.yaml names a deployment's addresses, not the stack's backends.
+    const example = await cli('diff', '-f', 'examples/global-enterprise/', 'examples/global-enterprise/environments/prod.yaml', '--environment', 'prod', '-o', 'json');
+    // Its variables would move every service's upstreams to 127.0.0.1:92xx, where nothing listens.
+    const moved = (JSON.parse(example.stdout) as ApplyResult).updated.filter((u) => u.kind !== 'Environment');
+    expect(moved.length).to.be.greaterThan(0);
+    expect(moved.every((u) => u.kind === 'Service' && u.changes.every((c) => /upstreams/.test(c.field) && /:92\d\d"\]$/.test(JSON.stringify(c.to)))), JSON.stringify(moved)).to.equal(true);
+    for (const b of stack.description.backends.filter((x) => x.environment === 'prod')) {
+      const gw = prodGateways().find((g) => g.region === b.region && !g.dispatch)!;
+      const service = (await (await fetch(`${gw.url}/.well-known/topology`)).json()) as TopologyDocument;
+      const basePath = service.services.find((s) => s.name === b.service)!.basePath;
+      const res = await fetch(`${gw.url}${basePath}/ping`);
+      expect([b.service, b.region, res.status]).to.deep.equal([b.service, b.region, 200]);
+    }
   });
 
   it('promotes dev to prod: every prod gateway and a running SDK client see it within a second, dev untouched', async () => {

@@ -4,8 +4,9 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ApplyResult, EnvironmentStatus, InternalTopology } from '../../openapi/index.js';
+import type { ApplyResult, EnvironmentStatus, EnvironmentSummary, EnvironmentView, InternalTopology, TopologyDocument } from '../../openapi/index.js';
 import { runWaymark, type CliRun } from '../support/cli.js';
+import { startGateway, type StartedGateway } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
 import { useEtcd } from '../support/store.js';
 import { waitFor } from '../support/wait.js';
@@ -122,7 +123,75 @@ describe('waymark CLI end to end (child processes, real etcd)', function () {
     expect(status.code).to.equal(0);
     expect((JSON.parse(status.stdout) as EnvironmentStatus).gateways).to.deep.equal([]);
     const table = await waymark(['status', '-e', 'staging'], client);
-    expect(table.stdout).to.match(/^environment staging: content revision \d+/);
+    expect(table.stdout).to.match(/^environment staging: revision \d+, 0 gateway\(s\)/);
+  });
+
+  it('tells one revision everywhere: documents, get topology, get environments, status, the dashboard view and apply', async () => {
+    const env = 'revs';
+    const vars = join(dir, 'revs-env.yaml');
+    writeFileSync(vars, readFileSync(join(EXAMPLE, 'environments/prod.yaml'), 'utf8').replace('name: prod', `name: ${env}`));
+    const all = ['-f', join(EXAMPLE, 'regions.yaml'), join(EXAMPLE, 'services.yaml'), vars, '-e', env];
+    expect((await waymark(['apply', ...all], client)).code).to.equal(0);
+    const gateways: StartedGateway[] = [];
+    try {
+      const common = { etcd: ctx.etcd.endpoints, environment: env, prefix: `/waymark-cli-${process.pid}`, quiet: true };
+      gateways.push(await startGateway({ ...common, region: 'eu-west', id: 'gw-a' }));
+      gateways.push(await startGateway({ ...common, region: 'us-east', id: 'gw-b' }));
+      // A deletion by an apply (--prune drops the services), then one no key shows: gw-b's lease revoked.
+      const pruned = await waymark(['apply', '-f', join(EXAMPLE, 'regions.yaml'), vars, '-e', env, '--prune'], client);
+      expect(pruned.code, pruned.stderr).to.equal(0);
+      await gateways.pop()!.close();
+      const gw = gateways[0];
+      const doc = async () => (await (await fetch(`${gw.url}/.well-known/topology`)).json()) as TopologyDocument;
+      await waitFor(async () => (await doc()).services.length === 0 && (await doc()).regions.every((r) => r.gateways.every((g) => g.id === 'gw-a')), {
+        timeoutMs: 20_000,
+        what: 'gw-a to serve the pruned environment without gw-b',
+      });
+      const revision = (await doc()).revision;
+      const status = async () => JSON.parse((await waymark(['status', '-e', env, '-o', 'json'], client)).stdout) as EnvironmentStatus;
+      await waitFor(async () => (await status()).gateways[0]?.appliedRevision === revision, { timeoutMs: 20_000, what: 'gw-a to report its revision' });
+
+      const s = await status();
+      const topology = JSON.parse((await waymark(['get', 'topology', '-e', env, '-o', 'json'], client)).stdout) as InternalTopology;
+      const summaries = JSON.parse((await waymark(['get', 'environments', '-o', 'json'], client)).stdout) as EnvironmentSummary[];
+      const noop = JSON.parse((await waymark(['apply', '-f', join(EXAMPLE, 'regions.yaml'), vars, '-e', env, '-o', 'json'], client)).stdout) as ApplyResult;
+      const view = (await (await fetch(`${url}/v1/environments/${env}/view`, { headers: { authorization: `Bearer ${admin}` } })).json()) as EnvironmentView;
+      expect({
+        status: s.revision,
+        lag: s.gateways.map((g) => [g.id, g.appliedRevision, g.lag, g.health]),
+        topology: topology.revision,
+        environments: summaries.find((e) => e.name === env)?.revision,
+        noopApply: [noop.changed, noop.revision],
+        view: view.revision,
+      }).to.deep.equal({
+        status: revision,
+        lag: [['gw-a', revision, 0, 'healthy']],
+        topology: revision,
+        environments: revision,
+        noopApply: [false, revision],
+        view: revision,
+      });
+      expect((await waymark(['status', '-e', env], client)).stdout).to.match(new RegExp(`^environment ${env}: revision ${revision}, 1 gateway\\(s\\)`));
+      expect((await waymark(['get', 'topology', '-e', env], client)).stdout).to.include(`environment ${env} at revision ${revision}\n`);
+    } finally {
+      for (const g of gateways) await g.close();
+    }
+  });
+
+  it('refuses an unknown environment with exit 1 in every command that reads one', async () => {
+    const reads = [
+      ['get', 'regions'],
+      ['get', 'services'],
+      ['get', 'gateways'],
+      ['get', 'topology'],
+      ['status'],
+      ['status', '-o', 'json'],
+      ['policy', 'get'],
+      ['watch'],
+      ['promote', '--from', 'nope', '--to', 'prod', '--dry-run'],
+    ];
+    const runs = await Promise.all(reads.map((args) => waymark(args.includes('--from') ? args : [...args, '-e', 'nope'], client)));
+    expect(runs.map((r, i) => [reads[i].join(' '), r.code, /\bnope\b/.test(r.stderr) && /NOT_FOUND/.test(r.stderr)])).to.deep.equal(reads.map((a) => [a.join(' '), 1, true]));
   });
 
   it('exits 1 on auth failures, 2 on usage errors and 3 when the registry is unreachable', async () => {

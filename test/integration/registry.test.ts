@@ -163,6 +163,29 @@ describe('registry admin API (real etcd)', function () {
     });
   }
 
+  it('reports every problem of one apply at once: field typos, a jurisdiction typo, undefined regions and overlaps, leaving etcd untouched', async () => {
+    const env = uniqueEnv();
+    await apply(env, manifests({ services: ['base'] }));
+    const before = await etcdRevision();
+    const yaml = [
+      'apiVersion: waymark/v1\nkind: Region\nmetadata: { name: eu-west }\nspec: { jurisdiction: EU, provider: cloud-a, locaton: Dublin }\n',
+      'apiVersion: waymark/v1\nkind: Service\nmetadata: { name: hr }\nspec:\n  basePath: /hr/v1\n  placement: pinned\n  jurisdictions: [UE]\n  deployments:\n    - { region: eu-west, upstreams: ["http://10.0.0.1:8080"] }\n',
+      'apiVersion: waymark/v1\nkind: Service\nmetadata: { name: crm }\nspec:\n  basePath: /crm/v1\n  placement: regional\n  failovr: [eu-west]\n  deployments:\n    - { region: eu-wset, upstreams: ["http://10.0.0.1:8080"] }\n',
+      'apiVersion: waymark/v1\nkind: Service\nmetadata: { name: crm2 }\nspec:\n  basePath: /crm/v1\n  placement: regional\n  deployments:\n    - { region: eu-west, upstreams: ["http://10.0.0.1:8080"] }\n',
+    ].join('---\n');
+    const res = await apply(env, yaml, '', { headers: { 'x-waymark-source-file': 'bad.yaml' } });
+    expect(res.status).to.equal(422);
+    const found = res.body.details!.map((d) => `${d.resource} ${d.field}: ${d.message.split(':')[0]}`).sort();
+    expect(found).to.deep.equal([
+      'Region/eu-west spec.locaton: unknown field "locaton"',
+      'Service/crm spec.deployments[0].region: region eu-wset is not defined in this environment',
+      'Service/crm spec.failovr: unknown field "failovr"',
+      'Service/crm2 spec.basePath: base path /crm/v1 overlaps /crm/v1 of service crm',
+      'Service/hr spec.deployments[0].region: pinned service hr may only run in UE, but region eu-west is in jurisdiction EU',
+    ]);
+    expect(await etcdRevision()).to.equal(before);
+  });
+
   it('names every file of a multi-file JSON apply, and rejects an Environment document for another environment', async () => {
     const env = uniqueEnv();
     const body = JSON.stringify({
@@ -174,13 +197,9 @@ describe('registry admin API (real etcd)', function () {
     });
     const res = await apply(env, body, '', { type: 'application/json' });
     expect(res.status).to.equal(422);
-    expect(res.body.details!.map((d) => `${d.file}#${d.document} ${d.resource} ${d.field}`)).to.deep.equal([
-      'env.yaml#0 Environment/other metadata.name',
-    ]);
-    const fixed = JSON.parse(body) as { sources: Array<{ file: string; content: string }> };
-    fixed.sources[2].content = fixed.sources[2].content.replace('other', env);
-    const second = await apply(env, JSON.stringify(fixed), '', { type: 'application/json' });
-    expect(second.body.details!.map((d) => `${d.file}#${d.document} ${d.resource} ${d.field} ${d.line}:${d.column}`)).to.deep.equal([
+    // Both problems in one answer: the set's own and the one between documents.
+    expect(res.body.details!.map((d) => `${d.file}#${d.document} ${d.resource} ${d.field} ${d.line}:${d.column}`)).to.deep.equal([
+      'env.yaml#0 Environment/other metadata.name 3:13',
       'services.yaml#0 Service/hr spec.deployments[0].region 8:7',
     ]);
   });

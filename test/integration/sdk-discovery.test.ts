@@ -12,6 +12,7 @@ import {
   WaymarkClient,
   type WaymarkClientOptions,
 } from '../../client-sdk/index.js';
+import { CacheFile } from '../../client-sdk/cache-file.js';
 import type { TopologyDocument } from '../../openapi/index.js';
 import { freePort } from '../support/ports.js';
 import { topologyDoc } from '../support/topology-doc.js';
@@ -303,6 +304,34 @@ describe('SDK discovery and routing against crafted servers (loopback)', functio
     // The gateway comes back: the client is fresh again and routes.
     await servers[0]!.listen();
     await waitFor(() => c.request('catalog', { url: '/x' }).then(() => true), { timeoutMs: 8000, what: 'routing to resume' });
+  });
+
+  it('emits expired for a cached topology already past maxStaleSeconds, once, even to a listener added after ready()', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'waymark-sdk-it-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const cacheFile = join(dir, 'topology.json');
+    const doc = topologyDoc({ revision: 7, regions: [{ name: 'eu-west', gateways: [{ url: `http://127.0.0.1:${await freePort()}` }] }], services: [{ name: 'catalog' }], maxStaleSeconds: 2 });
+    await new CacheFile(cacheFile).write({ document: doc, confirmedAt: new Date(Date.now() - 60_000) });
+    const c = client({ bootstrap: [`http://127.0.0.1:${await freePort()}`], cacheFile, discoveryMaxRetryDelayMs: 200 });
+    await c.ready();
+    const expired: TopologyExpiredError[] = [];
+    c.on('expired', (e) => expired.push(e));
+    for (let i = 0; i < 3; i++) expect(await c.request('catalog', { url: '/x' }).catch((e: unknown) => e)).to.be.instanceOf(TopologyExpiredError);
+    expect(expired.map((e) => [e.code, e.revision])).to.deep.equal([['TOPOLOGY_EXPIRED', 7]]);
+  });
+
+  it('emits ejected once per ejection while a dead gateway is still tried as the last resort', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const { servers, published, doc } = await setup([{ name: 'eu-west' }]);
+    // The service's only region lists the dead gateway: every call tries it, ejected or not.
+    published.publish({ ...doc, revision: 11, regions: [{ ...doc.regions[0]!, gateways: [{ id: 'dead', url: dead, status: 'up' }] }] });
+    const c = client({ bootstrap: [servers[0]!.url], ejectionBaseMs: 60_000, ejectionMaxMs: 60_000 });
+    await c.ready();
+    await waitFor(() => c.topology()?.revision === 11, { what: 'the document with the dead gateway' });
+    const ejected: string[] = [];
+    c.on('ejected', (e) => ejected.push(`${e.gateway.id} ${e.scope} ${e.error}`));
+    for (let i = 0; i < 5; i++) expect(await c.request('catalog', { url: '/x' }).catch((e: unknown) => e)).to.be.instanceOf(NoHealthyGatewayError);
+    expect(ejected).to.deep.equal(['dead gateway ECONNREFUSED']);
   });
 
   it('ignores a corrupt cache file (rejected event) and fails ready() when no gateway answers', async () => {

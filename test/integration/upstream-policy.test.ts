@@ -123,6 +123,10 @@ describe('upstream policy in the registry (real etcd, real registry, real gatewa
     const env = uniqueEnv('pol');
     const operator = reg.token('operator', [env]);
     const viewer = reg.token('viewer');
+    // A name that is no environment and has no policy is a typo, not an environment without one.
+    const unknown = await adminCall<ApiError>(reg.url, 'GET', policyPath(env), { token: viewer });
+    expect([unknown.status, unknown.body.code]).to.deep.equal([404, 'NOT_FOUND']);
+    expect((await applyYaml(reg.url, reg.adminToken, env, regions())).status).to.equal(200);
     const initial = await adminCall<PolicyAnswer>(reg.url, 'GET', policyPath(env), { token: viewer });
     expect(initial.status).to.equal(200);
     expect(initial.body.environment).to.equal(env);
@@ -210,6 +214,7 @@ describe('upstream policy in the registry (real etcd, real registry, real gatewa
         child.on('error', reject);
         child.on('close', (code) => resolve({ code, stdout, stderr }));
       });
+    expect((await applyYaml(reg.url, reg.adminToken, env, regions())).status).to.equal(200);
     const denied = await run(['policy', 'set', '-e', env, '--allow', '0.0.0.0/0'], operator);
     expect(denied.code, denied.stderr).to.equal(1);
     expect(denied.stderr).to.include('FORBIDDEN');

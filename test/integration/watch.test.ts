@@ -70,6 +70,8 @@ describe('waymark watch (registry event stream, real etcd)', function () {
 
   it('prints JSON lines with -o json, and exits 1 naming the problem when the token is refused', async () => {
     const env = uniqueEnv('watch');
+    // Watching an environment that does not exist yet is refused (exit 1, see cli.test.ts): create it first.
+    await apply(env, 'apiVersion: waymark/v1\nkind: Region\nmetadata: { name: eu-west }\nspec: { jurisdiction: EU }\n');
     const watch = runWatch(['-e', env, '-o', 'json'], { WAYMARK_REGISTRY: reg.url, WAYMARK_TOKEN: reg.adminToken });
     try {
       await waitFor(() => watch.stderr().includes(`watching ${env}`), { timeoutMs: 20_000, what: 'watch to connect' });

@@ -41,6 +41,25 @@ describe('SDK resolver', () => {
     expect(route.candidates.every((c) => !c.lastResort)).to.equal(true);
   });
 
+  it("tries a region's gateways by id whatever the document's order, never a draining one", () => {
+    const listed = topologyDoc({
+      regions: [
+        {
+          name: 'eu-west',
+          gateways: [
+            { id: 'gw-eu-west', url: 'http://gw.test' },
+            { id: 'old', url: 'http://old.test', status: 'draining' },
+            { id: 'dispatcher', url: 'http://dispatcher.test' },
+          ],
+        },
+      ],
+      services: [{ name: 'catalog' }],
+    });
+    const ids = Resolver.build(listed, { region: 'eu-west' }).resolver.resolve('catalog').candidates.map((c) => c.gateway.id);
+    expect(ids).to.deep.equal(['dispatcher', 'gw-eu-west']);
+    expect(candidateGateways(listed, listed.services[0]!, { region: 'eu-west' }).map((g) => g.id)).to.deep.equal(ids);
+  });
+
   it('never returns a draining gateway', () => {
     const { resolver } = Resolver.build(doc, { region: 'ap-south' });
     expect(resolver.resolve('catalog').candidates.map((c) => c.gateway.region)).not.to.include('ap-south');
