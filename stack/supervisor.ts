@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import type { Reaper } from './reaper.js';
 
 export interface ChildSpec {
   /** Unique name, also the log file's name. */
@@ -18,13 +19,17 @@ export interface SupervisorEvents {
 
 /**
  * Runs the stack's child processes, each logging to `<logDir>/<name>.log`, and stops them all:
- * SIGTERM first (gateways revoke their leases and drain), SIGKILL after a grace period.
+ * SIGTERM first (gateways revoke their leases and drain), SIGKILL after a grace period. Each
+ * child is handed to the reaper while it runs, so it is stopped even if this process is SIGKILLed.
  */
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly children = new Map<string, { child: ChildProcess; log: WriteStream; exited: Promise<void> }>();
   private stopping = false;
 
-  constructor(readonly logDir: string) {
+  constructor(
+    readonly logDir: string,
+    private readonly reaper?: Reaper,
+  ) {
     super();
     mkdirSync(logDir, { recursive: true });
   }
@@ -36,11 +41,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       env: { ...process.env, ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const pid = child.pid;
+    this.reaper?.watch(pid);
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
     const exited = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
         this.children.delete(spec.name);
+        this.reaper?.forget(pid);
         log.end();
         if (!this.stopping) this.emit('exit', spec.name, code, signal);
         resolve();

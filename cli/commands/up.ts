@@ -6,6 +6,9 @@ import { STACK_DEFAULTS, type StackOptions } from '../../stack/options.js';
 import { startStack } from '../../stack/stack.js';
 import { EXIT, reportError } from '../output.js';
 
+/** How often `waymark up` checks that the process that started it is still there. */
+const PARENT_CHECK_MS = 500;
+
 interface UpFlags {
   regions?: string[];
   manifest: string;
@@ -29,6 +32,7 @@ export function registerUp(program: Command): void {
     .option('--state-dir <dir>', 'folder for etcd data, tokens, logs and stack.json', STACK_DEFAULTS.stateDir)
     .option('--lease-ttl <seconds>', 'lease TTL of the gateways', port, STACK_DEFAULTS.leaseTtlSeconds)
     .action(async (flags: UpFlags) => {
+      const parent = process.ppid;
       const etcd = flags.etcd ?? (process.env.WAYMARK_ETCD ? process.env.WAYMARK_ETCD.split(',') : undefined);
       const options: StackOptions = {
         manifest: flags.manifest,
@@ -58,6 +62,12 @@ export function registerUp(program: Command): void {
       };
       process.on('SIGINT', () => void stop('SIGINT'));
       process.on('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGHUP', () => void stop('SIGHUP'));
+      // A signal may reach only what started us (npm, a shell, a service manager) and end it:
+      // once reparented, stop as if signalled instead of running on orphaned.
+      setInterval(() => {
+        if (process.ppid !== parent) void stop(`parent process ${parent} exited`);
+      }, PARENT_CHECK_MS).unref();
     });
 }
 

@@ -1,0 +1,56 @@
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { alive, listening, SMALL_STACK_ARGS, startStackProcess, type RunningStack } from '../support/stack.js';
+import { waitFor } from '../support/wait.js';
+
+/** Every process and port of a running stack: `waymark up` itself, etcd, the gateways. */
+function parts(stack: RunningStack): { pids: number[]; urls: string[] } {
+  const d = stack.description;
+  const gateways = Object.values(d.environments).flatMap((e) => e.gateways);
+  return {
+    pids: [d.pid, ...(d.etcd.pid ? [d.etcd.pid] : []), ...gateways.map((g) => g.pid)],
+    urls: [d.registry.url, ...d.etcd.endpoints, ...gateways.map((g) => g.url), ...d.backends.map((b) => b.url)],
+  };
+}
+
+/** Waits until no process of the stack runs, nothing listens on its ports and its lock is gone. */
+async function expectAllGone(stack: RunningStack, timeoutMs: number): Promise<void> {
+  const { pids, urls } = parts(stack);
+  await waitFor(() => pids.every((pid) => !alive(pid)), { timeoutMs, intervalMs: 100, what: `every process of the stack (${pids.join(', ')}) to exit; still running: ${pids.filter(alive).join(', ')}` });
+  for (const url of urls) expect(await listening(url), `${url} still listening`).to.equal(false);
+  const files = ['stack.lock', 'stack.json'].map((f) => join(stack.stateDir, f));
+  await waitFor(() => !files.some(existsSync), { timeoutMs: 10_000, what: `the lock and stack.json to be removed (${files.filter(existsSync).join(', ')})` });
+}
+
+/**
+ * `npm start` runs `waymark up` under npm and a shell. A signal that reaches only those (Docker,
+ * systemd, `kill <npm pid>`), or a SIGKILL of `waymark up` itself, must not leave the stack
+ * running orphaned with its lock held.
+ */
+describe('e2e: the stack stops with what started it (waymark up lifecycle)', function () {
+  this.timeout(120_000);
+  let stack: RunningStack | undefined;
+
+  afterEach(async () => {
+    if (!stack) return;
+    // Whatever the test left running (it failed): stop it all.
+    for (const pid of parts(stack).pids.filter(alive)) process.kill(pid, 'SIGKILL');
+    await stack.stop();
+    stack = undefined;
+  });
+
+  it('SIGTERM to the parent shell (as to npm): waymark up notices it was orphaned and stops etcd, registry, backends and gateways', async () => {
+    stack = await startStackProcess([...SMALL_STACK_ARGS], { underShell: true });
+    expect(stack.description.etcd.pid, 'etcd pid in stack.json').to.be.a('number');
+    expect(alive(stack.description.pid)).to.equal(true);
+    stack.process.kill('SIGTERM');
+    await expectAllGone(stack, 30_000);
+  });
+
+  it('SIGKILL of waymark up: its reaper stops etcd and the gateways and removes the lock', async () => {
+    stack = await startStackProcess([...SMALL_STACK_ARGS]);
+    process.kill(stack.description.pid, 'SIGKILL');
+    await expectAllGone(stack, 30_000);
+  });
+});
