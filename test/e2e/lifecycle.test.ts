@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, listening, SMALL_STACK_ARGS, startStackProcess, type RunningStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
@@ -52,5 +54,26 @@ describe('e2e: the stack stops with what started it (waymark up lifecycle)', fun
     stack = await startStackProcess([...SMALL_STACK_ARGS]);
     process.kill(stack.description.pid, 'SIGKILL');
     await expectAllGone(stack, 30_000);
+  });
+});
+
+describe('npm start: a second start on a running stack', function () {
+  this.timeout(60_000);
+
+  it('says the stack is running before installing or building anything (scripts/start.sh checks the lock first)', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'waymark-lock-'));
+    // The lock of a running stack: this test process stands in for `waymark up`.
+    writeFileSync(join(stateDir, 'stack.lock'), `${process.pid}\n`);
+    const dist = join('dist', 'cli', 'waymark.js');
+    const builtBefore = existsSync(dist) ? statSync(dist).mtimeMs : undefined;
+    try {
+      const run = spawnSync('bash', ['scripts/start.sh', '--base-port', '0', '--state-dir', stateDir], { encoding: 'utf8', timeout: 50_000 });
+      expect(run.status, run.stderr).to.equal(1);
+      expect(run.stderr).to.include(`already running (pid ${process.pid}`).and.to.include('--state-dir');
+      const builtAfter = existsSync(dist) ? statSync(dist).mtimeMs : undefined;
+      expect(builtAfter, 'dist/ was rebuilt').to.equal(builtBefore);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
   });
 });
