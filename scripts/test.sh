@@ -4,8 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 bash scripts/ensure-etcd.sh
-# promtool checks and unit-tests the shipped alert rules (test/unit/alert-rules.test.ts).
-bash scripts/ensure-promtool.sh
+# promtool checks and unit-tests the shipped alert rules (test/unit/alert-rules.test.ts), which
+# are skipped, saying why, where it cannot be installed.
+bash scripts/ensure-promtool.sh || echo "waymark: the alert-rule tests will be skipped (no promtool)" >&2
 npm run --silent build
 # The contract passes Redocly's recommended rules (redocly.yaml): an error fails the run.
 npm run --silent lint:contract
