@@ -76,8 +76,19 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
     for (const r of gatewayRegions) {
       if (!regions.includes(r)) throw new Error(`--regions names ${r}, which ${manifestDir} does not define (it has ${regions.join(', ')})`);
     }
-    const supervisor = new Supervisor(join(stateDir, 'logs'), reaper);
-    supervisor.on('exit', (name, code, signal) => log(`! ${name} exited (${signal ?? `code ${code}`}); see ${join(stateDir, 'logs', `${name}.log`)}`));
+    const supervisor = new Supervisor(join(stateDir, 'logs'), reaper, { enabled: options.restart ?? STACK_DEFAULTS.restart });
+    supervisor.on('exit', (name, code, signal, restartInMs) =>
+      log(`! ${name} exited (${signal ?? `code ${code}`}); ${restartInMs !== undefined ? `restarting in ${restartInMs / 1000}s; ` : ''}see ${join(stateDir, 'logs', `${name}.log`)}`),
+    );
+    // Gateways by child name, so a restart updates the pid in stack.json.
+    const byChild = new Map<string, StackGateway>();
+    let described: (() => void) | undefined;
+    supervisor.on('restarted', (name, pid) => {
+      const g = byChild.get(name);
+      if (g) g.pid = pid ?? 0;
+      described?.();
+      log(`restarted   ${name} (pid ${pid ?? '?'})`);
+    });
 
     // etcd
     let endpoints = options.etcd;
@@ -177,7 +188,7 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
           ...(g.dispatch ? ['--dispatch'] : []),
         ];
         const child = supervisor.start({ name, command: process.execPath, args });
-        gateways.push({
+        const gateway: StackGateway = {
           id: g.id,
           region: g.region,
           url,
@@ -185,16 +196,22 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
           dispatch: g.dispatch,
           logFile: join(supervisor.logDir, `${name}.log`),
           command: [process.execPath, ...args],
-        });
+        };
+        byChild.set(name, gateway);
+        gateways.push(gateway);
       }
       description.environments[env] = { gateways, applied: { ...applied[env].summary, revision: applied[env].revision } };
     }
     mkdirSync(join(stateDir, 'snapshots'), { recursive: true });
     await waitForGateways(registry, description);
     const file = join(stateDir, 'stack.json');
-    writeFileSync(file, `${JSON.stringify(description, null, 2)}\n`);
+    described = () => writeFileSync(file, `${JSON.stringify(description, null, 2)}\n`);
+    described();
     reaper.remove(file);
-    cleanups.splice(2, 0, () => rmSync(file, { force: true }));
+    cleanups.splice(2, 0, () => {
+      described = undefined;
+      rmSync(file, { force: true });
+    });
     return { description, registry, close };
   } catch (err) {
     await close();

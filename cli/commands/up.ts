@@ -17,6 +17,7 @@ interface UpFlags {
   stateDir: string;
   environments: string[];
   leaseTtl: number;
+  restart: boolean;
 }
 
 /** `waymark up`: the local multi-region stack in one process tree (what `npm start` runs). */
@@ -31,6 +32,7 @@ export function registerUp(program: Command): void {
     .option('--environments <names>', 'environments to create', list, [...STACK_DEFAULTS.environments])
     .option('--state-dir <dir>', 'folder for etcd data, tokens, logs and stack.json', STACK_DEFAULTS.stateDir)
     .option('--lease-ttl <seconds>', 'lease TTL of the gateways', port, STACK_DEFAULTS.leaseTtlSeconds)
+    .option('--restart', 'start a gateway that exits again, with backoff (1 s doubling up to 30 s); by default it is reported and stays down', STACK_DEFAULTS.restart)
     .action(async (flags: UpFlags) => {
       const parent = process.ppid;
       const etcd = flags.etcd ?? (process.env.WAYMARK_ETCD ? process.env.WAYMARK_ETCD.split(',') : undefined);
@@ -40,6 +42,7 @@ export function registerUp(program: Command): void {
         stateDir: flags.stateDir,
         environments: flags.environments,
         leaseTtlSeconds: flags.leaseTtl,
+        restart: flags.restart,
         ...(flags.regions ? { regions: flags.regions } : {}),
         ...(etcd ? { etcd } : {}),
       };

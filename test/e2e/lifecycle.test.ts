@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { StackDescription } from '../../stack/stack.js';
 import { alive, listening, SMALL_STACK_ARGS, startStackProcess, type RunningStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
@@ -54,6 +55,29 @@ describe('e2e: the stack stops with what started it (waymark up lifecycle)', fun
     stack = await startStackProcess([...SMALL_STACK_ARGS]);
     process.kill(stack.description.pid, 'SIGKILL');
     await expectAllGone(stack, 30_000);
+  });
+});
+
+describe('e2e: waymark up --restart', function () {
+  this.timeout(120_000);
+  let stack: RunningStack | undefined;
+
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it('starts a gateway that died again (new pid in stack.json, ready), and stops it with the stack', async () => {
+    stack = await startStackProcess([...SMALL_STACK_ARGS, '--restart']);
+    const running = stack;
+    const old = running.gateway('prod', 'gw-eu-west');
+    const current = () => (JSON.parse(readFileSync(join(running.stateDir, 'stack.json'), 'utf8')) as StackDescription).environments.prod.gateways.find((g) => g.id === 'gw-eu-west')!;
+    await running.killGateway('prod', 'gw-eu-west');
+    const again = await waitFor(() => (current().pid !== old.pid && alive(current().pid) ? current() : undefined), { timeoutMs: 30_000, intervalMs: 100, what: 'the gateway to be started again' });
+    await waitFor(async () => (await fetch(`${again.url}/readyz`, { signal: AbortSignal.timeout(1000) })).ok, { timeoutMs: 30_000, what: 'the restarted gateway to be ready' });
+    expect(running.output()).to.match(/gateway-prod-gw-eu-west exited \(SIGKILL\); restarting in 1s/).and.to.match(/restarted {3}gateway-prod-gw-eu-west \(pid \d+\)/);
+    stack = undefined;
+    expect(await running.stop(), 'waymark up exits 0').to.equal(0);
+    expect(alive(again.pid), 'the restarted gateway stopped with the stack').to.equal(false);
   });
 });
 
