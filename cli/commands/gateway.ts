@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Level } from 'pino';
 import { WaymarkError } from '../../topology/index.js';
 import { createGateway, GatewayOptionsError, type GatewayOptions } from '../../gateway/index.js';
-import { type EtcdOptions } from '../../store/index.js';
+import { ETCD_DEFAULTS, TOPOLOGY_WATCHER_DEFAULTS, type EtcdOptions } from '../../store/index.js';
 import { createLogger } from '../../telemetry/index.js';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
 
@@ -13,6 +13,7 @@ interface GatewayCliOptions {
   etcdKey?: string;
   etcdUser?: string;
   etcdPassword?: string;
+  etcdTimeout: number;
   prefix?: string;
   environment: string;
   region: string;
@@ -41,6 +42,7 @@ export function registerGateway(program: Command): void {
     .option('--dispatch', 'forward requests for non-pinned services served elsewhere instead of answering 421')
     .option('--lease-ttl <seconds>', 'TTL of the registration lease', parsePositiveInt, 10)
     .option('--prefix <prefix>', 'root of the etcd keys (default /waymark/v1)')
+    .option('--etcd-timeout <ms>', `deadline of each etcd call; etcd counts as lost (topology stale) when a liveness probe takes over ${TOPOLOGY_WATCHER_DEFAULTS.probeTimeoutMs} ms or this, whichever is less`, parsePositiveInt, ETCD_DEFAULTS.callTimeoutMs)
     .option('--etcd-ca <file>', 'CA certificate (PEM) of etcd; enables TLS')
     .option('--etcd-cert <file>', 'client certificate (PEM) for etcd')
     .option('--etcd-key <file>', 'client key (PEM) for etcd')
@@ -54,7 +56,7 @@ export function registerGateway(program: Command): void {
 }
 
 async function runGateway(opts: GatewayCliOptions): Promise<void> {
-  const etcd: EtcdOptions = { endpoints: opts.etcd };
+  const etcd: EtcdOptions = { endpoints: opts.etcd, callTimeoutMs: opts.etcdTimeout };
   if (opts.etcdCa) etcd.caFile = opts.etcdCa;
   if (opts.etcdCert) etcd.certFile = opts.etcdCert;
   if (opts.etcdKey) etcd.keyFile = opts.etcdKey;
