@@ -124,7 +124,7 @@ export class RegistryMetrics {
     });
     new Gauge({
       name: 'waymark_registry_gateways',
-      help: 'Registered gateways per environment, region and health (healthy, lagging, stale, unknown), as `waymark status` shows them.',
+      help: 'Registered gateways per environment, region and health (healthy, lagging, stale, unknown, down), as `waymark status` shows them.',
       labelNames: ['environment', 'region', 'health'],
       registers,
       async collect() {
