@@ -15,13 +15,14 @@ export interface TopologyWatcherOptions {
   maxRetryDelayMs?: number;
   /**
    * Interval of the liveness probe, in ms: a linearizable read that fails when etcd is down or
-   * has no quorum, which a quiet watch stream would not reveal. Default 1000.
+   * has no quorum, which a quiet watch stream would not reveal. Default 500.
    */
   probeIntervalMs?: number;
   /**
    * How long a probe may take before etcd counts as lost, in ms (at most the connection's call
    * timeout). A frozen or partitioned etcd never fails a call, it only stops answering: the
-   * snapshot is marked stale within `probeIntervalMs + probeTimeoutMs`. Default 1000.
+   * snapshot is marked stale within `probeIntervalMs + probeTimeoutMs` (2 s by default), while an
+   * etcd slowed by load has 1.5 s to answer. Default 1500.
    */
   probeTimeoutMs?: number;
   /**
@@ -38,8 +39,8 @@ export interface TopologyWatcherOptions {
 export const TOPOLOGY_WATCHER_DEFAULTS = {
   retryDelayMs: 100,
   maxRetryDelayMs: 2000,
-  probeIntervalMs: 1000,
-  probeTimeoutMs: 1000,
+  probeIntervalMs: 500,
+  probeTimeoutMs: 1500,
   watchEstablishTimeoutMs: 3000,
 } as const;
 

@@ -12,7 +12,7 @@ async function documentOf(url: string): Promise<TopologyDocument> {
 
 /**
  * A frozen etcd (SIGSTOP: it holds connections and never answers, like a black-holed network)
- * fails no call until the call's deadline. The gateway's liveness probe gives up after 1 s, so its
+ * fails no call until the call's deadline. The gateway's liveness probe gives up after 1.5 s, so its
  * topology turns stale within about 2 s whatever the etcd call timeout (`--etcd-timeout`), and
  * fresh again once etcd thaws. The deadlines below are far above 2 s and far below the 20 s etcd
  * call timeout the gateways run with, which was when they noticed before.
