@@ -1,9 +1,9 @@
 /**
  * The stack's reaper: a small process `waymark up` starts first, whose stdin is a pipe from
  * `waymark up`. Each line names something to clean up: `kill <pid>` (a child: etcd, a gateway),
- * `forget <pid>` (it exited), `remove <file>` (the lock, stack.json), `clear` (a clean stop: nothing left to do). When the
- * pipe closes,
- * `waymark up` is gone, however it died (even SIGKILL, which it cannot catch): the reaper then
+ * `forget <pid>` (it exited), `remove <file>` (the lock, stack.json), `clear` (a clean stop:
+ * nothing left to do). When the pipe closes, `waymark up` is gone, however it died (even
+ * SIGKILL, which it cannot catch): the reaper then
  * SIGTERMs every child still listed (gateways revoke their leases), SIGKILLs those still alive
  * after the grace period, removes the files and exits. See stack/reaper.ts for the other end.
  *
