@@ -2,7 +2,7 @@
 /**
  * The `waymark` command line. Each command lives in `cli/commands/<name>.ts` and registers itself
  * on the program; exit codes: 0 ok, 1 rejected (validation, conflict, auth), 2 usage,
- * 3 registry or etcd unreachable.
+ * 3 registry or etcd unreachable; `status` adds its alarms, 4 to 7 (cli/alarms.ts).
  */
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.js';

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { HotCounterFamily, HotHistogramFamily, type HotCounter, type HotHistogram } from '../telemetry/index.js';
 
 /** Where the gateway serves its metrics (unauthenticated, like /healthz). */
@@ -86,7 +86,9 @@ export class ProxySeries extends RouteSeries {
  * A gateway's Prometheus metrics, in a registry of its own (several gateways may share a process).
  * Request counters and latencies are plain numbers bumped on the hot path and rendered on scrape;
  * state (revision, staleness, long-polls, registration) is read from the gateway at scrape time.
- * Labels name routes, services and statuses: never upstream addresses, never tokens.
+ * Labels name routes, services and statuses: never upstream addresses, never tokens. The standard
+ * `process_*` and `nodejs_*` metrics are in it too (of the whole process, so the same for every
+ * gateway of a process).
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -112,6 +114,8 @@ export class GatewayMetrics {
   constructor(labels: { environment: string; region: string; gateway: string }, state: () => GatewayGaugeState) {
     const registers = [this.registry];
     this.registry.setDefaultLabels(labels);
+    // The standard process_* and nodejs_* series (CPU, memory, event-loop lag, GC, handles).
+    collectDefaultMetrics({ register: this.registry });
     this.requests = new HotCounterFamily(
       'waymark_gateway_requests_total',
       'Requests answered, by route (topology, discovery, health, metrics, proxy, dispatch, misdirected, unrouted, rejected), service and status.',

@@ -19,6 +19,11 @@ export interface StackOptions {
   leaseTtlSeconds?: number;
   /** Host every component listens on. Default 127.0.0.1. */
   host?: string;
+  /**
+   * Start a gateway that exits again, with backoff (1 s doubling up to 30 s), for long-running
+   * use. Default false: its exit is reported and it stays down, so a demo can show failover.
+   */
+  restart?: boolean;
 }
 
 export const STACK_DEFAULTS = {
@@ -28,4 +33,5 @@ export const STACK_DEFAULTS = {
   stateDir: '.waymark',
   leaseTtlSeconds: 10,
   host: '127.0.0.1',
+  restart: false,
 } as const;

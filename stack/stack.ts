@@ -9,6 +9,7 @@ import { EtcdProcess } from './etcd-process.js';
 import { StackLock } from './lock.js';
 import { STACK_DEFAULTS, type StackOptions } from './options.js';
 import { PortPlan, portIsFree } from './ports.js';
+import { Reaper } from './reaper.js';
 import { Supervisor } from './supervisor.js';
 
 /** The machine-readable description of a running stack, written to `<stateDir>/stack.json`. */
@@ -16,7 +17,7 @@ export interface StackDescription {
   pid: number;
   startedAt: string;
   stateDir: string;
-  etcd: { endpoints: string[]; managed: boolean; dataDir?: string };
+  etcd: { endpoints: string[]; managed: boolean; dataDir?: string; pid?: number };
   registry: { url: string; tokenFile: string; tokensFile: string };
   environments: Record<string, { gateways: StackGateway[]; applied: ApplyResult['summary'] & { revision: number } }>;
   backends: Array<{ environment: string; service: string; region: string; instance: string; url: string; variable: string }>;
@@ -61,7 +62,10 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
 
   const lock = new StackLock(join(stateDir, 'stack.lock'));
   lock.acquire();
-  const cleanups: Array<() => Promise<void> | void> = [() => lock.release()];
+  // Stops the child processes and frees the lock should this process die without cleaning up.
+  const reaper = new Reaper();
+  reaper.remove(lock.file);
+  const cleanups: Array<() => Promise<void> | void> = [() => reaper.close(), () => lock.release()];
   const close = async () => {
     for (const fn of cleanups.reverse()) await fn();
     cleanups.length = 0;
@@ -72,12 +76,24 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
     for (const r of gatewayRegions) {
       if (!regions.includes(r)) throw new Error(`--regions names ${r}, which ${manifestDir} does not define (it has ${regions.join(', ')})`);
     }
-    const supervisor = new Supervisor(join(stateDir, 'logs'));
-    supervisor.on('exit', (name, code, signal) => log(`! ${name} exited (${signal ?? `code ${code}`}); see ${join(stateDir, 'logs', `${name}.log`)}`));
+    const supervisor = new Supervisor(join(stateDir, 'logs'), reaper, { enabled: options.restart ?? STACK_DEFAULTS.restart });
+    supervisor.on('exit', (name, code, signal, restartInMs) =>
+      log(`! ${name} exited (${signal ?? `code ${code}`}); ${restartInMs !== undefined ? `restarting in ${restartInMs / 1000}s; ` : ''}see ${join(stateDir, 'logs', `${name}.log`)}`),
+    );
+    // Gateways by child name, so a restart updates the pid in stack.json.
+    const byChild = new Map<string, StackGateway>();
+    let described: (() => void) | undefined;
+    supervisor.on('restarted', (name, pid) => {
+      const g = byChild.get(name);
+      if (g) g.pid = pid ?? 0;
+      described?.();
+      log(`restarted   ${name} (pid ${pid ?? '?'})`);
+    });
 
     // etcd
     let endpoints = options.etcd;
     let etcdDataDir: string | undefined;
+    let etcdPid: number | undefined;
     if (!endpoints) {
       const clientPort = await ports.port(1);
       const peerPort = await ports.port(2);
@@ -90,7 +106,13 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
         peerUrl: `http://${host}:${peerPort}`,
       });
       await etcd.start();
-      cleanups.push(() => etcd.stop());
+      const pid = etcd.pid;
+      etcdPid = pid;
+      reaper.watch(pid);
+      cleanups.push(async () => {
+        await etcd.stop();
+        reaper.forget(pid);
+      });
       endpoints = [etcd.options.clientUrl];
       log(`etcd        ${endpoints[0]} (data in ${etcdDataDir})`);
     }
@@ -137,7 +159,7 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
       pid: process.pid,
       startedAt: new Date().toISOString(),
       stateDir,
-      etcd: { endpoints, managed: etcdDataDir !== undefined, ...(etcdDataDir ? { dataDir: etcdDataDir } : {}) },
+      etcd: { endpoints, managed: etcdDataDir !== undefined, ...(etcdDataDir ? { dataDir: etcdDataDir, pid: etcdPid } : {}) },
       registry: { url: registryUrl, tokenFile, tokensFile },
       environments: {},
       backends,
@@ -166,7 +188,7 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
           ...(g.dispatch ? ['--dispatch'] : []),
         ];
         const child = supervisor.start({ name, command: process.execPath, args });
-        gateways.push({
+        const gateway: StackGateway = {
           id: g.id,
           region: g.region,
           url,
@@ -174,15 +196,22 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
           dispatch: g.dispatch,
           logFile: join(supervisor.logDir, `${name}.log`),
           command: [process.execPath, ...args],
-        });
+        };
+        byChild.set(name, gateway);
+        gateways.push(gateway);
       }
       description.environments[env] = { gateways, applied: { ...applied[env].summary, revision: applied[env].revision } };
     }
     mkdirSync(join(stateDir, 'snapshots'), { recursive: true });
     await waitForGateways(registry, description);
     const file = join(stateDir, 'stack.json');
-    writeFileSync(file, `${JSON.stringify(description, null, 2)}\n`);
-    cleanups.splice(1, 0, () => rmSync(file, { force: true }));
+    described = () => writeFileSync(file, `${JSON.stringify(description, null, 2)}\n`);
+    described();
+    reaper.remove(file);
+    cleanups.splice(2, 0, () => {
+      described = undefined;
+      rmSync(file, { force: true });
+    });
     return { description, registry, close };
   } catch (err) {
     await close();

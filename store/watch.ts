@@ -1,4 +1,5 @@
 import { cancelWatcher } from './watch-cancel.js';
+import { EtcdTimeoutError } from './errors.js';
 import { EventEmitter } from 'node:events';
 import type { IWatchResponse, Watcher } from 'etcd3';
 import type { EtcdConnection } from './etcd.js';
@@ -14,9 +15,16 @@ export interface TopologyWatcherOptions {
   maxRetryDelayMs?: number;
   /**
    * Interval of the liveness probe, in ms: a linearizable read that fails when etcd is down or
-   * has no quorum, which a quiet watch stream would not reveal. Default 1000.
+   * has no quorum, which a quiet watch stream would not reveal. Default 500.
    */
   probeIntervalMs?: number;
+  /**
+   * How long a probe may take before etcd counts as lost, in ms (at most the connection's call
+   * timeout). A frozen or partitioned etcd never fails a call, it only stops answering: the
+   * snapshot is marked stale within `probeIntervalMs + probeTimeoutMs` (2 s by default), while an
+   * etcd slowed by load has 1.5 s to answer. Default 1500.
+   */
+  probeTimeoutMs?: number;
   /**
    * How long the watch may stay unestablished (no `connected` from etcd since it was created or
    * last disconnected) while etcd answers the probe, in ms, before the environment is re-read and
@@ -31,7 +39,8 @@ export interface TopologyWatcherOptions {
 export const TOPOLOGY_WATCHER_DEFAULTS = {
   retryDelayMs: 100,
   maxRetryDelayMs: 2000,
-  probeIntervalMs: 1000,
+  probeIntervalMs: 500,
+  probeTimeoutMs: 1500,
   watchEstablishTimeoutMs: 3000,
 } as const;
 
@@ -80,6 +89,8 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
   private staleSinceAt: Date | undefined;
   private fromEtcd = false;
   private probeTimer: NodeJS.Timeout | undefined;
+  /** When the probe still waiting for etcd started (undefined when none waits). */
+  private probeStartedAt: number | undefined;
   /** Since when the current watch has waited for etcd's `connected` (undefined once established). */
   private watchPendingSince: number | undefined;
   private readonly sleepers = new Set<() => void>();
@@ -98,6 +109,7 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
       retryDelayMs: options.retryDelayMs ?? TOPOLOGY_WATCHER_DEFAULTS.retryDelayMs,
       maxRetryDelayMs: options.maxRetryDelayMs ?? TOPOLOGY_WATCHER_DEFAULTS.maxRetryDelayMs,
       probeIntervalMs: options.probeIntervalMs ?? TOPOLOGY_WATCHER_DEFAULTS.probeIntervalMs,
+      probeTimeoutMs: Math.min(options.probeTimeoutMs ?? TOPOLOGY_WATCHER_DEFAULTS.probeTimeoutMs, conn.callTimeoutMs),
       watchEstablishTimeoutMs: options.watchEstablishTimeoutMs ?? TOPOLOGY_WATCHER_DEFAULTS.watchEstablishTimeoutMs,
     };
     layout.environment(environment);
@@ -330,14 +342,26 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
 
   private async probe(): Promise<void> {
     if (this.closed || this.syncing) return;
+    // One probe at a time: the call goes on until the connection's timeout, the verdict comes sooner.
+    if (this.probeStartedAt !== undefined) return;
+    this.probeStartedAt = Date.now();
+    const timeoutMs = this.options.probeTimeoutMs;
+    const timer = setTimeout(() => {
+      if (!this.closed) this.markStale(new EtcdTimeoutError(this.conn.endpoints, timeoutMs));
+    }, timeoutMs).unref();
     try {
       await this.conn.call((c) => c.get(this.layout.pending(this.environment)).exec());
+      clearTimeout(timer);
+      if (this.closed) return;
       if (this.stale) this.resync('etcd answers again');
       else if (this.watchPendingSince !== undefined && Date.now() - this.watchPendingSince > this.options.watchEstablishTimeoutMs) {
         this.resync(`watch not established after ${this.options.watchEstablishTimeoutMs} ms while etcd answers`);
       }
     } catch (err) {
-      this.markStale(err as Error);
+      clearTimeout(timer);
+      if (!this.closed) this.markStale(err as Error);
+    } finally {
+      this.probeStartedAt = undefined;
     }
   }
 

@@ -3,6 +3,7 @@ import type { Level } from 'pino';
 import { WaymarkError } from '../../topology/index.js';
 import { readFileSync } from 'node:fs';
 import { createGateway, GatewayOptionsError, type BundleTrustedKey, type GatewayOptions } from '../../gateway/index.js';
+import { ETCD_DEFAULTS, TOPOLOGY_WATCHER_DEFAULTS } from '../../store/index.js';
 import { createLogger } from '../../telemetry/index.js';
 import { etcdOptionsFrom, withEtcdCredentials, type EtcdCredentialFlags } from '../etcd-credentials.js';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
@@ -11,6 +12,7 @@ interface GatewayCliOptions extends EtcdCredentialFlags {
   etcd?: string[];
   bundle?: string;
   trustedKeys?: string;
+  etcdTimeout: number;
   prefix?: string;
   environment: string;
   region: string;
@@ -49,6 +51,7 @@ export function registerGateway(program: Command): void {
       "take the client address from this header set by a trusted proxy in front (e.g. x-forwarded-for, last entry); only when every request comes through it (default: the connection's peer)",
     )
     .option('--prefix <prefix>', 'root of the etcd keys (default /waymark/v1)')
+    .option('--etcd-timeout <ms>', `deadline of each etcd call; etcd counts as lost (topology stale) when a liveness probe takes over ${TOPOLOGY_WATCHER_DEFAULTS.probeTimeoutMs} ms or this, whichever is less`, parsePositiveInt, ETCD_DEFAULTS.callTimeoutMs)
     .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
     .option('--quiet', 'do not log a line per request (the request path then does no logging work at all)')
     .action(async (opts: GatewayCliOptions) => {
@@ -67,7 +70,7 @@ async function runGateway(opts: GatewayCliOptions): Promise<void> {
   try {
     source = opts.bundle !== undefined
       ? { bundle: { file: opts.bundle, trustedKeys: readTrustedKeys(opts.trustedKeys!, usage) } }
-      : { etcd: etcdOptionsFrom(opts.etcd ?? [], opts) };
+      : { etcd: { ...etcdOptionsFrom(opts.etcd ?? [], opts), callTimeoutMs: opts.etcdTimeout } };
   } catch (err) {
     return usage((err as Error).message);
   }

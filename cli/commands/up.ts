@@ -6,6 +6,9 @@ import { STACK_DEFAULTS, type StackOptions } from '../../stack/options.js';
 import { startStack } from '../../stack/stack.js';
 import { EXIT, reportError } from '../output.js';
 
+/** How often `waymark up` checks that the process that started it is still there. */
+const PARENT_CHECK_MS = 500;
+
 interface UpFlags {
   regions?: string[];
   manifest: string;
@@ -14,6 +17,7 @@ interface UpFlags {
   stateDir: string;
   environments: string[];
   leaseTtl: number;
+  restart: boolean;
 }
 
 /** `waymark up`: the local multi-region stack in one process tree (what `npm start` runs). */
@@ -28,7 +32,9 @@ export function registerUp(program: Command): void {
     .option('--environments <names>', 'environments to create', list, [...STACK_DEFAULTS.environments])
     .option('--state-dir <dir>', 'folder for etcd data, tokens, logs and stack.json', STACK_DEFAULTS.stateDir)
     .option('--lease-ttl <seconds>', 'lease TTL of the gateways', port, STACK_DEFAULTS.leaseTtlSeconds)
+    .option('--restart', 'start a gateway that exits again, with backoff (1 s doubling up to 30 s); by default it is reported and stays down', STACK_DEFAULTS.restart)
     .action(async (flags: UpFlags) => {
+      const parent = process.ppid;
       const etcd = flags.etcd ?? (process.env.WAYMARK_ETCD ? process.env.WAYMARK_ETCD.split(',') : undefined);
       const options: StackOptions = {
         manifest: flags.manifest,
@@ -36,6 +42,7 @@ export function registerUp(program: Command): void {
         stateDir: flags.stateDir,
         environments: flags.environments,
         leaseTtlSeconds: flags.leaseTtl,
+        restart: flags.restart,
         ...(flags.regions ? { regions: flags.regions } : {}),
         ...(etcd ? { etcd } : {}),
       };
@@ -58,6 +65,12 @@ export function registerUp(program: Command): void {
       };
       process.on('SIGINT', () => void stop('SIGINT'));
       process.on('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGHUP', () => void stop('SIGHUP'));
+      // A signal may reach only what started us (npm, a shell, a service manager) and end it:
+      // once reparented, stop as if signalled instead of running on orphaned.
+      setInterval(() => {
+        if (process.ppid !== parent) void stop(`parent process ${parent} exited`);
+      }, PARENT_CHECK_MS).unref();
     });
 }
 

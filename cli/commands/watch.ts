@@ -10,13 +10,19 @@ interface WatchFlags extends ConnectionFlags {
   output?: string;
 }
 
-/** Wait before reconnecting after the stream dropped. */
-const RECONNECT_MS = 2000;
+/**
+ * Waits between reconnects: the first after `initialMs`, each next one `multiplier` times longer
+ * up to `maxMs`, each spread by ±`jitter` so many watchers do not reconnect in step (gRPC's
+ * connection backoff, shorter for a terminal). Back to `initialMs` once connected.
+ */
+export const WATCH_RECONNECT = { initialMs: 500, multiplier: 1.6, maxMs: 10_000, jitter: 0.2 } as const;
 
 /**
  * `waymark watch`: follows the registry's event stream of an environment and prints each change
- * as a line (revision, time, what, who). Reconnects when the stream drops, asking for the changes
- * after the last one printed. Stops on SIGINT/SIGTERM.
+ * as a line (revision, time, what, who). When the stream drops (registry restarting, down, or its
+ * etcd down), reconnects with backoff for as long as it runs, asking for the changes after the
+ * last one printed. Fails at once only if the first connection fails or the registry refuses it
+ * (token, environment). Stops on SIGINT/SIGTERM.
  */
 export function registerWatch(program: Command): void {
   withConnection(
@@ -38,12 +44,16 @@ export function registerWatch(program: Command): void {
       const c = palette(process.stdout);
       let since: number | undefined;
       let connected = false;
+      let everConnected = false;
+      let delay: number = WATCH_RECONNECT.initialMs;
       while (!stop.signal.aborted) {
         try {
           const body = await client.events(env, { ...(since !== undefined ? { since } : {}), signal: stop.signal });
           for await (const ev of serverSentEvents(body)) {
             if (ev.event === 'view' && !connected) {
               connected = true;
+              everConnected = true;
+              delay = WATCH_RECONNECT.initialMs;
               const view = JSON.parse(ev.data) as EnvironmentView;
               const gateways = view.regions.flatMap((r) => r.gateways);
               const down = gateways.filter((g) => g.state === 'down').length;
@@ -59,13 +69,24 @@ export function registerWatch(program: Command): void {
           }
         } catch (err) {
           if (stop.signal.aborted) break;
-          // Refusals (bad token, unknown environment) will not get better by retrying.
-          if (err instanceof AdminApiError || !connected) throw err;
+          // Refusals (bad token, unknown environment) will not get better by retrying; a 503
+          // (the registry lost etcd) will. A first connection that fails is most likely a wrong URL.
+          if ((err instanceof AdminApiError && err.status !== 503) || !everConnected) throw err;
         }
         if (stop.signal.aborted) break;
+        const wait = Math.round(delay * (1 + WATCH_RECONNECT.jitter * (Math.random() * 2 - 1)));
+        process.stderr.write(
+          connected ? `the event stream of ${env} dropped; reconnecting in ${(wait / 1000).toFixed(1)}s\n` : `the registry is unreachable; retrying in ${(wait / 1000).toFixed(1)}s\n`,
+        );
         connected = false;
-        process.stderr.write(`the event stream of ${env} dropped; reconnecting in ${RECONNECT_MS / 1000}s\n`);
-        await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          stop.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve();
+          }, { once: true });
+        });
+        delay = Math.min(delay * WATCH_RECONNECT.multiplier, WATCH_RECONNECT.maxMs);
       }
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

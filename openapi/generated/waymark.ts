@@ -1089,9 +1089,12 @@ export interface components {
             region: components["schemas"]["Name"];
             url: string;
             status: components["schemas"]["GatewayStatusValue"];
-            /** @enum {string} */
-            health: "healthy" | "lagging" | "stale" | "unknown";
-            /** @description Seconds left on the gateway's lease (-1 if gone). */
+            /**
+             * @description `down`: the gateway's lease has expired or nothing listens at its URL (its registration outlives a crash by up to the lease TTL); `unknown`: no report yet; `stale`: the gateway lost etcd and serves its last snapshot; `lagging`: behind the environment's revision.
+             * @enum {string}
+             */
+            health: "healthy" | "lagging" | "stale" | "unknown" | "down";
+            /** @description Whole seconds left on the gateway's lease (0: under one second; -1: none, or expired). */
             leaseTtlSeconds: number;
             appliedRevision?: number;
             /** @description The environment's revision minus the one the gateway applied (0 when up to date). */

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import type { EnvironmentStatus, GatewayReport, GatewayStatus, InvalidRecord } from '../../openapi/index.js';
 import { parseRecord, summarize } from '../../topology/index.js';
 import type { EtcdConnection } from '../../store/etcd.js';
@@ -9,8 +10,10 @@ import { readKeys } from './environments.js';
 /**
  * Every gateway of an environment: region, URL, lease TTL left, the revision it reports having
  * applied, its lag behind the environment's revision (store/revision.ts), and a health verdict:
- * `unknown` without a report, `stale` when the gateway says it lost etcd, `lagging` when behind,
- * else `healthy`. Registrations and reports pass the core validators: an invalid one is listed in
+ * `down` when its lease has expired (etcd deletes the keys soon) or nothing listens at its URL any
+ * more (a crashed gateway's registration outlives it by up to the lease TTL), `unknown` without a
+ * report, `stale` when the gateway says it lost etcd, `lagging` when behind, else `healthy`.
+ * Registrations and reports pass the core validators: an invalid one is listed in
  * `invalidRecords` (a registration is then shown from its key alone, a report is ignored).
  */
 export async function environmentStatus(conn: EtcdConnection, layout: KeyLayout, env: string): Promise<EnvironmentStatus> {
@@ -44,7 +47,7 @@ export async function environmentStatus(conn: EtcdConnection, layout: KeyLayout,
         return;
       }
       const reg = checked.value;
-      const ttl = await leaseTtl(conn, String(kv.lease));
+      const [ttl, refused] = await Promise.all([leaseTtl(conn, String(kv.lease)), connectionRefused(reg.url)]);
       const report = reportOf.get(layout.report(env, parsed.region, parsed.name));
       const status: GatewayStatus = {
         id: parsed.name,
@@ -67,6 +70,7 @@ export async function environmentStatus(conn: EtcdConnection, layout: KeyLayout,
         if (report.invalidRecordCount) status.invalidRecordCount = report.invalidRecordCount;
         if (report.invalidRecords?.length) status.invalidRecords = report.invalidRecords;
       }
+      if (ttl < 0 || refused) status.health = 'down';
       out.push(status);
     }),
   );
@@ -81,10 +85,39 @@ function reportNames(prefix: string, key: string): { region: string; name: strin
   return key.startsWith(prefix) && parts.length === 2 ? { region: parts[0], name: parts[1] } : undefined;
 }
 
-/** Seconds left on a lease; -1 when it has none or it is gone. */
+/** Whole seconds left on a lease (0: under one); -1 when it has none or it has expired. */
 async function leaseTtl(conn: EtcdConnection, lease: string): Promise<number> {
   if (!lease || lease === '0') return -1;
   const res = await conn.call((c) => c.leaseClient.leaseTimeToLive({ ID: lease }));
   const ttl = Number(res.TTL);
-  return ttl > 0 ? ttl : -1;
+  return ttl >= 0 ? ttl : -1;
+}
+
+/** How long the TCP probe of a gateway's URL may take; a probe that times out proves nothing. */
+const PROBE_TIMEOUT_MS = 1000;
+
+/**
+ * Whether the host of a gateway's URL refuses TCP connections on its port: nothing listens there,
+ * so the gateway is gone. Anything else (connected, timed out, unreachable network, a URL the
+ * registry cannot resolve) is not taken as proof.
+ */
+function connectionRefused(url: string): Promise<boolean> {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return Promise.resolve(false);
+  }
+  const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
+  const host = target.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: PROBE_TIMEOUT_MS });
+    const done = (refused: boolean) => {
+      socket.destroy();
+      resolve(refused);
+    };
+    socket.once('connect', () => done(false));
+    socket.once('timeout', () => done(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
+  });
 }

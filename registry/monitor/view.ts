@@ -93,6 +93,7 @@ export function buildView(inputs: ViewInputs): EnvironmentView {
 
 function gatewayState(registered: string, status: GatewayStatus | undefined, traffic: GatewayTraffic | undefined): GatewayView['state'] {
   if (registered === 'draining') return 'draining';
+  if (status?.health === 'down') return 'down';
   if (traffic && !traffic.reachable) return 'unreachable';
   if (status?.health === 'stale') return 'stale';
   if (status?.health === 'lagging') return 'lagging';

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ApplyResult, EnvironmentStatus } from '../../openapi/index.js';
 import type { EnvironmentMonitor } from '../monitor/monitor.js';
 
@@ -18,7 +18,8 @@ export interface RegistryGaugeSources {
 /**
  * The registry's Prometheus metrics, in a registry of its own: admin requests, applies by result
  * and their duration, gateways per region by health, environment revisions, watch resyncs,
- * keepalive failures of its lease and held event streams. No label carries a token or a secret.
+ * keepalive failures of its lease and held event streams, plus the standard `process_*` and
+ * `nodejs_*` metrics. No label carries a token or a secret.
  */
 export class RegistryMetrics {
   readonly registry = new Registry();
@@ -33,6 +34,7 @@ export class RegistryMetrics {
 
   constructor(sources: RegistryGaugeSources) {
     const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
       name: 'waymark_registry_requests_total',
       help: 'Admin API requests answered, by method, route (the matched path pattern) and status.',
@@ -122,7 +124,7 @@ export class RegistryMetrics {
     });
     new Gauge({
       name: 'waymark_registry_gateways',
-      help: 'Registered gateways per environment, region and health (healthy, lagging, stale, unknown), as `waymark status` shows them.',
+      help: 'Registered gateways per environment, region and health (healthy, lagging, stale, unknown, down), as `waymark status` shows them.',
       labelNames: ['environment', 'region', 'health'],
       registers,
       async collect() {

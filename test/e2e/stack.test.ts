@@ -1,14 +1,13 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NoHealthyGatewayError, WaymarkClient } from '../../client-sdk/index.js';
 import type { ApplyResult, EnvironmentStatus, TopologyDocument } from '../../openapi/index.js';
 import type { DemoReply } from '../../stack/demo-backend.js';
-import { cliArgs, startStackProcess, type RunningStack } from '../support/stack.js';
+import { cliArgs, listening, startStackProcess, type RunningStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
 const run = promisify(execFile);
@@ -241,15 +240,3 @@ describe('e2e: the local multi-region stack (waymark up)', function () {
     for (const g of prodGateways()) expect(stdout).to.include(g.id);
   });
 });
-
-function listening(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect(Number(port), hostname);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}

@@ -161,4 +161,20 @@ describe('metrics: /metrics of the gateway and the registry (real etcd)', functi
     expect(value(samples, 'waymark_registry_etcd_up')).to.equal(1);
     expect(text).not.to.include(reg.adminToken);
   });
+  it('gateway and registry: the standard process_* and nodejs_* metrics, per instance (two gateways in one process do not collide)', async () => {
+    const second = await startGateway({ etcd: ctx.etcd.endpoints, environment: env, region: 'us-east', id: 'gw-metrics-2' });
+    try {
+      for (const url of [gw.url, second.url, reg.url]) {
+        const { samples } = await scrape(url);
+        const names = new Set(samples.map((s) => s.name));
+        for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_version_info']) {
+          expect(names, `${name} at ${url}`).to.include(name);
+        }
+      }
+      const { samples } = await scrape(second.url);
+      expect(samples.find((s) => s.name === 'process_resident_memory_bytes')?.labels.gateway).to.equal('gw-metrics-2');
+    } finally {
+      await second.close();
+    }
+  });
 });

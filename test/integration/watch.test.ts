@@ -88,4 +88,33 @@ describe('waymark watch (registry event stream, real etcd)', function () {
     expect(await refused.exited).to.equal(1);
     expect(refused.stderr()).to.include('token is not valid');
   });
+
+  it('reconnects with backoff while the registry is down (5 s and more), then prints new changes', async () => {
+    const env = uniqueEnv('watch');
+    await apply(env, 'apiVersion: waymark/v1\nkind: Region\nmetadata: { name: eu-west }\nspec: { jurisdiction: EU, provider: cloud-a }\n');
+    const watch = runWatch(['--environment', env], { WAYMARK_REGISTRY: reg.url, WAYMARK_TOKEN: reg.adminToken });
+    let exitCode: number | null | undefined;
+    void watch.exited.then((code) => (exitCode = code));
+    try {
+      await waitFor(() => watch.stderr().includes(`watching ${env} at revision`), { timeoutMs: 20_000, what: `watch to connect: ${watch.stderr()}` });
+      await reg.stop();
+      const downAt = Date.now();
+      // Down for 5 s and at least three failed attempts (the old watch gave up after one 2 s retry).
+      await waitFor(() => exitCode !== undefined || (Date.now() - downAt >= 5000 && (watch.stderr().match(/retrying in/g) ?? []).length >= 3), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        what: 'watch to retry for 5 s',
+      });
+      expect(exitCode, `watch exited while the registry was down: ${watch.stderr()}`).to.equal(undefined);
+      await reg.start();
+      await waitFor(() => (watch.stderr().match(/watching .* at revision/g) ?? []).length >= 2, { timeoutMs: 30_000, what: `watch to reconnect: ${watch.stderr()}` });
+      await apply(env, 'apiVersion: waymark/v1\nkind: Region\nmetadata: { name: us-east }\nspec: { jurisdiction: US, provider: cloud-a }\n');
+      await waitFor(() => watch.stdout().includes('region us-east added'), { timeoutMs: 20_000, what: `the change after the outage: ${watch.stdout()}` });
+      expect(exitCode).to.equal(undefined);
+    } finally {
+      await reg.start();
+      watch.child.kill('SIGINT');
+      expect(await watch.exited).to.equal(0);
+    }
+  });
 });

@@ -15,6 +15,10 @@ export interface TestRegistry {
   readonly tokensFile: string;
   /** Creates another token (operators need environments). */
   token(role: Role, environments?: string[]): string;
+  /** Stops the registry but keeps its port and tokens, for `start()` (an outage of the registry). */
+  stop(): Promise<void>;
+  /** Starts a stopped registry again on the same port, with the same tokens. */
+  start(): Promise<void>;
   /** Stops the registry and removes the tokens file. */
   close(): Promise<void>;
 }
@@ -27,12 +31,15 @@ export async function startRegistry(
   const dir = mkdtempSync(join(tmpdir(), 'waymark-tokens-'));
   const tokensFile = join(dir, 'tokens.json');
   const adminToken = addToken(tokensFile, { role: 'admin', name: 'test-admin' }).token;
-  const registry = createRegistry({
-    port: 0,
-    ...rest,
-    etcd: { endpoints, callTimeoutMs: 3000, ...etcdOptions },
-    tokens: { file: tokensFile },
-  });
+  const create = (port: number) =>
+    createRegistry({
+      port,
+      ...rest,
+      etcd: { endpoints, callTimeoutMs: 3000, ...etcdOptions },
+      tokens: { file: tokensFile },
+    });
+  let registry = create(rest.port ?? 0);
+  let running = true;
   let url: string;
   try {
     url = await registry.listen();
@@ -46,11 +53,25 @@ export async function startRegistry(
   return {
     url,
     adminToken,
-    registry,
+    get registry() {
+      return registry;
+    },
     tokensFile,
     token: (role, environments) => addToken(tokensFile, { role, ...(environments ? { environments } : {}) }).token,
-    async close() {
+    async stop() {
+      if (!running) return;
+      running = false;
       await registry.close();
+    },
+    async start() {
+      if (running) return;
+      registry = create(Number(new URL(url).port));
+      await registry.listen();
+      running = true;
+    },
+    async close() {
+      if (running) await registry.close();
+      running = false;
       unregister();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -87,6 +108,8 @@ export function useRegistry(ctx: { readonly etcd: { readonly endpoints: string[]
       return current().tokensFile;
     },
     token: (role, environments) => current().token(role, environments),
+    stop: () => current().stop(),
+    start: () => current().start(),
     close: () => current().close(),
   };
 }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { StackDescription, StackGateway } from '../../stack/stack.js';
 import { registerServer } from './contract-servers.js';
@@ -28,11 +29,25 @@ export interface RunningStack {
   stop(): Promise<number | null>;
 }
 
-export async function startStackProcess(args: string[] = [], timeoutMs = 90_000): Promise<RunningStack> {
+export interface StackProcessOptions {
+  /** How long `waymark up` may take to start, ms. Default 90000. */
+  timeoutMs?: number;
+  /**
+   * Run `waymark up` under a shell that waits for it, as `npm start` does (npm, then a shell):
+   * `process` is then that shell. Default false.
+   */
+  underShell?: boolean;
+}
+
+/** The stack's small configuration: prod only, gateways in eu-west (one regional gateway and the dispatcher). */
+export const SMALL_STACK_ARGS = ['--environments', 'prod', '--regions', 'eu-west'] as const;
+
+export async function startStackProcess(args: string[] = [], { timeoutMs = 90_000, underShell = false }: StackProcessOptions = {}): Promise<RunningStack> {
   const stateDir = mkdtempSync(join(tmpdir(), 'waymark-stack-'));
-  const child = spawn(process.execPath, [...cliArgs(), 'up', '--base-port', '0', '--state-dir', stateDir, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const command = [process.execPath, ...cliArgs(), 'up', '--base-port', '0', '--state-dir', stateDir, ...args];
+  // `; exit $?` keeps bash from exec'ing its last command: it stays the parent, like npm's shell.
+  const [file, ...argv] = underShell ? ['bash', '-c', '"$@"; exit $?', 'bash', ...command] : command;
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -104,11 +119,31 @@ export async function startStackProcess(args: string[] = [], timeoutMs = 90_000)
   };
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid runs; a zombie (exited, not yet reaped by its parent) does not. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  try {
+    // `pid (comm) S ...`: the state follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** Whether something accepts TCP connections at this URL's host and port. */
+export function listening(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
