@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerAgent } from './agent.js';
 import { registerApply, registerDiff } from './apply.js';
 import { registerGateway } from './gateway.js';
 import { registerGet } from './get.js';
@@ -15,6 +16,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerUp,
   registerRegistry,
   registerGateway,
+  registerAgent,
   registerToken,
   registerApply,
   registerDiff,
