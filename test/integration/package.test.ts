@@ -14,7 +14,7 @@ describe('the built package (npm run build)', function () {
 
   it('exposes the waymark CLI with --help on every command', () => {
     const help = execFileSync(process.execPath, ['dist/cli/waymark.js', '--help'], { encoding: 'utf8' });
-    for (const cmd of ['registry', 'gateway', 'apply', 'diff', 'promote', 'get', 'status', 'token', 'up']) {
+    for (const cmd of ['registry', 'gateway', 'agent', 'apply', 'diff', 'promote', 'get', 'status', 'token', 'up']) {
       expect(help, cmd).to.match(new RegExp(`\\n\\s+${cmd}\\b`));
     }
     expect(execFileSync(process.execPath, ['dist/cli/waymark.js', 'up', '--help'], { encoding: 'utf8' })).to.include('--base-port');
