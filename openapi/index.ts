@@ -26,6 +26,7 @@ export type Linkset = Schemas['Linkset'];
 export type RegionDefinition = Schemas['RegionDefinition'];
 export type Deployment = Schemas['Deployment'];
 export type ServiceDefinition = Schemas['ServiceDefinition'];
+export type CorsPolicy = Schemas['CorsPolicy'];
 export type GatewayRegistration = Schemas['GatewayRegistration'];
 export type GatewayReport = Schemas['GatewayReport'];
 export type CommitRecord = Schemas['CommitRecord'];

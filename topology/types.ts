@@ -14,6 +14,7 @@ export type {
   RoutedGateway,
   Service,
   ServiceDefinition,
+  CorsPolicy,
   ServiceRoute,
   TopologyDocument,
 } from '../openapi/index.js';

@@ -401,7 +401,7 @@ export interface paths {
         post: operations["proxyPost"];
         /** A DELETE call to a service, forwarded to one of its backends. */
         delete: operations["proxyDelete"];
-        /** A OPTIONS call to a service, forwarded to one of its backends. */
+        /** A OPTIONS call to a service, forwarded to one of its backends (a CORS preflight is answered by the gateway when the service has a CORS policy). */
         options: operations["proxyOptions"];
         /** A HEAD call to a service, forwarded to one of its backends. */
         head: operations["proxyHead"];
@@ -629,7 +629,27 @@ export interface components {
             docs?: components["schemas"]["ServiceLink"];
             /** @description Machine-readable description; published as `service-desc`. */
             openapi?: components["schemas"]["ServiceLink"];
+            cors?: components["schemas"]["CorsPolicy"];
             deployments: components["schemas"]["Deployment"][];
+        };
+        /**
+         * @description Which web pages may call the service from a browser (CORS), answered by every gateway,
+         *     preflights included. Internal: kept in the service's record, never in the public
+         *     document. Rules in `topology/cors.ts` (`validateCorsPolicy`).
+         */
+        CorsPolicy: {
+            /** @description Serialized origins (`https://app.example.com`, compared byte for byte with `Origin`), or `["*"]` alone. */
+            allowOrigins: string[];
+            /** @description Methods a preflight may ask for. Default GET, HEAD, POST. */
+            allowMethods?: string[];
+            /** @description Request headers a preflight may ask for (case-insensitive), beyond `x-request-id` and `traceparent`, always allowed. Default none. */
+            allowHeaders?: string[];
+            /** @description Response headers a page may read, beyond the CORS-safelisted ones and Waymark's own. Default none. */
+            exposeHeaders?: string[];
+            /** @description Whether pages may send cookies or HTTP authentication; never with `["*"]`. Default false. */
+            allowCredentials?: boolean;
+            /** @description How long a browser may cache a preflight answer, s. Default 600. */
+            maxAgeSeconds?: number;
         };
         /**
          * @description Where a service's API is described: an absolute http(s) URL, or a path under the service's
@@ -957,6 +977,25 @@ export interface components {
             content: {
                 "application/json": components["schemas"]["Error"];
             };
+        };
+        /**
+         * @description A CORS preflight the gateway answered from the service's `CorsPolicy`: the origin (or `*`
+         *     for a policy of `["*"]` without credentials), the allowed methods and headers (the
+         *     policy's, plus `x-request-id` and `traceparent`, which Waymark clients send), and how long
+         *     the browser may cache the answer. (A backend's own 204 to an `OPTIONS`, for a service
+         *     without a policy, is relayed with `Via` instead.)
+         */
+        CorsPreflight: {
+            headers: {
+                "Access-Control-Allow-Origin": string;
+                "Access-Control-Allow-Methods": string;
+                "Access-Control-Allow-Headers"?: string;
+                "Access-Control-Allow-Credentials"?: "true";
+                "Access-Control-Max-Age"?: string;
+                Vary: string;
+                [name: string]: unknown;
+            };
+            content?: never;
         };
         /**
          * @description The service's answer, relayed as its backend (or, when dispatching, another gateway) sent
@@ -1764,7 +1803,9 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            204: components["responses"]["CorsPreflight"];
             400: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
             408: components["responses"]["Error"];
             413: components["responses"]["Error"];
