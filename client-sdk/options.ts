@@ -9,8 +9,10 @@ export interface WaymarkClientOptions {
   region?: string;
   /** Expected environment: a document of another environment is rejected. Default: the first accepted document's. */
   environment?: string;
-  /** File that keeps the last good topology across restarts (written atomically). Default: none. */
+  /** Node: file that keeps the last good topology across restarts (written atomically). Default: none. */
   cacheFile?: string;
+  /** Browsers: localStorage key that keeps the last good topology across page loads. Default: none. */
+  cacheKey?: string;
   /** Time to establish a TCP/TLS connection to a gateway, ms. Default 1000. */
   connectTimeoutMs?: number;
   /** Time one attempt (one gateway) may take before it is abandoned as a black hole, ms. Default 10 000. */
@@ -87,6 +89,7 @@ export type ResolvedOptions = Defaulted & {
   region: string | undefined;
   environment: string | undefined;
   cacheFile: string | undefined;
+  cacheKey: string | undefined;
 };
 
 /** Applies the defaults and rejects values the client cannot work with, naming the option. */
@@ -117,7 +120,10 @@ export function resolveOptions(options: WaymarkClientOptions): ResolvedOptions {
   if (options.cacheFile !== undefined && (typeof options.cacheFile !== 'string' || options.cacheFile === '')) {
     throw new InvalidOptionsError('cacheFile must be a non-empty path');
   }
-  return { ...out, bootstrap, region: options.region, environment: options.environment, cacheFile: options.cacheFile };
+  if (options.cacheKey !== undefined && (typeof options.cacheKey !== 'string' || options.cacheKey === '')) {
+    throw new InvalidOptionsError('cacheKey must be a non-empty localStorage key');
+  }
+  return { ...out, bootstrap, region: options.region, environment: options.environment, cacheFile: options.cacheFile, cacheKey: options.cacheKey };
 }
 
 /** An http(s) base URL without query, fragment, credentials or trailing slash; throws naming `where`. */

@@ -33,4 +33,14 @@ describe('the built package (npm run build)', function () {
     );
     expect(JSON.parse(out)).to.deep.equal({ client: 'function', server: ['function', 'function'], leaked: false });
   });
+
+  it('resolves waymark/client by condition: node:http on Node, the fetch build for browser and default, and ships the bundle', () => {
+    const resolve = (conditions: string[]) =>
+      execFileSync(process.execPath, [...conditions.map((c) => `--conditions=${c}`), '--input-type=module', '-e', `console.log(import.meta.resolve('waymark/client'))`], { encoding: 'utf8' }).trim();
+    expect(resolve([])).to.match(/\/dist\/client-sdk\/index\.js$/);
+    expect(resolve(['browser'])).to.match(/\/dist\/client-sdk\/browser\.js$/);
+    const bundle = execFileSync(process.execPath, ['--input-type=module', '-e', `console.log(import.meta.resolve('waymark/client/bundle'))`], { encoding: 'utf8' }).trim();
+    expect(bundle).to.match(/\/dist\/browser\/waymark-client\.js$/);
+    expect(existsSync(new URL(bundle))).to.equal(true);
+  });
 });
