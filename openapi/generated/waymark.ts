@@ -297,6 +297,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/demo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The browser demo (HTML) of the SDK's browser bundle, served under /demo/.
+         * @description Unauthenticated, like the dashboard page. Calls every service of an environment from the
+         *     browser through the gateways (`?bootstrap=<gateway URLs>&region=<region>&environment=<env>`),
+         *     showing which region answered; the services' `cors` policies must allow the registry's origin.
+         */
+        get: operations["getBrowserDemo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/demo/{asset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The demo's script and styles, and the SDK's browser bundle (`npm run build` makes it). */
+        get: operations["getBrowserDemoAsset"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/environments/{env}/view": {
         parameters: {
             query?: never;
@@ -1479,6 +1518,52 @@ export interface operations {
             header?: never;
             path: {
                 asset: "dashboard.js" | "dashboard.css";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                    "text/css": string;
+                };
+            };
+            404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getBrowserDemo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            500: components["responses"]["Internal"];
+        };
+    };
+    getBrowserDemoAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                asset: "demo.js" | "demo.css" | "waymark-client.js";
             };
             cookie?: never;
         };
