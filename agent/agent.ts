@@ -219,7 +219,8 @@ function relay(res: ServerResponse, response: AxiosResponse<ArrayBuffer>): void 
     out[lower] = value;
   }
   out.via = out.via ? `${String(out.via)}, ${VIA}` : VIA;
-  out['content-length'] = String(body.length);
+  // RFC 9110 §8.6: no Content-Length on a 1xx, 204 or 304.
+  if (response.status !== 204 && response.status !== 304) out['content-length'] = String(body.length);
   res.writeHead(response.status, out);
   res.end(response.config.method?.toUpperCase() === 'HEAD' ? undefined : body);
 }
