@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
@@ -8,7 +8,6 @@ import { demoUrl } from '../../stack/guide.js';
 import { buildBrowserBundle, BROWSER_BUNDLE } from '../../scripts/build-browser.js';
 import { startStackProcess, type RunningStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
-import { writeFileSync, mkdirSync } from 'node:fs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];

@@ -72,6 +72,17 @@ describe('waymark agent: curl and Python through a gateway failover', function (
           ],
         },
         { name: 'hr', basePath: '/hr/v1', placement: 'pinned', jurisdictions: ['EU'], deployments: [{ region: 'eu-west', upstreams: [backends[0]!.url] }] },
+        // eu-west's upstream is a closed port: its gateways answer 502.
+        {
+          name: 'flaky',
+          basePath: '/flaky/v1',
+          placement: 'regional',
+          failover: ['us-east'],
+          deployments: [
+            { region: 'eu-west', upstreams: ['http://127.0.0.1:1'] },
+            { region: 'us-east', upstreams: [backends[1]!.url] },
+          ],
+        },
       ],
     });
     child = await spawnGateway({ etcd: ctx.etcd.endpoints, environment: env, region: 'eu-west', id: 'eu-a', leaseTtlSeconds: 2 });
@@ -116,6 +127,17 @@ describe('waymark agent: curl and Python through a gateway failover', function (
     const head = await curl('-D', '-', '-o', '/dev/null', `${agentUrl}/catalog/items/1`);
     expect(head).to.match(/^x-waymark-gateway: eu-a\r$/im);
     expect(head).to.match(/^via: 1\.1 eu-a, 1\.1 waymark-agent\r$/im);
+  });
+
+  it('relays the 502 to a plain POST, and retries a GET or a POST with an Idempotency-Key at the next gateway', async () => {
+    const status = async (...args: string[]) => {
+      const out = await curl('-o', '/dev/null', '-w', '%{http_code} %header{x-waymark-gateway}', ...args);
+      return out.trim();
+    };
+    // First, while nothing is ejected: the preferred gateway's 502 reaches the app, as a direct call's would.
+    expect(await status('-X', 'POST', '-d', 'x', `${agentUrl}/flaky/orders`)).to.equal('502 eu-a');
+    expect(await status(`${agentUrl}/flaky/items`)).to.equal('200 us-a');
+    expect(await status('-X', 'POST', '-d', 'x', '-H', 'Idempotency-Key: 42', `${agentUrl}/flaky/orders`)).to.equal('200 us-a');
   });
 
   it('answers what it cannot route itself, with a stable code', async () => {
