@@ -219,7 +219,7 @@ describe('waymark agent: curl and Python through a gateway failover', function (
     cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
     try {
-      await waitFor(() => /topology .* revision \d+/.test(stderr), { what: 'the CLI agent to hold a topology', timeoutMs: 20_000 });
+      await waitFor(() => /topology .* revision \d+/.test(stderr), { what: 'the CLI agent to hold a topology', timeoutMs: 45_000 });
       const body = JSON.parse(await curl('-x', `http://127.0.0.1:${port}`, 'http://catalog/items/7')) as { backend: string };
       expect(body.backend).to.equal('us');
       await waitFor(() => /GET catalog \/items\/7 200 us-a/.test(stderr), { what: 'the call line' });
