@@ -4,3 +4,4 @@ export * from './store/index.js';
 export * from './telemetry/index.js';
 export * from './registry/index.js';
 export * from './gateway/index.js';
+export * from './agent/index.js';

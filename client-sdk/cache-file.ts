@@ -1,25 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { TopologyDocument } from '../openapi/index.js';
-import { checkDocument } from './document.js';
-import { InvalidTopologyError } from './errors.js';
+import { parseCached, serializeCached } from './cache-format.js';
+import type { CachedTopology, TopologyCache } from './platform.js';
 
-/** What the cache file holds: the last good document and when a gateway last confirmed it. */
-export interface CachedTopology {
-  document: TopologyDocument;
-  confirmedAt: Date;
-}
+export type { CachedTopology };
 
 /**
  * The last good topology on disk, so a restart while no gateway answers can still route.
  * Writes go to a temporary file that is renamed over the cache, so a crash mid-write leaves the
  * previous file whole; writes are serialized and the latest one wins.
  */
-export class CacheFile {
+export class CacheFile implements TopologyCache {
   private writing: Promise<void> = Promise.resolve();
+  readonly source: string;
 
-  constructor(readonly path: string) {}
+  constructor(readonly path: string) {
+    this.source = `cache file ${path}`;
+  }
 
   /** The cached topology; undefined when there is no file; InvalidTopologyError when it is unusable. */
   async read(): Promise<CachedTopology | undefined> {
@@ -30,21 +28,12 @@ export class CacheFile {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    const source = `cache file ${this.path}`;
-    let data: { document?: unknown; confirmedAt?: unknown };
-    try {
-      data = JSON.parse(text) as typeof data;
-    } catch (err) {
-      throw new InvalidTopologyError(source, 'malformed', [`not JSON: ${(err as Error).message}`]);
-    }
-    const confirmedAt = new Date(typeof data?.confirmedAt === 'string' ? data.confirmedAt : Number.NaN);
-    if (Number.isNaN(confirmedAt.getTime())) throw new InvalidTopologyError(source, 'malformed', ['confirmedAt: must be a date-time']);
-    return { document: checkDocument(data.document, source), confirmedAt };
+    return parseCached(text, this.source);
   }
 
   /** Writes atomically (tmp + rename); resolves when this write (and those before it) are done. */
   write(entry: CachedTopology): Promise<void> {
-    const body = JSON.stringify({ confirmedAt: entry.confirmedAt.toISOString(), document: entry.document });
+    const body = serializeCached(entry);
     const next = this.writing.then(() => this.replace(body));
     // The chain survives a failed write; the caller still sees its own failure.
     this.writing = next.catch(() => undefined);

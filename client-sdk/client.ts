@@ -1,13 +1,13 @@
-import { EventEmitter } from 'node:events';
 import axios, { type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import type { TopologyDocument } from '../openapi/index.js';
 import { RetryBudget } from './budget.js';
-import { CacheFile } from './cache-file.js';
 import { Discovery, type BackoffEvent, type DiscoveryStats, type SourceFailure } from './discovery.js';
 import { Ejector } from './ejection.js';
+import { TypedEmitter } from './emitter.js';
 import { ClientClosedError, InvalidTopologyError, TopologyExpiredError, TopologyUnavailableError } from './errors.js';
 import { LatencyTable, probeRegions } from './latency.js';
 import { resolveOptions, type ResolvedOptions, type WaymarkClientOptions } from './options.js';
+import type { Platform, TopologyCache } from './platform.js';
 import { Resolver, type LastResortEvent, type Route } from './resolver.js';
 import { Transport, type EjectionEvent, type FailoverEvent } from './transport.js';
 
@@ -54,15 +54,17 @@ export interface WaymarkClientEvents {
 
 /**
  * The Waymark smart client: discovers the topology from any gateway, keeps it fresh, and sends
- * each call to the best gateway of a service, failing over within its allowed regions.
+ * each call to the best gateway of a service, failing over within its allowed regions. The same
+ * code on every runtime; `waymark/client` gives it the runtime's Platform (node:http and a cache
+ * file on Node, fetch and localStorage in browsers and edge runtimes).
  */
-export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
+export class ClientCore extends TypedEmitter<WaymarkClientEvents> {
   private readonly options: ResolvedOptions;
   private readonly discovery: Discovery;
   private readonly transport: Transport;
-  private readonly cache: CacheFile | undefined;
+  private readonly cache: TopologyCache | undefined;
   private readonly latency = new LatencyTable();
-  private readonly probeHttp = axios.create({ maxRedirects: 0 });
+  private readonly probeHttp: AxiosInstance;
   private readonly instances = new Map<string, AxiosInstance>();
   private readonly closing = new AbortController();
   private readonly started: Promise<void>;
@@ -71,7 +73,7 @@ export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
   /** Why the topology is unconfirmed, while it is. */
   private unconfirmed: 'cache' | 'unreachable' | undefined;
   private confirmedAt = 0;
-  private expiryTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   /** `expired` reached a listener since the topology was last confirmed. */
   private expiredAnnounced = false;
   private lastRefreshAt = 0;
@@ -82,17 +84,19 @@ export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
   private probing: Promise<void> | undefined;
   private closed = false;
 
-  constructor(options: WaymarkClientOptions) {
+  constructor(options: WaymarkClientOptions, platform: Platform) {
     super();
     this.options = resolveOptions(options);
-    this.cache = this.options.cacheFile !== undefined ? new CacheFile(this.options.cacheFile) : undefined;
-    this.discovery = new Discovery(this.options, () => this.preferredGateways());
+    this.cache = platform.cache(this.options);
+    this.probeHttp = axios.create({ adapter: platform.adapter, maxRedirects: 0 });
+    this.discovery = new Discovery(platform, this.options, () => this.preferredGateways());
     this.discovery.on('document', (doc, previous) => this.adopt(doc, previous));
     this.discovery.on('contact', () => this.confirmed());
     this.discovery.on('rejected', (err) => this.emit('rejected', err));
     this.discovery.on('unreachable', (failures) => this.unreachable(failures));
     this.discovery.on('backoff', (event) => this.emit('backoff', event));
     this.transport = new Transport(
+      platform,
       this.options,
       { route: (service) => this.route(service), revision: () => this.resolver?.revision },
       new Ejector({ baseMs: this.options.ejectionBaseMs, maxMs: this.options.ejectionMaxMs }),
@@ -178,7 +182,7 @@ export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
   /** Adopts the cache file's topology when no gateway answered; false if there is none usable. */
   private async startFromCache(failures: SourceFailure[]): Promise<boolean> {
     if (!this.cache) return false;
-    const source = `cache file ${this.cache.path}`;
+    const source = this.cache.source;
     try {
       const cached = await this.cache.read();
       if (!cached) {
@@ -278,7 +282,8 @@ export class WaymarkClient extends EventEmitter<WaymarkClientEvents> {
       if (expired) this.announceExpired(expired);
       else this.scheduleExpiry();
     }, inMs);
-    this.expiryTimer.unref();
+    // Node: the timer alone must not keep the process alive.
+    (this.expiryTimer as { unref?: () => void }).unref?.();
   }
 
   /**

@@ -2,11 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 
-/** What one HTTP exchange got to: whether a connection was ever established (bytes may have left). */
-export interface ConnectionTrace {
-  connected: boolean;
-  connectTimedOut: boolean;
-}
+import type { ConnectionTrace } from './platform.js';
 
 /** The error a socket is destroyed with when it does not connect in time. */
 export class ConnectTimeoutError extends Error {

@@ -1,12 +1,11 @@
-import { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
 import axios, { type AxiosInstance } from 'axios';
 import type { TopologyDocument } from '../openapi/index.js';
 import { Backoff, retryAfterMs } from './backoff.js';
-import { tracingTransport } from './connection.js';
 import { parseDocument } from './document.js';
+import { TypedEmitter } from './emitter.js';
 import { DiscoveryRefusedError, DiscoveryTimeoutError, InvalidTopologyError, TopologyUnavailableError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
+import type { Platform } from './platform.js';
 import { RevisionTrust } from './revision-trust.js';
 import { SignatureVerifier } from './signature.js';
 
@@ -94,7 +93,7 @@ type Fetched = { status: 200; doc: TopologyDocument; etag: string | undefined } 
  * long-poll), however slowly the gateway sends, so bootstrap() (and ready()) settles within that
  * deadline per bootstrap gateway.
  */
-export class Discovery extends EventEmitter<DiscoveryEvents> {
+export class Discovery extends TypedEmitter<DiscoveryEvents> {
   private doc: TopologyDocument | undefined;
   private etag: string | undefined;
   private current: string | undefined;
@@ -138,13 +137,14 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   unreachableSince: number | undefined;
 
   constructor(
+    private readonly platform: Platform,
     private readonly options: ResolvedOptions,
     /** Gateways of the held document, preferred first; the bootstrap list is appended. */
     private readonly preferred: () => string[],
   ) {
     super();
     this.verifier = options.trustedKeys ? new SignatureVerifier(options.trustedKeys) : undefined;
-    this.http = axios.create({ maxRedirects: 0, responseType: 'text', transformResponse: [(data: unknown) => data] });
+    this.http = axios.create({ adapter: platform.adapter, maxRedirects: 0, responseType: 'text', transformResponse: [(data: unknown) => data] });
     const policy = {
       baseMs: options.discoveryRetryDelayMs,
       multiplier: options.discoveryBackoffMultiplier,
@@ -395,7 +395,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
         headers: this.etag && this.doc ? { 'If-None-Match': this.etag } : {},
         validateStatus: () => true,
         maxContentLength: this.options.maxDocumentBytes,
-        transport: tracingTransport(this.options.connectTimeoutMs, trace),
+        ...this.platform.exchange(this.options.connectTimeoutMs, trace),
       });
     } catch (err) {
       if (deadline.aborted && !this.closing.signal.aborted) throw new DiscoveryTimeoutError(url, deadlineMs);

@@ -4,7 +4,7 @@ import { InvalidTopologyError } from './errors.js';
 
 /** Parses a received body into a checked document; throws InvalidTopologyError naming each problem. */
 export function parseDocument(body: string, source: string, maxBytes: number): TopologyDocument {
-  if (Buffer.byteLength(body) > maxBytes) {
+  if (utf8Length(body, maxBytes) > maxBytes) {
     throw new InvalidTopologyError(source, 'too-large', [`the document is larger than ${maxBytes} bytes`]);
   }
   let data: unknown;
@@ -26,4 +26,11 @@ export function checkDocument(data: unknown, source: string): TopologyDocument {
   const problems = validateTopologyDocument(data);
   if (problems.length > 0) throw new InvalidTopologyError(source, 'malformed', problems);
   return data as TopologyDocument;
+}
+
+/** UTF-8 length of `text`, encoded only when its characters alone do not settle it against `limit`. */
+function utf8Length(text: string, limit: number): number {
+  if (text.length > limit) return text.length;
+  if (text.length * 3 <= limit) return text.length;
+  return new TextEncoder().encode(text).length;
 }

@@ -1,25 +1,6 @@
-/** Public API of the Waymark client SDK (`waymark/client`). Depends on axios and node: builtins only. */
-export { WaymarkClient, type StaleEvent, type WaymarkClientEvents } from './client.js';
-export { WAYMARK_CLIENT_DEFAULTS, type WaymarkClientOptions } from './options.js';
-export { Backoff, retryAfterMs, type BackoffPolicy } from './backoff.js';
-export {
-  ClientClosedError,
-  DiscoveryRefusedError,
-  InvalidOptionsError,
-  InvalidRequestError,
-  InvalidTopologyError,
-  NoHealthyGatewayError,
-  NoRouteError,
-  TopologyExpiredError,
-  TopologyUnavailableError,
-  WaymarkError,
-  type GatewayAttempt,
-  type InvalidTopologyReason,
-} from './errors.js';
-export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions } from '../topology/index.js';
-export { Resolver, type Candidate, type LastResortEvent, type Route } from './resolver.js';
-export { checkDocument, parseDocument } from './document.js';
-export type { BackoffEvent, DiscoveryRequestKind, DiscoveryStats, SourceFailure } from './discovery.js';
-export { SignatureVerifier, type TrustedKey, type VerifiedDocument } from './signature.js';
-export type { EjectionEvent, FailoverEvent, WaymarkRequestOptions } from './transport.js';
-export type { TopologyDocument, Service, Region, RoutedGateway } from '../openapi/index.js';
+/**
+ * Public API of the Waymark client SDK on Node (`waymark/client`, condition `node`): the client
+ * over node:http. Browsers and edge runtimes get `browser.ts` (fetch, localStorage), with the same API.
+ */
+export * from './api.js';
+export { WaymarkClient } from './node.js';

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { AxiosInstance } from 'axios';
 import type { TopologyDocument } from '../openapi/index.js';
 

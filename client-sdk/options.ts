@@ -10,8 +10,10 @@ export interface WaymarkClientOptions {
   region?: string;
   /** Expected environment: a document of another environment is rejected. Default: the first accepted document's. */
   environment?: string;
-  /** File that keeps the last good topology across restarts (written atomically). Default: none. */
+  /** Node: file that keeps the last good topology across restarts (written atomically). Default: none. */
   cacheFile?: string;
+  /** Browsers: localStorage key that keeps the last good topology across page loads. Default: none. */
+  cacheKey?: string;
   /** Time to establish a TCP/TLS connection to a gateway, ms. Default 1000. */
   connectTimeoutMs?: number;
   /** Time one attempt (one gateway) may take before it is abandoned as a black hole, ms. Default 10 000. */
@@ -117,6 +119,7 @@ export type ResolvedOptions = Defaulted & {
   environment: string | undefined;
   cacheFile: string | undefined;
   trustedKeys: readonly TrustedKey[] | undefined;
+  cacheKey: string | undefined;
 };
 
 /** Applies the defaults and rejects values the client cannot work with, naming the option. */
@@ -149,12 +152,16 @@ export function resolveOptions(options: WaymarkClientOptions): ResolvedOptions {
   if (options.cacheFile !== undefined && (typeof options.cacheFile !== 'string' || options.cacheFile === '')) {
     throw new InvalidOptionsError('cacheFile must be a non-empty path');
   }
+  if (options.cacheKey !== undefined && (typeof options.cacheKey !== 'string' || options.cacheKey === '')) {
+    throw new InvalidOptionsError('cacheKey must be a non-empty localStorage key');
+  }
   return {
     ...out,
     bootstrap,
     region: options.region,
     environment: options.environment,
     cacheFile: options.cacheFile,
+    cacheKey: options.cacheKey,
     trustedKeys: options.trustedKeys === undefined ? undefined : [...options.trustedKeys],
   };
 }

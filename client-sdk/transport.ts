@@ -1,17 +1,13 @@
 import { IDEMPOTENT_METHODS, newRequestId, newTraceparent } from '../topology/index.js';
-import { EventEmitter } from 'node:events';
-import http from 'node:http';
-import https from 'node:https';
-import { performance } from 'node:perf_hooks';
-import { Readable } from 'node:stream';
 import axios, { AxiosError, AxiosHeaders, type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import type { RoutedGateway } from '../openapi/index.js';
 import type { RetryBudget } from './budget.js';
-import { tracingTransport, type ConnectionTrace } from './connection.js';
 import type { Ejector } from './ejection.js';
+import { TypedEmitter } from './emitter.js';
 import { InvalidRequestError, NoHealthyGatewayError, type GatewayAttempt } from './errors.js';
 import { findAlternate } from './misdirected.js';
 import type { ResolvedOptions } from './options.js';
+import type { ConnectionTrace, Platform } from './platform.js';
 import type { Candidate, Route } from './resolver.js';
 
 /** Per-request options of Waymark, on an axios request config. */
@@ -74,12 +70,9 @@ export interface TransportContext {
  * and the retry budget allows. It is an axios adapter: everything else (interceptors,
  * transforms, serialization) stays axios's own.
  */
-export class Transport extends EventEmitter<TransportEvents> {
-  private readonly httpAgent = new http.Agent({ keepAlive: true });
-  private readonly httpsAgent = new https.Agent({ keepAlive: true });
-  private readonly adapter: AxiosAdapter = axios.getAdapter('http');
-
+export class Transport extends TypedEmitter<TransportEvents> {
   constructor(
+    private readonly platform: Platform,
     private readonly options: ResolvedOptions,
     private readonly context: TransportContext,
     private readonly ejector: Ejector,
@@ -94,8 +87,7 @@ export class Transport extends EventEmitter<TransportEvents> {
   }
 
   close(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.platform.close();
   }
 
   async send(service: string, config: InternalAxiosRequestConfig): Promise<AxiosResponse> {
@@ -106,7 +98,7 @@ export class Transport extends EventEmitter<TransportEvents> {
     if (!headers.has('x-request-id')) headers.set('X-Request-Id', newRequestId());
     if (!headers.has('traceparent')) headers.set('traceparent', newTraceparent());
     const method = (config.method ?? 'get').toUpperCase();
-    const repeatable = !(config.data instanceof Readable);
+    const repeatable = !this.platform.isStream(config.data);
     const idempotent = IDEMPOTENT_METHODS.has(method) || config.waymark?.idempotent === true;
     const totalMs = config.timeout && config.timeout > 0 ? config.timeout : this.options.requestTimeoutMs;
     const deadline = performance.now() + totalMs;
@@ -130,8 +122,6 @@ export class Transport extends EventEmitter<TransportEvents> {
         allowAbsoluteUrls: false,
         maxRedirects: 0,
         validateStatus: null,
-        httpAgent: config.httpAgent ?? this.httpAgent,
-        httpsAgent: config.httpsAgent ?? this.httpsAgent,
       };
       const result = await this.attempt(attemptConfig, config, Math.min(this.options.attemptTimeoutMs, remaining));
       if (result.kind === 'aborted') throw result.error;
@@ -195,13 +185,17 @@ export class Transport extends EventEmitter<TransportEvents> {
     }, timeoutMs);
     const trace: ConnectionTrace = { connected: false, connectTimedOut: false };
     const started = performance.now();
+    const exchange = this.platform.exchange(this.options.connectTimeoutMs, trace);
     try {
-      const response = await this.adapter({
+      const response = await this.platform.adapter({
         ...attemptConfig,
+        ...exchange,
+        // The caller's own agents win over the pooled ones.
+        ...(config.httpAgent ? { httpAgent: config.httpAgent } : {}),
+        ...(config.httpsAgent ? { httpsAgent: config.httpsAgent } : {}),
         signal: controller.signal,
         timeout: 0,
-        transport: tracingTransport(this.options.connectTimeoutMs, trace),
-      });
+      } as InternalAxiosRequestConfig);
       return { kind: 'response', response, ms: performance.now() - started };
     } catch (error) {
       if (!timedOut && axios.isCancel(error)) return { kind: 'aborted', error };

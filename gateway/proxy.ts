@@ -39,6 +39,8 @@ export interface ForwardContext {
   traceparent?: string;
   /** X-Waymark-Hops to send (the gateways this request went through, this one last): see loop-guard.ts. */
   hops?: string;
+  /** The gateway answers CORS for this service (its headers are in `headers`): the upstream's `Access-Control-*` are dropped. */
+  ownsCors?: boolean;
 }
 
 /** Marks a request forwarded by a dispatching gateway; a gateway never dispatches such a request again. */
@@ -261,7 +263,7 @@ export class Proxy {
         // not known for sure, so this connection ends with the answer.
         if (!req.complete) res.shouldKeepAlive = false;
         const status = upRes.statusCode ?? 502;
-        res.writeHead(status, this.responseHeaders(upRes, requestId, ctx.headers));
+        res.writeHead(status, this.responseHeaders(upRes, requestId, ctx.headers, ctx.ownsCors === true));
         upRes.pipe(res);
         upRes.once('error', () => res.destroy());
         upRes.once('aborted', () => res.destroy());
@@ -373,13 +375,14 @@ export class Proxy {
     return out;
   }
 
-  private responseHeaders(upRes: IncomingMessage, requestId: string, extra: readonly string[]): string[] {
+  private responseHeaders(upRes: IncomingMessage, requestId: string, extra: readonly string[], ownsCors: boolean): string[] {
     const raw = upRes.rawHeaders;
     const listed = connectionTokens(upRes.headers.connection);
     const out: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i].toLowerCase();
       if (HOP_BY_HOP.has(name) || REPLACED_ON_RESPONSE.has(name) || listed?.has(name)) continue;
+      if (ownsCors && name.startsWith('access-control-')) continue;
       out.push(raw[i], raw[i + 1]);
     }
     const via = joined(upRes.headers.via);

@@ -4,6 +4,7 @@ import type { Health } from '../openapi/index.js';
 import { traceContext } from '../topology/index.js';
 import { DESCRIPTION_JSON_PATH, DESCRIPTION_JSON_TYPE } from './description.js';
 import { Discovery, TOPOLOGY_PATH, type Publication } from './discovery.js';
+import { CorsRule } from './cors.js';
 import { GatewayHttpError, methodNotAllowed, noSnapshot, notFound } from './errors.js';
 import { isHeaderSafe, linkValue, uriReference } from './header-value.js';
 import type { LoopGuard } from './loop-guard.js';
@@ -121,11 +122,20 @@ export class GatewayRouter {
       return metrics.unrouted.settle(res);
     }
     if (info) info.service = plan.name;
+    // The service's CORS headers go on every answer, relayed or the gateway's own (a browser must read a 421's Link too).
+    let headers = pub.common;
+    if (plan.cors) {
+      if (CorsRule.isPreflight(req)) {
+        metrics.proxy(plan.name).track(res);
+        return this.preflight(req, res, plan.cors, pub);
+      }
+      headers = [...pub.common, ...plan.cors.responseHeaders(req.headers.origin)];
+    }
     const alternates = plan.servedHere ? undefined : plan.upstreamsForDispatch(this.deps.dispatch, req.headers[DISPATCH_HEADER] !== undefined);
     const hop = plan.servedHere || alternates ? this.deps.loops.next(req) : undefined;
     if (hop && 'error' in hop) {
       (plan.servedHere ? metrics.proxy(plan.name) : metrics.dispatch(plan.name)).track(res);
-      return this.fail(res, hop.error, pub);
+      return sendError(res, hop.error, headers, this.deps.errorLinks());
     }
     const hops = hop?.hops;
     if (plan.servedHere) {
@@ -137,7 +147,8 @@ export class GatewayRouter {
         service: plan.name,
         upstreams: plan.upstreams,
         start: plan.nextStart(),
-        headers: pub.common,
+        headers,
+        ownsCors: plan.cors !== undefined,
         links: this.deps.errorLinks(),
       });
     }
@@ -152,14 +163,24 @@ export class GatewayRouter {
         service: plan.name,
         upstreams: alternates,
         start: 0,
-        headers: pub.common,
+        headers,
+        ownsCors: plan.cors !== undefined,
         links: this.deps.errorLinks(),
         dispatchedBy: this.deps.id,
         hops,
       });
     }
-    this.misdirected(res, pub, plan, target);
+    this.misdirected(res, pub, plan, target, headers);
     metrics.misdirected(plan.name).settle(res);
+  }
+
+  /** A CORS preflight for a service with a policy: answered here, never forwarded. */
+  private preflight(req: IncomingMessage, res: ServerResponse, cors: CorsRule, pub: Publication): void {
+    req.resume();
+    const answer = cors.preflight(req);
+    if (!answer.ok) return sendError(res, answer.error, pub.common, this.deps.errorLinks());
+    res.writeHead(204, [...pub.common, ...answer.headers, 'Cache-Control', 'no-store']);
+    res.end();
   }
 
   /**
@@ -167,7 +188,7 @@ export class GatewayRouter {
    * request's path and query are percent-encoded into each link, and a gateway URL that is not
    * header-safe is left out, so neither a client nor an etcd record can add a link or a header.
    */
-  private misdirected(res: ServerResponse, pub: Publication, plan: RoutePlan, target: RequestTarget): void {
+  private misdirected(res: ServerResponse, pub: Publication, plan: RoutePlan, target: RequestTarget, headers: readonly string[]): void {
     const alternates = plan.alternates().filter((g) => isHeaderSafe(g.url)).slice(0, MAX_ALTERNATES);
     const links: Record<string, { href: string; title?: string }> = {
       ...this.deps.errorLinks(),
@@ -189,7 +210,7 @@ export class GatewayRouter {
         ? `service ${plan.name} is pinned to ${(plan.service.jurisdictions ?? []).join(', ')} and this gateway (region ${this.deps.region}) is outside`
         : `service ${plan.name} is not served by this gateway (region ${this.deps.region})`;
     const where = alternates.length > 0 ? 'send the request to a gateway linked here' : 'no live gateway serves it right now; retry later';
-    sendError(res, new GatewayHttpError(421, 'MISDIRECTED_REQUEST', `${why}: ${where}`), pub.common, links, ['Link', linkHeaders.join(', ')]);
+    sendError(res, new GatewayHttpError(421, 'MISDIRECTED_REQUEST', `${why}: ${where}`), headers, links, ['Link', linkHeaders.join(', ')]);
   }
 
   private health(req: IncomingMessage, res: ServerResponse, path: string): void {

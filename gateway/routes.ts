@@ -1,6 +1,7 @@
 import { candidateGateways, regionAllowed } from '../topology/index.js';
 import type { RoutedGateway, Service, ServiceDefinition, TopologyDocument } from '../openapi/index.js';
 import type { TopologySnapshot } from '../store/index.js';
+import { CorsRule } from './cors.js';
 
 /** A backend (or, when dispatching, another gateway) a request may be forwarded to. */
 export interface Upstream {
@@ -43,6 +44,8 @@ export class RoutePlan {
     private readonly doc: TopologyDocument,
     private readonly self: RouteSelf,
     private readonly parse: (href: string) => Upstream | undefined,
+    /** The service's CORS policy, answered by this gateway whether it serves the service or not. */
+    readonly cors: CorsRule | undefined,
   ) {}
 
   get name(): string {
@@ -135,7 +138,7 @@ export class RouteTable {
           else onProblem({ service: def.name, reason: `upstream ${JSON.stringify(href)} is not an absolute http(s) URL` });
         }
       }
-      const plan = new RoutePlan(service, servedHere, upstreams, upstreamRegion, doc, self, parse);
+      const plan = new RoutePlan(service, servedHere, upstreams, upstreamRegion, doc, self, parse, def.cors ? new CorsRule(def.cors) : undefined);
       byName.set(service.name, plan);
       const key = trimSlash(service.basePath);
       const taken = byBasePath.get(key);

@@ -31,6 +31,7 @@ export type Bundle = Schemas['Bundle'];
 export type BundlePayload = Schemas['BundlePayload'];
 export type Deployment = Schemas['Deployment'];
 export type ServiceDefinition = Schemas['ServiceDefinition'];
+export type CorsPolicy = Schemas['CorsPolicy'];
 export type GatewayRegistration = Schemas['GatewayRegistration'];
 export type GatewayReport = Schemas['GatewayReport'];
 export type CommitRecord = Schemas['CommitRecord'];

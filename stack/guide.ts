@@ -12,6 +12,7 @@ export function formatGuide(d: StackDescription, token: string): string {
   lines.push('', 'Waymark is running. Ctrl-C stops everything.', '');
   lines.push(`registry   ${d.registry.url}   (admin token below; also in ${d.registry.tokenFile})`);
   lines.push(`dashboard  ${d.registry.url}/   (paste the admin token once)`);
+  if (eu) lines.push(`demo       ${demoUrl(d.registry.url, prod?.gateways.filter((g) => !g.dispatch).map((g) => g.url) ?? [], eu.region, envName ?? 'prod')}   (the SDK in the browser)`);
   lines.push(`etcd       ${d.etcd.endpoints.join(',')}${d.etcd.managed ? '' : '   (external)'}`);
   for (const [env, { gateways }] of Object.entries(d.environments)) {
     lines.push('', `gateways of ${env}:`);
@@ -42,4 +43,10 @@ export function formatGuide(d: StackDescription, token: string): string {
   lines.push('  await client.close();');
   lines.push('', `State, logs and stack.json are in ${d.stateDir}.`, '');
   return lines.join('\n');
+}
+
+/** The browser demo page of the registry, bootstrapped from `gateways`, calling from `region`. */
+export function demoUrl(registry: string, gateways: readonly string[], region: string, environment: string): string {
+  // Gateway URLs are origins (no '&', '#' or ','), readable as they are in a query.
+  return `${registry}/demo?bootstrap=${gateways.join(',')}&region=${encodeURIComponent(region)}&environment=${encodeURIComponent(environment)}`;
 }

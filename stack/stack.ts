@@ -133,7 +133,8 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
     const applied: Record<string, ApplyResult> = {};
     let backendOffset = 100;
     for (const env of environments) {
-      const variables: Record<string, string> = {};
+      // The registry serves the browser demo: its origin is the one the services' CORS allow.
+      const variables: Record<string, string> = { demoOrigin: registryUrl };
       for (const d of deployments) {
         const instance = `${env}-${d.service}-${d.region}`;
         const backend: DemoBackend = await startDemoBackend({ service: d.service, region: d.region, instance, host, port: await ports.port(backendOffset++) });

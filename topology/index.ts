@@ -25,6 +25,15 @@ export {
   type KeyNames,
   type RecordKind,
 } from './records.js';
+export {
+  CORS_DEFAULTS,
+  corsOriginProblem,
+  MAX_CORS_LIST_LENGTH,
+  MAX_CORS_MAX_AGE_SECONDS,
+  validateCorsPolicy,
+  WAYMARK_EXPOSED_HEADERS,
+  WAYMARK_REQUEST_HEADERS,
+} from './cors.js';
 export { validateTopologyDocument } from './document.js';
 export { candidateGateways, orderRegions, regionAllowed, regionGateways, type CandidateOptions } from './candidates.js';
 export { IDEMPOTENT_METHODS, isIdempotent } from './methods.js';

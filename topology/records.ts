@@ -26,6 +26,7 @@ import {
   text,
   upstreamUrl,
 } from './fields.js';
+import { checkCorsPolicy } from './cors.js';
 import { at, ProblemList } from './problems.js';
 
 export const PLACEMENTS = ['global', 'regional', 'pinned'] as const;
@@ -68,7 +69,7 @@ export function validateRegionDefinition(value: unknown, key?: KeyNames): string
 
 export function validateServiceDefinition(value: unknown, key?: KeyNames): string[] {
   const p = new ProblemList();
-  if (!object(value, '', p, ['name', 'basePath', 'placement', 'jurisdictions', 'failover', 'docs', 'openapi', 'deployments'])) return p.result();
+  if (!object(value, '', p, ['name', 'basePath', 'placement', 'jurisdictions', 'failover', 'docs', 'openapi', 'cors', 'deployments'])) return p.result();
   required(value, ['name', 'basePath', 'placement', 'deployments'], '', p);
   if (value.name !== undefined && name(value.name, 'name', p)) matchKey(value.name, key?.name, 'name', p);
   if (value.basePath !== undefined) basePath(value.basePath, 'basePath', p);
@@ -81,6 +82,7 @@ export function validateServiceDefinition(value: unknown, key?: KeyNames): strin
   if (value.failover !== undefined) array(value.failover, 'failover', p, (r, path) => name(r, path, p));
   // Checked against the base path only when it is valid: a bad base path is its own problem.
   for (const f of ['docs', 'openapi'] as const) if (value[f] !== undefined) serviceLink(value[f], value.basePath, f, p);
+  if (value.cors !== undefined) checkCorsPolicy(value.cors, 'cors', p);
   if (value.deployments !== undefined) {
     const regions = new Set<string>();
     array(value.deployments, 'deployments', p, (d, path) => {

@@ -15,6 +15,7 @@ export type {
   RoutedGateway,
   Service,
   ServiceDefinition,
+  CorsPolicy,
   ServiceRoute,
   TopologyDocument,
 } from '../openapi/index.js';

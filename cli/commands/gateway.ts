@@ -188,7 +188,7 @@ function parseUrls(value: string): string[] {
   return urls;
 }
 
-function parseListen(value: string): { host: string; port: number } {
+export function parseListen(value: string): { host: string; port: number } {
   const i = value.lastIndexOf(':');
   const host = i > 0 ? value.slice(0, i).replace(/^\[(.*)\]$/, '$1') : '';
   const port = Number(value.slice(i + 1));

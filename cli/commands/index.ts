@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerAgent } from './agent.js';
 import { registerApply, registerDiff } from './apply.js';
 import { registerEtcd } from './etcd.js';
 import { registerGateway } from './gateway.js';
@@ -18,6 +19,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerUp,
   registerRegistry,
   registerGateway,
+  registerAgent,
   registerToken,
   registerApply,
   registerDiff,

@@ -301,6 +301,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/demo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The browser demo (HTML) of the SDK's browser bundle, served under /demo/.
+         * @description Unauthenticated, like the dashboard page. Calls every service of an environment from the
+         *     browser through the gateways (`?bootstrap=<gateway URLs>&region=<region>&environment=<env>`),
+         *     showing which region answered; the services' `cors` policies must allow the registry's origin.
+         */
+        get: operations["getBrowserDemo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/demo/{asset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The demo's script and styles, and the SDK's browser bundle (`npm run build` makes it). */
+        get: operations["getBrowserDemoAsset"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/environments/{env}/view": {
         parameters: {
             query?: never;
@@ -564,7 +603,7 @@ export interface paths {
         post: operations["proxyPost"];
         /** A DELETE call to a service, forwarded to one of its backends. */
         delete: operations["proxyDelete"];
-        /** A OPTIONS call to a service, forwarded to one of its backends. */
+        /** A OPTIONS call to a service, forwarded to one of its backends (a CORS preflight is answered by the gateway when the service has a CORS policy). */
         options: operations["proxyOptions"];
         /** A HEAD call to a service, forwarded to one of its backends. */
         head: operations["proxyHead"];
@@ -914,7 +953,27 @@ export interface components {
             docs?: components["schemas"]["ServiceLink"];
             /** @description Machine-readable description; published as `service-desc`. */
             openapi?: components["schemas"]["ServiceLink"];
+            cors?: components["schemas"]["CorsPolicy"];
             deployments: components["schemas"]["Deployment"][];
+        };
+        /**
+         * @description Which web pages may call the service from a browser (CORS), answered by every gateway,
+         *     preflights included. Internal: kept in the service's record, never in the public
+         *     document. Rules in `topology/cors.ts` (`validateCorsPolicy`).
+         */
+        CorsPolicy: {
+            /** @description Serialized origins (`https://app.example.com`, compared byte for byte with `Origin`), or `["*"]` alone. */
+            allowOrigins: string[];
+            /** @description Methods a preflight may ask for. Default GET, HEAD, POST. */
+            allowMethods?: string[];
+            /** @description Request headers a preflight may ask for (case-insensitive), beyond `x-request-id` and `traceparent`, always allowed. Default none. */
+            allowHeaders?: string[];
+            /** @description Response headers a page may read, beyond the CORS-safelisted ones and Waymark's own. Default none. */
+            exposeHeaders?: string[];
+            /** @description Whether pages may send cookies or HTTP authentication; never with `["*"]`. Default false. */
+            allowCredentials?: boolean;
+            /** @description How long a browser may cache a preflight answer, s. Default 600. */
+            maxAgeSeconds?: number;
         };
         /**
          * @description Where a service's API is described: an absolute http(s) URL, or a path under the service's
@@ -1300,6 +1359,25 @@ export interface components {
             content: {
                 "application/json": components["schemas"]["Error"];
             };
+        };
+        /**
+         * @description A CORS preflight the gateway answered from the service's `CorsPolicy`: the origin (or `*`
+         *     for a policy of `["*"]` without credentials), the allowed methods and headers (the
+         *     policy's, plus `x-request-id` and `traceparent`, which Waymark clients send), and how long
+         *     the browser may cache the answer. (A backend's own 204 to an `OPTIONS`, for a service
+         *     without a policy, is relayed with `Via` instead.)
+         */
+        CorsPreflight: {
+            headers: {
+                "Access-Control-Allow-Origin": string;
+                "Access-Control-Allow-Methods": string;
+                "Access-Control-Allow-Headers"?: string;
+                "Access-Control-Allow-Credentials"?: "true";
+                "Access-Control-Max-Age"?: string;
+                Vary: string;
+                [name: string]: unknown;
+            };
+            content?: never;
         };
         /**
          * @description The service's answer, relayed as its backend (or, when dispatching, another gateway) sent
@@ -1807,6 +1885,52 @@ export interface operations {
             header?: never;
             path: {
                 asset: "dashboard.js" | "dashboard.css";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                    "text/css": string;
+                };
+            };
+            404: components["responses"]["Error"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getBrowserDemo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            500: components["responses"]["Internal"];
+        };
+    };
+    getBrowserDemoAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                asset: "demo.js" | "demo.css" | "waymark-client.js";
             };
             cookie?: never;
         };
@@ -2381,7 +2505,9 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            204: components["responses"]["CorsPreflight"];
             400: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
             408: components["responses"]["Error"];
             413: components["responses"]["Error"];

@@ -4,7 +4,7 @@ import { substitute } from './render.js';
 import { fieldPath, type PathSegment } from './schema.js';
 
 /**
- * Variables stay private: only a deployment's upstreams may use `${name}`. Every other field of a
+ * Variables stay private: only a deployment's upstreams and a service's CORS origins may use `${name}`. Every other field of a
  * Region or Service reaches the public topology document (`/.well-known/topology`), which any
  * client can read, so a variable there would publish its value (a secret of the target
  * environment, when a source is promoted). Checked on every apply and promotion, before anything
@@ -18,13 +18,13 @@ export function checkPrivateVariables(doc: ParsedDocument, problems: Problems, r
   const name = typeof root.metadata?.name === 'string' ? root.metadata.name.slice(0, 100) : undefined;
   const walk = (value: unknown, path: PathSegment[]): void => {
     if (typeof value === 'string') {
-      if (isUpstream(path)) return;
+      if (isPrivate(path)) return;
       // `$${name}` is a literal, not a reference: substitute() reports only real references.
       const names = substitute(value, {}).missing;
       if (names.length === 0) return;
       problems.add(
         { origin: doc.origin, kind, name, path, position: doc.locate(path) },
-        `\${${names[0]}} in ${fieldPath(path)}: variables may only be used in spec.deployments[].upstreams, because ${fieldPath(path)} is published in the public topology document; ${remedy}`,
+        `\${${names[0]}} in ${fieldPath(path)}: variables may only be used in spec.deployments[].upstreams and spec.cors.allowOrigins[], because ${fieldPath(path)} is published in the public topology document; ${remedy}`,
       );
       return;
     }
@@ -34,7 +34,11 @@ export function checkPrivateVariables(doc: ParsedDocument, problems: Problems, r
   walk(root.spec, ['spec']);
 }
 
-/** `spec.deployments[i].upstreams[j]`: the only non-public strings of a manifest. */
-function isUpstream(path: readonly PathSegment[]): boolean {
-  return path.length === 5 && path[1] === 'deployments' && path[3] === 'upstreams';
+/**
+ * The non-public strings of a manifest: `spec.deployments[i].upstreams[j]`, and a Service's
+ * `spec.cors.allowOrigins[i]` (kept in the record for the gateways, never published; a page's
+ * origin differs between environments).
+ */
+function isPrivate(path: readonly PathSegment[]): boolean {
+  return (path.length === 5 && path[1] === 'deployments' && path[3] === 'upstreams') || (path.length === 4 && path[1] === 'cors' && path[2] === 'allowOrigins');
 }

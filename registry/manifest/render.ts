@@ -69,6 +69,7 @@ export function renderManifest(
     ...(spec.failover ? { failover: spec.failover } : {}),
     ...(spec.docs !== undefined ? { docs: spec.docs } : {}),
     ...(spec.openapi !== undefined ? { openapi: spec.openapi } : {}),
+    ...(spec.cors !== undefined ? { cors: spec.cors } : {}),
     deployments: spec.deployments.map((d) => ({ region: d.region, upstreams: d.upstreams })),
   };
   return { kind: 'Service', definition };

@@ -1,4 +1,4 @@
-import type { Placement } from '../../openapi/index.js';
+import type { CorsPolicy, Placement } from '../../openapi/index.js';
 
 /** The only manifest API version this registry understands. */
 export const API_VERSION = 'waymark/v1';
@@ -72,6 +72,8 @@ export interface ServiceSpec {
   docs?: string;
   /** Machine-readable API description (OpenAPI): an absolute http(s) URL or a path under basePath. */
   openapi?: string;
+  /** Which web pages may call the service from a browser; answered by the gateways, not published. */
+  cors?: CorsPolicy;
 }
 
 export type Manifest =

@@ -1,5 +1,5 @@
-import type { Placement, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
-import { basePathProblem, gatewayUrlPatternProblem, isValidJurisdiction, isValidName, MAX_GATEWAY_URL_PATTERNS, serviceLinkProblem } from '../../topology/index.js';
+import type { CorsPolicy, Placement, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
+import { basePathProblem, gatewayUrlPatternProblem, isValidJurisdiction, isValidName, MAX_GATEWAY_URL_PATTERNS, serviceLinkProblem, validateCorsPolicy } from '../../topology/index.js';
 import type { Problems, ProblemSubject } from './errors.js';
 import type { ParsedDocument } from './parse.js';
 import {
@@ -22,7 +22,7 @@ const METADATA_FIELDS = ['name', 'labels'];
 const SPEC_FIELDS: Record<ResourceKind, string[]> = {
   Environment: ['variables'],
   Region: ['jurisdiction', 'provider', 'location', 'gatewayUrls'],
-  Service: ['basePath', 'placement', 'jurisdictions', 'deployments', 'failover', 'docs', 'openapi'],
+  Service: ['basePath', 'placement', 'jurisdictions', 'deployments', 'failover', 'docs', 'openapi', 'cors'],
 };
 
 /** A document's kind and name, known even when the rest of it has problems (for duplicate checks). */
@@ -153,6 +153,7 @@ class DocumentChecker {
       else if (failover.indexOf(r) !== i) this.fail(['spec', 'failover', i], `region ${r} is listed twice`);
     });
     const links = this.serviceLinks(spec, basePath);
+    const cors = spec.cors === undefined ? undefined : this.cors(spec.cors);
     const deployments: ServiceDefinition['deployments'] = [];
     if (spec.deployments === undefined) {
       this.fail(['spec', 'deployments'], 'spec.deployments is required: at least one region with its upstreams');
@@ -186,8 +187,28 @@ class DocumentChecker {
         deployments,
         ...(failover !== undefined ? { failover } : {}),
         ...links,
+        ...(cors !== undefined ? { cors } : {}),
       },
     };
+  }
+
+  /**
+   * `cors`: checked by the core's rule, each problem at its own field. An origin holding a
+   * `${var}` is checked once rendered, by the same rule, before anything is written.
+   */
+  private cors(value: unknown): CorsPolicy | undefined {
+    const origins = (value as { allowOrigins?: unknown } | null)?.allowOrigins;
+    const probe = Array.isArray(origins)
+      ? { ...(value as object), allowOrigins: origins.map((o, i) => (typeof o === 'string' && o.includes('${') ? `https://variable-${i}.invalid` : o)) }
+      : value;
+    const problems = validateCorsPolicy(probe);
+    for (const problem of problems) {
+      const colon = problem.indexOf(': ');
+      const path = colon < 0 ? '' : problem.slice(0, colon);
+      const segments = (path.match(/[^.[\]]+|\[\d+\]/g) ?? []).map((s) => (s.startsWith('[') ? Number(s.slice(1, -1)) : s));
+      this.fail(['spec', 'cors', ...segments], colon < 0 ? problem : problem.slice(colon + 2));
+    }
+    return problems.length === 0 ? (value as CorsPolicy) : undefined;
   }
 
   /**

@@ -4,7 +4,7 @@ import { Router } from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { EnvironmentView, TopologyChange } from '../../openapi/index.js';
 import { authorize, type TokenStore } from '../auth/tokens.js';
-import { BadRequestError } from '../errors.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
 import type { MonitorPool } from '../monitor/pool.js';
 import { assertName } from '../../topology/index.js';
 import type { RegistryMetrics } from './metrics.js';
@@ -22,6 +22,20 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/dashboard/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
   '/dashboard/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
+  '/demo': { file: 'demo.html', type: 'text/html; charset=utf-8' },
+  '/demo/demo.js': { file: 'demo.js', type: 'text/javascript; charset=utf-8' },
+  '/demo/demo.css': { file: 'demo.css', type: 'text/css; charset=utf-8' },
+};
+
+/** The SDK's browser bundle (`npm run build`), for the demo page: from dist/ of the source tree, or next to dist/registry/. */
+const BUNDLE_LOCATIONS = ['../../dist/browser/waymark-client.js', '../../browser/waymark-client.js'];
+
+/** The demo page calls the gateways (any origin) with the SDK; otherwise as locked down as the dashboard. */
+const DEMO_HEADERS = {
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' http: https:; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
 };
 
 /** The page may only talk to the registry it came from, and never be framed. */
@@ -58,11 +72,19 @@ export function observabilityRoutes(deps: ObservabilityDeps): Router<AdminState>
 
   for (const [path, asset] of Object.entries(assets)) {
     router.get(path, (ctx) => {
-      ctx.set(PAGE_HEADERS);
+      ctx.set(path.startsWith('/demo') ? DEMO_HEADERS : PAGE_HEADERS);
       ctx.type = asset.type;
       ctx.body = asset.body;
     });
   }
+  // Read on each request: a build after the registry started is served without a restart.
+  router.get('/demo/waymark-client.js', (ctx) => {
+    const body = readBundle();
+    if (!body) throw new NotFoundError('the browser bundle is not built: run npm run build');
+    ctx.set(DEMO_HEADERS);
+    ctx.type = 'text/javascript; charset=utf-8';
+    ctx.body = body;
+  });
 
   const environment = (ctx: Ctx): string => {
     ctx.state.principal = deps.tokens.authenticate(ctx.get('authorization') || undefined);
@@ -139,6 +161,17 @@ function sinceRevision(ctx: Ctx): number | undefined {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new BadRequestError(`since=${JSON.stringify(raw)} is not a revision: use a whole number ≥ 0`);
   return n;
+}
+
+function readBundle(): Buffer | undefined {
+  for (const location of BUNDLE_LOCATIONS) {
+    try {
+      return readFileSync(new URL(location, import.meta.url));
+    } catch {
+      // not in this layout
+    }
+  }
+  return undefined;
 }
 
 /** Read once at startup: from registry/dashboard/ (source) or dist/registry/dashboard/ (the build copies it). */

@@ -1,7 +1,5 @@
 import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -14,131 +12,10 @@ import {
 } from '../../client-sdk/index.js';
 import { CacheFile } from '../../client-sdk/cache-file.js';
 import type { TopologyDocument } from '../../openapi/index.js';
+import { CraftedServer, Published } from '../support/crafted-gateway.js';
 import { freePort } from '../support/ports.js';
 import { topologyDoc } from '../support/topology-doc.js';
 import { waitFor } from '../support/wait.js';
-
-/** The document every crafted server serves, with long-poll waiters (what a gateway does). */
-class Published {
-  private waiters = new Set<() => void>();
-  constructor(public doc: TopologyDocument) {}
-  publish(doc: TopologyDocument): void {
-    this.doc = doc;
-    for (const w of this.waiters) w();
-  }
-  wait(revision: number, ms: number): Promise<void> {
-    if (this.doc.revision > revision) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.waiters.add(done);
-    });
-  }
-  close(): void {
-    for (const w of this.waiters) w();
-  }
-}
-
-type Behaviour = 'ok' | 'blackhole' | 'status-503' | 'misdirect';
-
-/**
- * A small real HTTP server standing in for a gateway with crafted answers: the topology from a
- * Published (or a hostile body), long-poll, and service calls answered `{ served: <name> }`.
- * Every request is recorded.
- */
-class CraftedServer {
-  readonly requests: { method: string; url: string; headers: IncomingMessage['headers'] }[] = [];
-  topologyBody: string | undefined;
-  behaviour: Behaviour = 'ok';
-  /** For `misdirect`: the base URL named as the alternate in the 421. */
-  alternate = '';
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private constructor(
-    readonly name: string,
-    readonly port: number,
-    private readonly published: Published,
-  ) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  static async start(name: string, published: Published, port = 0): Promise<CraftedServer> {
-    const s = new CraftedServer(name, port || (await freePort()), published);
-    await s.listen();
-    return s;
-  }
-
-  serviceCalls(prefix = '/'): number {
-    return this.requests.filter((r) => r.url.startsWith(prefix) && !r.url.startsWith('/.well-known') && r.url !== '/healthz').length;
-  }
-
-  async listen(): Promise<void> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.once('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    this.server = server;
-  }
-
-  /** Stops at once: open connections are destroyed, new ones refused. */
-  async kill(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    const url = new URL(req.url ?? '/', 'http://x');
-    const doc = this.published.doc;
-    res.setHeader('X-Waymark-Revision', String(doc.revision));
-    if (url.pathname === '/healthz') return void res.end('{"status":"ok"}');
-    if (this.behaviour === 'blackhole') return; // accepted, never answered
-    if (url.pathname === '/.well-known/topology') {
-      if (this.topologyBody !== undefined) return void res.end(this.topologyBody);
-      const wait = url.searchParams.get('wait');
-      if (wait !== null) {
-        await this.published.wait(Number(wait), Number(url.searchParams.get('timeout') ?? 30) * 1000);
-        if (this.published.doc.revision <= Number(wait)) {
-          res.statusCode = 304;
-          return void res.end();
-        }
-      }
-      const current = this.published.doc;
-      const etag = `"${current.revision}"`;
-      if (req.headers['if-none-match'] === etag) {
-        res.statusCode = 304;
-        return void res.end();
-      }
-      res.setHeader('ETag', etag);
-      res.setHeader('Content-Type', 'application/json');
-      return void res.end(JSON.stringify(current));
-    }
-    if (this.behaviour === 'misdirect') {
-      res.statusCode = 421;
-      res.setHeader('Link', `<${this.alternate}${req.url}>; rel="alternate"`);
-      return void res.end('{"code":"MISDIRECTED_REQUEST","message":"not here"}');
-    }
-    if (this.behaviour === 'status-503') {
-      res.statusCode = 503;
-      return void res.end('{"code":"UNAVAILABLE","message":"down"}');
-    }
-    req.resume();
-    req.on('end', () => {
-      res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify({ served: this.name, method: req.method, url: req.url }));
-    });
-  }
-}
 
 describe('SDK discovery and routing against crafted servers (loopback)', function () {
   this.timeout(20_000);

@@ -163,7 +163,8 @@ export interface TestBackend {
 
 /**
  * An HTTP backend on loopback that answers every request with JSON naming itself and echoing
- * the request. `/stream` answers in chunks (`?chunks=N&delayMs=M`); `/slow?ms=N` waits first.
+ * the request. `/stream` answers in chunks (`?chunks=N&delayMs=M`); `/slow?ms=N` waits first;
+ * `?acao=<origin>` adds its own Access-Control-Allow-Origin.
  */
 export async function startBackend(name: string): Promise<TestBackend> {
   const received: ReceivedRequest[] = [];
@@ -194,6 +195,8 @@ export async function startBackend(name: string): Promise<TestBackend> {
           connection: 'keep-alive, x-hop',
           'x-hop': 'must not pass',
           'keep-alive': 'timeout=5',
+          // `?acao=<origin>`: the backend answers CORS itself (a gateway that owns the service's CORS drops it).
+          ...(url.searchParams.has('acao') ? { 'access-control-allow-origin': url.searchParams.get('acao')! } : {}),
         });
         res.end(out);
       };

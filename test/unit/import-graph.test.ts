@@ -40,4 +40,12 @@ describe('import graphs', () => {
     expect([...packages].sort()).to.deep.equal(['cockatiel', 'etcd3', 'pino', 'prom-client']);
     for (const b of builtins) expect(b, `${b} must use the node: prefix`).to.match(/^node:/);
   });
+
+  it('agent/ reaches only agent/, the SDK, the core and the contract types, node: builtins and axios', () => {
+    const { files, packages, builtins } = importGraph('agent/index.ts');
+    expect(files).to.include('client-sdk/transport.ts');
+    for (const f of files) expect(f, f).to.match(/^(agent|client-sdk|topology|openapi)\//);
+    expect([...packages]).to.deep.equal(['axios']);
+    for (const b of builtins) expect(b, `${b} must use the node: prefix`).to.match(/^node:/);
+  });
 });

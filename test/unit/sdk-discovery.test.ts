@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { Discovery } from '../../client-sdk/discovery.js';
 import { InvalidTopologyError } from '../../client-sdk/errors.js';
 import { resolveOptions } from '../../client-sdk/options.js';
+import { nodePlatform } from '../../client-sdk/platform-node.js';
 import type { TopologyDocument } from '../../openapi/index.js';
 import { topologyDoc } from '../support/topology-doc.js';
 
@@ -10,7 +11,7 @@ describe('SDK discovery: which documents are taken', () => {
     topologyDoc({ revision, environment, regions: [{ name: 'eu-west', gateways: [{ url: 'http://eu' }] }], services: [{ name: 'catalog' }] });
 
   function discovery(environment?: string) {
-    const d = new Discovery(resolveOptions({ bootstrap: ['http://127.0.0.1:9'], ...(environment ? { environment } : {}) }), () => []);
+    const d = new Discovery(nodePlatform(), resolveOptions({ bootstrap: ['http://127.0.0.1:9'], ...(environment ? { environment } : {}) }), () => []);
     const accepted: TopologyDocument[] = [];
     d.on('document', (doc) => accepted.push(doc));
     return { d, accepted };

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { Discovery } from '../../client-sdk/discovery.js';
 import { InvalidTopologyError } from '../../client-sdk/errors.js';
 import { resolveOptions } from '../../client-sdk/options.js';
+import { nodePlatform } from '../../client-sdk/platform-node.js';
 import type { TopologyDocument } from '../../openapi/index.js';
 import { topologyDoc } from '../support/topology-doc.js';
 
@@ -12,7 +13,7 @@ describe('SDK discovery: a single lying or reset gateway cannot pin the client',
     topologyDoc({ revision, environment: 'prod', regions: [{ name: 'eu-west', gateways: [{ url: 'http://eu' }] }], services: [{ name: 'catalog' }] });
 
   function discovery() {
-    const d = new Discovery(resolveOptions({ bootstrap: ['http://127.0.0.1:9'] }), () => []);
+    const d = new Discovery(nodePlatform(), resolveOptions({ bootstrap: ['http://127.0.0.1:9'] }), () => []);
     const accepted: number[] = [];
     d.on('document', (x: TopologyDocument) => accepted.push(x.revision));
     const offer = (revision: number, source: string): string => {

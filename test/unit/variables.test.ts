@@ -16,7 +16,7 @@ describe('variables stay private', () => {
       ['regions.yaml', 0, 'Region/eu-west', 'spec.provider', 6],
       ['regions.yaml', 0, 'Region/eu-west', 'spec.location', 7],
     ]);
-    expect(details[1].message).to.match(/^\$\{dbPassword\} in spec.location: variables may only be used in spec.deployments\[\]\.upstreams, because spec.location is published in the public topology document/);
+    expect(details[1].message).to.match(/^\$\{dbPassword\} in spec.location: variables may only be used in spec.deployments\[\]\.upstreams and spec.cors.allowOrigins\[\], because spec.location is published in the public topology document/);
   });
 
   it('refuses ${var} in base path, placement, jurisdictions, failover and deployment regions; allows it in upstreams', () => {
