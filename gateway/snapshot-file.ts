@@ -1,5 +1,5 @@
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writePrivateFile } from '../files/index.js';
 import type { InternalTopology } from '../openapi/index.js';
 import { checkRecord, summarize } from '../topology/index.js';
 import { TopologySnapshot } from '../store/index.js';
@@ -102,18 +102,7 @@ export class SnapshotFile {
     }
   }
 
-  private async writeNow(snapshot: TopologySnapshot): Promise<void> {
-    const tmp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.tmp`);
-    const file = await open(tmp, 'w', 0o600);
-    try {
-      await file.writeFile(JSON.stringify(snapshot.toInternal()));
-      await file.sync();
-    } catch (err) {
-      await file.close();
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await file.close();
-    await rename(tmp, this.path);
+  private writeNow(snapshot: TopologySnapshot): Promise<void> {
+    return writePrivateFile(this.path, JSON.stringify(snapshot.toInternal()));
   }
 }
