@@ -930,7 +930,8 @@ export interface components {
         };
         /**
          * @description Retry later (`Retry-After`). The registry: etcd is unreachable (`ETCD_UNAVAILABLE`,
-         *     `ETCD_NO_QUORUM`, `ETCD_AUTH`). A gateway: no snapshot yet (`NO_SNAPSHOT`), too many held
+         *     `ETCD_NO_QUORUM`, `ETCD_AUTH`), or every environment monitor slot has viewers
+         *     (`TOO_MANY_MONITORS`, views and event streams). A gateway: no snapshot yet (`NO_SNAPSHOT`), too many held
          *     long-polls (`TOO_MANY_LONG_POLLS`), every upload socket of the service taken (`UPLOADS_BUSY`).
          */
         Unavailable: {
@@ -1515,6 +1516,7 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

@@ -17,6 +17,7 @@ const STATUS_OF: Readonly<Record<string, number>> = {
   ETCD_UNAVAILABLE: 503,
   ETCD_NO_QUORUM: 503,
   ETCD_AUTH: 503,
+  TOO_MANY_MONITORS: 503,
 };
 
 export interface HttpError {

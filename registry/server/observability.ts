@@ -86,6 +86,7 @@ export function observabilityRoutes(deps: ObservabilityDeps): Router<AdminState>
   router.get('/v1/environments/:env/events', async (ctx) => {
     const env = environment(ctx);
     const since = sinceRevision(ctx);
+    await deps.environments.assertKnown(env);
     const gone = new AbortController();
     ctx.req.once('close', () => gone.abort(new Error('the client left')));
     const lease = await deps.monitors.acquire(env, gone.signal);
