@@ -83,7 +83,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     } catch (err) {
       throw new GatewayOptionsError('prefix', (err as Error).message);
     }
-    this.snapshotFile = o.snapshotFile ? new SnapshotFile(o.snapshotFile, (err) => this.warn(err)) : undefined;
+    this.snapshotFile = o.snapshotFile ? new SnapshotFile(o.snapshotFile, (err) => this.warn(err), this.conn.endpoints) : undefined;
     this.discovery = new Discovery(o, () => this.fallbackHeaders(), () => this.errorLinks());
     this.metrics = new GatewayMetrics({ environment: o.environment, region: o.region, gateway: o.id }, () => ({
       revision: this.revision,
