@@ -37,6 +37,7 @@ export function registerWatch(program: Command): void {
       process.once('SIGTERM', onSignal);
       const c = palette(process.stdout);
       let since: number | undefined;
+      let waiting = false;
       let connected = false;
       while (!stop.signal.aborted) {
         try {
@@ -59,13 +60,21 @@ export function registerWatch(program: Command): void {
           }
         } catch (err) {
           if (stop.signal.aborted) break;
-          // Refusals (bad token, unknown environment) will not get better by retrying.
+          // An environment exists once it has a record: before its first apply (or a gateway's
+          // registration) the registry answers 404 and starts nothing, so wait for it here.
+          if (err instanceof AdminApiError && err.status === 404 && err.body.code === 'NOT_FOUND') {
+            if (!waiting) process.stderr.write(`no environment ${env} yet: waiting for its first apply (checking every ${RECONNECT_MS / 1000}s)\n`);
+            waiting = true;
+            await sleep(RECONNECT_MS, stop.signal);
+            continue;
+          }
+          // Other refusals (bad token, no access) will not get better by retrying.
           if (err instanceof AdminApiError || !connected) throw err;
         }
         if (stop.signal.aborted) break;
         connected = false;
         process.stderr.write(`the event stream of ${env} dropped; reconnecting in ${RECONNECT_MS / 1000}s\n`);
-        await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+        await sleep(RECONNECT_MS, stop.signal);
       }
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -81,4 +90,17 @@ export function formatChange(change: TopologyChange, c: Palette): string {
   const paint = change.action === 'added' ? c.green : change.action === 'removed' ? c.red : change.action === 'committed' ? c.bold : c.yellow;
   const what = change.kind === 'commit' ? `${change.detail ?? change.name}${change.by ? ` by ${change.by}` : ''}` : `${change.kind} ${change.name} ${change.action}${change.detail ? `: ${change.detail}` : ''}`;
   return `${c.dim(`rev ${change.revision}`)}  ${c.dim(time)}  ${paint(what)}`;
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
