@@ -453,9 +453,9 @@ export interface components {
             /**
              * @description Stable machine-readable code, such as `VALIDATION_FAILED` or `CONFLICT`. A gateway
              *     proxying a call answers `BAD_REQUEST` (400, a malformed or traversing target),
-             *     `MISDIRECTED_REQUEST` (421), `NO_UPSTREAM`, `UPSTREAM_UNAVAILABLE` and `UPSTREAM_REFUSED`
-             *     (502; refused: the upstream's resolved address breaks the upstream rules, which the
-             *     answer never names), `LOOP_DETECTED` (508: the request already went through this
+             *     `MISDIRECTED_REQUEST` (421), `NO_UPSTREAM`, `UPSTREAM_UNAVAILABLE`, `UPSTREAM_REFUSED`
+             *     and `UPSTREAM_PROTOCOL` (502; refused: the upstream's resolved address breaks the
+             *     upstream rules, which the answer never names; protocol: it answered 101), `LOOP_DETECTED` (508: the request already went through this
              *     gateway, or through too many), `UPSTREAM_TIMEOUT` (504) and `INTERNAL` (500).
              */
             code: string;
