@@ -5,7 +5,8 @@ import type { GatewayReport, Health, TopologyDocument } from '../openapi/index.j
 import { connectEtcd, KeyLayout, TopologyWatcher, type EtcdConnection, type EtcdOptions, type InvalidRecord, type TopologySnapshot } from '../store/index.js';
 import { ClientConnections } from './client-connections.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
-import { GatewayHttpError, GatewayOptionsError, type SnapshotFileError } from './errors.js';
+import { topologySizeProblems } from '../topology/index.js';
+import { GatewayHttpError, GatewayOptionsError, TopologyTooLargeError, type SnapshotFileError } from './errors.js';
 import { checkFraming } from './framing.js';
 import { LoopGuard } from './loop-guard.js';
 import { GatewayMetrics, type FailureBoundary } from './metrics.js';
@@ -365,6 +366,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    */
   private publish(snapshot: TopologySnapshot): void {
     const previous = this.discovery.publication;
+    const over = snapshotSizeProblems(snapshot);
+    if (over.length > 0) {
+      // Clients would reject it (same caps): serving the last good document keeps them routing.
+      this.warn(
+        new TopologyTooLargeError(`revision ${snapshot.revision} has ${over.join('; ')} (TOPOLOGY_LIMITS); still serving revision ${previous?.revision ?? 'none'}`),
+      );
+      return;
+    }
     this.guard.setGateways(snapshot.gateways.values());
     let pub: Publication;
     try {
@@ -501,4 +510,11 @@ export function createGateway(options: GatewayOptions): Gateway {
 
 function isConnection(etcd: EtcdOptions | EtcdConnection): etcd is EtcdConnection {
   return typeof (etcd as EtcdConnection).call === 'function';
+}
+
+/** The snapshot's size against the topology caps (the ones the SDK applies to the document). */
+function snapshotSizeProblems(snapshot: TopologySnapshot): string[] {
+  const gatewaysByRegion = new Map<string, number>();
+  for (const g of snapshot.gateways.values()) gatewaysByRegion.set(g.region, (gatewaysByRegion.get(g.region) ?? 0) + 1);
+  return topologySizeProblems({ regions: snapshot.regions.size, services: snapshot.services.size, gatewaysByRegion });
 }

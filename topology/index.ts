@@ -26,6 +26,7 @@ export {
   type RecordKind,
 } from './records.js';
 export { validateTopologyDocument } from './document.js';
+export { TOPOLOGY_LIMITS, topologySizeProblems, type TopologySize } from './limits.js';
 export { candidateGateways, orderRegions, regionAllowed, type CandidateOptions } from './candidates.js';
 export { IDEMPOTENT_METHODS, isIdempotent } from './methods.js';
 export { newRequestId, newTraceparent, traceContext, validRequestId, validTraceparent } from './trace-context.js';
