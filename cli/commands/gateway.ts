@@ -105,6 +105,7 @@ async function runGateway(opts: GatewayCliOptions): Promise<void> {
           path: r.path,
           service: r.service,
           status: r.status,
+          ...(r.aborted ? { aborted: true } : {}),
           durationMs: Math.round(r.durationMs * 1000) / 1000,
           ...(r.upstream ? { upstream: true } : {}),
           ...(r.dispatched ? { dispatched: true } : {}),
