@@ -1,24 +1,9 @@
 import { expect } from 'chai';
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { WaymarkClient, type InvalidTopologyError } from '../../client-sdk/index.js';
 import type { TopologyDocument } from '../../openapi/index.js';
+import { startHttpStub } from '../support/http-stub.js';
 import { topologyDoc } from '../support/topology-doc.js';
 import { waitFor } from '../support/wait.js';
-
-/** A plain HTTP server on 127.0.0.1 that records what it received; `close()` ends every connection. */
-async function listen(handler: (url: URL, res: ServerResponse, headers: IncomingHttpHeaders) => void): Promise<{ url: string; close(): Promise<void> }> {
-  const server: Server = createServer((req, res) => handler(new URL(req.url ?? '/', 'http://x'), res, req.headers));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /**
  * What a client trusts: its bootstrap gateways and the documents they serve that pass the
@@ -37,7 +22,7 @@ describe('SDK: application credentials stay with the gateways of the accepted do
   });
 
   it('follows no redirect or foreign alternate, and ignores a document that aims a gateway at another path', async () => {
-    const foreign = await listen((url, res, headers) => {
+    const foreign = await startHttpStub((url, res, headers) => {
       leaked.push({ path: url.pathname, ...(headers.authorization ? { authorization: headers.authorization } : {}) });
       res.end('{}');
     });
@@ -46,7 +31,7 @@ describe('SDK: application credentials stay with the gateways of the accepted do
     const doc = (revision: number, url: string): TopologyDocument =>
       topologyDoc({ revision, regions: [{ name: 'eu-west', gateways: [{ id: 'gw-1', url }] }], services: [{ name: 'hr' }] });
     const seen: string[] = [];
-    const gateway = await listen((url, res, headers) => {
+    const gateway = await startHttpStub((url, res, headers) => {
       if (url.pathname === '/.well-known/topology') {
         res.setHeader('content-type', 'application/json');
         // The first refresh brings a document whose gateway URL has a path (etcd's API, say): the validator refuses it.

@@ -1,12 +1,15 @@
 import { expect } from 'chai';
 import type { TopologyDocument } from '../../openapi/index.js';
+import { WaymarkClient } from '../../client-sdk/index.js';
 import { TOPOLOGY_LIMITS } from '../../topology/index.js';
+import { startHttpStub } from '../support/http-stub.js';
+import { topologyDoc } from '../support/topology-doc.js';
 import { useScene, writeTopology } from '../support/gateway.js';
 import { region, serviceWith, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
-/** The gateway applies the SDK's caps (TOPOLOGY_LIMITS) to what it would publish. */
-describe('gateway and topology limits (real etcd)', function () {
+/** The gateway and the SDK apply the same caps (TOPOLOGY_LIMITS): over them, the last good document stays. */
+describe('gateway, SDK and topology limits (real etcd)', function () {
   this.timeout(120_000);
   const ctx = useEtcd();
   const scene = useScene(ctx);
@@ -39,5 +42,29 @@ describe('gateway and topology limits (real etcd)', function () {
     const served = (await (await fetch(`${gw.url}/.well-known/topology`)).json()) as TopologyDocument;
     expect(served.revision).to.be.above(good.revision).and.below(etcdRevision);
     expect(served.regions[0]!.gateways.length).to.equal(n);
+  });
+
+  it('the SDK rejects a document over the caps and keeps routing on the last good one', async () => {
+    let base = '';
+    const doc = (revision: number, regions: number) =>
+      topologyDoc({ revision, regions: Array.from({ length: regions }, (_, i) => ({ name: `r${i}`, gateways: [{ url: base }] })), services: [{ name: 'hr', regions: ['r0'] }] });
+    const gateway = await startHttpStub((url, res) => {
+      if (url.pathname !== '/.well-known/topology') return res.end('{"ok":true}');
+      res.setHeader('content-type', 'application/json');
+      if (!url.searchParams.has('wait')) return res.end(JSON.stringify(doc(1, 2)));
+      if (url.searchParams.get('wait') === '1') return res.end(JSON.stringify(doc(2, TOPOLOGY_LIMITS.maxRegions + 1)));
+      // Later long-polls are held until the test ends.
+    });
+    scene.defer(() => gateway.close());
+    base = gateway.url;
+    const client = new WaymarkClient({ bootstrap: [gateway.url], region: 'r0', probeLatency: false });
+    scene.defer(() => client.close());
+    const rejected: Error[] = [];
+    client.on('rejected', (err) => rejected.push(err));
+    await client.ready();
+    await waitFor(() => rejected.length > 0, { what: 'the document over the caps to be rejected' });
+    expect(rejected.map((e) => e.message).join('\n')).to.contain('1001 regions, over the limit of 1000');
+    expect(client.topology()?.revision).to.equal(1);
+    expect((await client.request('hr', { url: '/x' })).status).to.equal(200);
   });
 });
