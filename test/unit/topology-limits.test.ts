@@ -1,7 +1,5 @@
 import { expect } from 'chai';
 import axios from 'axios';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { checkDocument } from '../../client-sdk/document.js';
 import { InvalidTopologyError } from '../../client-sdk/errors.js';
 import { LatencyTable, probeRegions } from '../../client-sdk/latency.js';
@@ -9,6 +7,7 @@ import { candidateGateways, orderRegions, TOPOLOGY_LIMITS, validateTopologyDocum
 import type { RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
 import { Problems } from '../../registry/manifest/errors.js';
 import { validateTopology, type Placed } from '../../registry/manifest/validate.js';
+import { startHttpStub } from '../support/http-stub.js';
 import { topologyDoc, type RegionSpec } from '../support/topology-doc.js';
 
 const regionSpecs = (n: number, gatewaysEach = 1, url = (i: number) => `http://r${i}.test`): RegionSpec[] =>
@@ -75,7 +74,7 @@ describe('topology size limits and the work per document', () => {
     let inFlight = 0;
     let most = 0;
     let served = 0;
-    const server: Server = createServer((req, res) => {
+    const server = await startHttpStub((_url, res) => {
       inFlight++;
       most = Math.max(most, inFlight);
       setTimeout(() => {
@@ -84,9 +83,8 @@ describe('topology size limits and the work per document', () => {
         res.end('ok');
       }, 20);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const base = server.url;
       const doc = topologyDoc({ regions: regionSpecs(60, 1, () => base), services: [] });
       const table = new LatencyTable();
       await probeRegions(doc, axios.create(), table, 10_000, new AbortController().signal, 4);
@@ -94,8 +92,7 @@ describe('topology size limits and the work per document', () => {
       expect(doc.regions.every((r) => table.has(r.name))).to.equal(true);
       expect(most).to.be.at.most(4);
     } finally {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.close();
     }
   });
 });
