@@ -37,7 +37,7 @@ export class TooManyMonitorsError extends WaymarkError {
   constructor(max: number) {
     super(
       'TOO_MANY_MONITORS',
-      `the registry already watches ${max} environments for dashboards and waymark watch, each with viewers: retry when one closes, or raise its maxMonitors`,
+      `the registry already watches ${max} environments for dashboards and waymark watch, each with viewers: retry when one closes, or raise --max-monitors`,
     );
   }
 }

@@ -20,6 +20,7 @@ interface RegistryFlags {
   etcdPassword?: string;
   maxBodyBytes?: string;
   leaseTtl?: string;
+  maxMonitors?: string;
   quiet?: boolean;
   logLevel: Level;
 }
@@ -44,6 +45,7 @@ export function registerRegistry(program: Command): void {
     .option('--etcd-password <password>', 'etcd password (env WAYMARK_ETCD_PASSWORD, preferred)')
     .option('--max-body-bytes <n>', `largest apply body (default ${REGISTRY_DEFAULTS.maxBodyBytes})`)
     .option('--lease-ttl <seconds>', `TTL of the registry's lease: how soon another registry may roll back an apply this one abandoned (default ${REGISTRY_DEFAULTS.leaseTtlSeconds})`)
+    .option('--max-monitors <n>', `environments watched at once for dashboards and waymark watch (default ${REGISTRY_DEFAULTS.maxMonitors})`)
     .option('--quiet', 'do not log requests')
     .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
     .action(
@@ -57,6 +59,10 @@ export function registerRegistry(program: Command): void {
         const leaseTtlSeconds = flags.leaseTtl === undefined ? undefined : Number(flags.leaseTtl);
         if (leaseTtlSeconds !== undefined && !(Number.isInteger(leaseTtlSeconds) && leaseTtlSeconds >= 2)) {
           throw new UsageError(`--lease-ttl ${flags.leaseTtl} is not an integer of at least 2 seconds`);
+        }
+        const maxMonitors = flags.maxMonitors === undefined ? undefined : Number(flags.maxMonitors);
+        if (maxMonitors !== undefined && !(Number.isInteger(maxMonitors) && maxMonitors > 0)) {
+          throw new UsageError(`--max-monitors ${flags.maxMonitors} is not a positive integer`);
         }
         const password = flags.etcdPassword ?? process.env.WAYMARK_ETCD_PASSWORD;
         const etcd: EtcdOptions = {
@@ -78,6 +84,7 @@ export function registerRegistry(program: Command): void {
           ...(flags.tlsCert && flags.tlsKey ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
           ...(maxBodyBytes ? { maxBodyBytes } : {}),
           ...(leaseTtlSeconds ? { leaseTtlSeconds } : {}),
+          ...(maxMonitors ? { maxMonitors } : {}),
         });
         const logger = createLogger({ name: 'registry', level: flags.logLevel });
         if (!flags.quiet) {

@@ -33,7 +33,7 @@ export interface RegistryOptions {
   /**
    * Environments watched at once at most (each is an etcd watch, a status poll and gateway
    * scrapes). Past it the longest-idle monitor closes early; when none is idle, views and event
-   * streams of another environment answer 503 TOO_MANY_MONITORS. Default 64.
+   * streams of another environment answer 503 TOO_MANY_MONITORS. Default 64 (`--max-monitors`).
    */
   maxMonitors?: number;
 }
