@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { PRIVATE_DIR_MODE, writePrivateFile } from '../files/index.js';
 import { parseCached, serializeCached } from './cache-format.js';
 import type { CachedTopology, TopologyCache } from './platform.js';
 
@@ -8,8 +8,9 @@ export type { CachedTopology };
 
 /**
  * The last good topology on disk, so a restart while no gateway answers can still route.
- * Writes go to a temporary file that is renamed over the cache, so a crash mid-write leaves the
- * previous file whole; writes are serialized and the latest one wins.
+ * Writes go to a private temporary file (created exclusively, never through a symlink) that is
+ * renamed over the cache, so a crash mid-write leaves the previous file whole and the result is
+ * 0600 (it names the gateways and services); writes are serialized and the latest one wins.
  */
 export class CacheFile implements TopologyCache {
   private writing: Promise<void> = Promise.resolve();
@@ -41,14 +42,8 @@ export class CacheFile implements TopologyCache {
   }
 
   private async replace(body: string): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    try {
-      await writeFile(tmp, body, { mode: 0o644, flush: true });
-      await rename(tmp, this.path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    // A folder the application names may be shared: create it private, leave an existing one as it is.
+    await mkdir(dirname(this.path), { recursive: true, mode: PRIVATE_DIR_MODE });
+    await writePrivateFile(this.path, body);
   }
 }

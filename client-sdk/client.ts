@@ -335,7 +335,7 @@ export class ClientCore extends TypedEmitter<WaymarkClientEvents> {
     if (unmeasured && this.lastProbeAt > 0 && Date.now() - this.lastProbeAt < this.options.refreshOnFailureIntervalMs) return;
     this.lastProbeAt = Date.now();
     const before = this.latency.ranking();
-    this.probing = probeRegions(doc, this.probeHttp, this.latency, this.options.discoveryTimeoutMs, this.closing.signal).then(() => {
+    this.probing = probeRegions(doc, this.probeHttp, this.latency, this.options.discoveryTimeoutMs, this.closing.signal, this.options.maxConcurrentProbes).then(() => {
       this.probing = undefined;
       const current = this.resolver;
       if (this.closed || !current || this.latency.ranking() === before) return;

@@ -33,7 +33,8 @@ export class LatencyTable {
 
 /**
  * Measures each region's RTT with one `GET /healthz` to its first gateway that is up (a cheap
- * route every gateway serves). Regions that do not answer in time are left unmeasured.
+ * route every gateway serves), at most `concurrency` at a time. Regions that do not answer in
+ * time are left unmeasured.
  */
 export async function probeRegions(
   doc: TopologyDocument,
@@ -41,18 +42,24 @@ export async function probeRegions(
   table: LatencyTable,
   timeoutMs: number,
   signal: AbortSignal,
+  concurrency: number,
 ): Promise<void> {
-  await Promise.all(
-    doc.regions.map(async (region) => {
-      const gateway = region.gateways.find((g) => g.status === 'up');
-      if (!gateway) return;
+  const targets = doc.regions.flatMap((region) => {
+    const gateway = region.gateways.find((g) => g.status === 'up');
+    return gateway ? [{ region: region.name, url: `${gateway.url.replace(/\/+$/, '')}/healthz` }] : [];
+  });
+  let next = 0;
+  const worker = async () => {
+    while (next < targets.length && !signal.aborted) {
+      const { region, url } = targets[next++]!;
       const started = performance.now();
       try {
-        await http.get(`${gateway.url.replace(/\/+$/, '')}/healthz`, { timeout: timeoutMs, signal, validateStatus: () => true, responseType: 'text' });
-        table.record(region.name, performance.now() - started);
+        await http.get(url, { timeout: timeoutMs, signal, validateStatus: () => true, responseType: 'text' });
+        table.record(region, performance.now() - started);
       } catch {
         // Unreachable regions stay unmeasured and are ordered last.
       }
-    }),
-  );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, targets.length) }, worker));
 }

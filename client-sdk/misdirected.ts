@@ -36,13 +36,23 @@ export function findAlternate(response: AxiosResponse, requestUrl: string, candi
   return undefined;
 }
 
+/** Link header text longer than this (all values together) is ignored: a gateway's 421 names a few alternates. */
+export const MAX_LINK_HEADER_LENGTH = 32 * 1024;
+/** Link-values read from the header at most; later ones are ignored. */
+export const MAX_LINK_VALUES = 32;
+
 /** The alternates' hrefs, Link header first, in order. */
 export function alternateHrefs(response: Pick<AxiosResponse, 'headers' | 'data'>): string[] {
   const out: string[] = [];
   const link = response.headers['link'];
-  for (const value of Array.isArray(link) ? link : typeof link === 'string' ? [link] : []) {
-    for (const m of String(value).matchAll(/<([^>]*)>((?:\s*;\s*[^,;]+)*)/g)) {
-      if (/;\s*rel\s*=\s*"?(?:[^";]*\s)?alternate(?:\s[^";]*)?"?/i.test(m[2] ?? '')) out.push(m[1]!);
+  const values = Array.isArray(link) ? link.map(String) : typeof link === 'string' ? [link] : [];
+  if (values.reduce((n, v) => n + v.length, 0) <= MAX_LINK_HEADER_LENGTH) {
+    let count = 0;
+    for (const value of values) {
+      for (const { href, params } of linkValues(value)) {
+        if (++count > MAX_LINK_VALUES) break;
+        if (hasAlternateRel(params)) out.push(href);
+      }
     }
   }
   let body: unknown = response.data;
@@ -62,4 +72,49 @@ export function alternateHrefs(response: Pick<AxiosResponse, 'headers' | 'data'>
     }
   }
   return out;
+}
+
+/**
+ * The `<href>; params` link-values of one Link header (RFC 8288), in one pass: each character is
+ * looked at a bounded number of times, whatever the input (the regex this replaces was quadratic
+ * on unclosed '<'). Quoted parameter values may hold ',' and ';'.
+ */
+function* linkValues(header: string): Generator<{ href: string; params: string[] }> {
+  let pos = 0;
+  while (pos < header.length) {
+    const open = header.indexOf('<', pos);
+    if (open < 0) return;
+    const close = header.indexOf('>', open + 1);
+    if (close < 0) return;
+    const params: string[] = [];
+    let start = close + 1;
+    let quoted = false;
+    let i = start;
+    for (; i < header.length; i++) {
+      const c = header[i];
+      if (quoted) {
+        if (c === '\\') i++;
+        else if (c === '"') quoted = false;
+      } else if (c === '"') quoted = true;
+      else if (c === ';' || c === ',') {
+        params.push(header.slice(start, i));
+        start = i + 1;
+        if (c === ',') break;
+      }
+    }
+    if (i >= header.length) params.push(header.slice(start));
+    yield { href: header.slice(open + 1, close), params };
+    pos = i + 1;
+  }
+}
+
+/** True when one of the parameters is `rel` naming `alternate` (rel may list several types). */
+function hasAlternateRel(params: readonly string[]): boolean {
+  for (const param of params) {
+    const eq = param.indexOf('=');
+    if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'rel') continue;
+    const value = param.slice(eq + 1).trim().replace(/^"(.*)"$/s, '$1');
+    if (value.toLowerCase().split(/\s+/).includes('alternate')) return true;
+  }
+  return false;
 }

@@ -72,6 +72,8 @@ export interface WaymarkClientOptions {
   probeLatency?: boolean;
   /** Least time between two rounds of RTT probes, ms. Default 60 000. */
   latencyProbeIntervalMs?: number;
+  /** RTT probes in flight at once at most (one per region), so a document of many regions opens few connections at a time. Default 8. */
+  maxConcurrentProbes?: number;
   /** Least time between two rewrites of the cache file that only confirm its document, ms. Default 60 000. */
   cacheRefreshMs?: number;
   /**
@@ -107,6 +109,7 @@ export const WAYMARK_CLIENT_DEFAULTS = {
   retryBudgetWindowMs: 10_000,
   probeLatency: true,
   latencyProbeIntervalMs: 60_000,
+  maxConcurrentProbes: 8,
   cacheRefreshMs: 60_000,
 } as const;
 
@@ -140,6 +143,9 @@ export function resolveOptions(options: WaymarkClientOptions): ResolvedOptions {
     (out as Record<string, number | boolean>)[key] = value;
   }
   if (out.maxAttempts < 1) throw new InvalidOptionsError('maxAttempts must be at least 1');
+  if (!Number.isInteger(out.maxConcurrentProbes) || out.maxConcurrentProbes < 1) {
+    throw new InvalidOptionsError(`maxConcurrentProbes must be a whole number ≥ 1, got ${out.maxConcurrentProbes}`);
+  }
   if (out.retryBudgetRatio > 1) throw new InvalidOptionsError('retryBudgetRatio must be between 0 and 1');
   if (out.discoveryBackoffJitter > 1) throw new InvalidOptionsError('discoveryBackoffJitter must be between 0 and 1');
   if (out.discoveryBackoffMultiplier < 1) throw new InvalidOptionsError('discoveryBackoffMultiplier must be at least 1');

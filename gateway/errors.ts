@@ -21,6 +21,13 @@ export class SnapshotFileError extends WaymarkError {
   }
 }
 
+/** A snapshot over TOPOLOGY_LIMITS: not published, the last good document stays served. */
+export class TopologyTooLargeError extends WaymarkError {
+  constructor(problem: string) {
+    super('TOPOLOGY_TOO_LARGE', `topology ${problem}`);
+  }
+}
+
 /**
  * An error answer of the gateway: an HTTP status, a stable code and a message for the caller.
  * Sent as the contract's Error schema, with a link to the topology document.

@@ -6,7 +6,8 @@ import { BundleSource, bundleSnapshot } from './bundle.js';
 import { connectEtcd, KeyLayout, TopologyWatcher, type EtcdConnection, type EtcdOptions, type InvalidRecord, type TopologySnapshot } from '../store/index.js';
 import { ClientConnections } from './client-connections.js';
 import { Discovery, Publication, TOPOLOGY_PATH } from './discovery.js';
-import { GatewayHttpError, GatewayOptionsError, type SnapshotFileError } from './errors.js';
+import { topologySizeProblems } from '../topology/index.js';
+import { GatewayHttpError, GatewayOptionsError, TopologyTooLargeError, type SnapshotFileError } from './errors.js';
 import { checkFraming } from './framing.js';
 import { LoopGuard } from './loop-guard.js';
 import { GatewayMetrics, type FailureBoundary } from './metrics.js';
@@ -95,7 +96,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     } catch (err) {
       throw new GatewayOptionsError('prefix', (err as Error).message);
     }
-    this.snapshotFile = o.snapshotFile ? new SnapshotFile(o.snapshotFile, (err) => this.warn(err)) : undefined;
+    this.snapshotFile = o.snapshotFile ? new SnapshotFile(o.snapshotFile, (err) => this.warn(err), this.conn?.endpoints ?? []) : undefined;
     this.discovery = new Discovery(
       o,
       () => this.fallbackHeaders(),
@@ -404,6 +405,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private publish(snapshot: TopologySnapshot): void {
     const previous = this.discovery.publication;
     this.checkAdmitted(snapshot);
+    const over = snapshotSizeProblems(snapshot);
+    if (over.length > 0) {
+      // Clients would reject it (same caps): serving the last good document keeps them routing.
+      this.warn(
+        new TopologyTooLargeError(`revision ${snapshot.revision} has ${over.join('; ')} (TOPOLOGY_LIMITS); still serving revision ${previous?.revision ?? 'none'}`),
+      );
+      return;
+    }
     this.guard.setGateways(snapshot.gateways.values());
     let pub: Publication;
     try {
@@ -568,4 +577,11 @@ export function createGateway(options: GatewayOptions): Gateway {
 
 function isConnection(etcd: EtcdOptions | EtcdConnection): etcd is EtcdConnection {
   return typeof (etcd as EtcdConnection).call === 'function';
+}
+
+/** The snapshot's size against the topology caps (the ones the SDK applies to the document). */
+function snapshotSizeProblems(snapshot: TopologySnapshot): string[] {
+  const gatewaysByRegion = new Map<string, number>();
+  for (const g of snapshot.gateways.values()) gatewaysByRegion.set(g.region, (gatewaysByRegion.get(g.region) ?? 0) + 1);
+  return topologySizeProblems({ regions: snapshot.regions.size, services: snapshot.services.size, gatewaysByRegion });
 }

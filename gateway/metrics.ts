@@ -14,7 +14,7 @@ export const METRICS_PATH = '/metrics';
 export type RouteKind = 'topology' | 'discovery' | 'health' | 'metrics' | 'proxy' | 'dispatch' | 'misdirected' | 'unrouted' | 'rejected';
 
 /** Why an upstream exchange failed, the `reason` label of upstream errors (`refused`: by the upstream rules). */
-export type UpstreamErrorReason = 'connect' | 'connect_timeout' | 'timeout' | 'reset' | 'refused' | 'other';
+export type UpstreamErrorReason = 'connect' | 'connect_timeout' | 'timeout' | 'reset' | 'refused' | 'protocol' | 'other';
 
 /** What the gauges read at scrape time. */
 export interface GatewayGaugeState {
@@ -38,7 +38,7 @@ export const PROXY_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 
 /** Requests of one route (and service): one counter per status, resolved once. */
 export class RouteSeries {
-  private readonly byStatus = new Map<number, HotCounter>();
+  private readonly byStatus = new Map<number | 'aborted', HotCounter>();
 
   constructor(
     private readonly family: HotCounterFamily,
@@ -49,10 +49,10 @@ export class RouteSeries {
   /** Counts the response once it is complete: now if it was answered synchronously, else on close. */
   settle(res: ServerResponse): void {
     if (res.writableEnded) this.record(res.statusCode);
-    else res.once('close', () => this.record(res.statusCode));
+    else res.once('close', () => this.record(deliveredStatus(res)));
   }
 
-  record(status: number): void {
+  record(status: number | 'aborted'): void {
     let counter = this.byStatus.get(status);
     if (!counter) {
       counter = this.family.labels(this.route, this.service, String(status));
@@ -77,7 +77,7 @@ export class ProxySeries extends RouteSeries {
     const started = performance.now();
     res.once('close', () => {
       this.duration.observe((performance.now() - started) / 1000);
-      this.record(res.statusCode);
+      this.record(deliveredStatus(res));
     });
   }
 }
@@ -306,4 +306,12 @@ export class GatewayMetrics {
     }
     return s;
   }
+}
+
+/**
+ * The `status` label of a closed response: its status once it was sent whole, else `aborted`
+ * (cut by the gateway, the upstream or the client): a cut 200 is not a 200 the client got.
+ */
+export function deliveredStatus(res: ServerResponse): number | 'aborted' {
+  return res.writableFinished ? res.statusCode : 'aborted';
 }

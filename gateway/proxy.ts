@@ -252,7 +252,38 @@ export class Proxy {
         });
       });
 
+      // The gateway forwards no upgrade (it strips Connection and Upgrade), so a 101 is an upstream
+      // speaking another protocol on this connection: it is dropped, never relayed or waited on
+      // (node would otherwise detach the socket, and with it every timeout).
+      const switched = (upRes: IncomingMessage, socket?: Socket) => {
+        responded = true;
+        clearTimeout(connectTimer);
+        abandoned = true;
+        socket?.destroy();
+        upRes.destroy();
+        out.destroy();
+        if (clientGone) return;
+        this.onUpstreamError(ctx.service, 'protocol');
+        if (bodyStarted) {
+          stopRate?.();
+          req.unpipe(out);
+        }
+        this.fail(
+          req,
+          res,
+          ctx,
+          new GatewayHttpError(
+            502,
+            'UPSTREAM_PROTOCOL',
+            `service ${ctx.service}: the upstream answered ${upRes.statusCode ?? '1xx'} ${upRes.statusMessage || 'Switching Protocols'} to a request that asked for no protocol change; fix the upstream`,
+          ),
+          requestId,
+        );
+      };
+      out.once('upgrade', (upRes: IncomingMessage, socket: Socket) => switched(upRes, socket));
+
       out.once('response', (upRes: IncomingMessage) => {
+        if ((upRes.statusCode ?? 0) < 200) return switched(upRes);
         responded = true;
         clearTimeout(connectTimer);
         if (clientGone) {

@@ -21,7 +21,10 @@ export interface RequestInfo {
   path?: string;
   /** The service the path matched. */
   service?: string;
+  /** The status sent (0 when none was). */
   status: number;
+  /** True when the response was not sent whole (cut by the gateway, the upstream or the client). */
+  aborted?: boolean;
   durationMs: number;
   /** True when the answer came from an upstream (or, dispatching, another gateway). */
   upstream?: boolean;
@@ -74,7 +77,8 @@ export class GatewayRouter {
     if (info) {
       const started = performance.now();
       res.once('close', () => {
-        info.status = res.statusCode;
+        info.status = res.headersSent ? res.statusCode : 0;
+        if (!res.writableFinished) info.aborted = true;
         info.durationMs = performance.now() - started;
         deps.onRequest(info);
       });

@@ -1,5 +1,5 @@
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writePrivateFile } from '../files/index.js';
 import type { InternalTopology } from '../openapi/index.js';
 import { checkRecord, summarize } from '../topology/index.js';
 import { TopologySnapshot } from '../store/index.js';
@@ -16,9 +16,14 @@ export class SnapshotFile {
   private next: TopologySnapshot | undefined;
   private written = -1;
 
+  /**
+   * @param refusedOrigins origins no gateway record may have (etcd's endpoints): a file planted
+   *   or edited by hand must not aim clients at the store
+   */
   constructor(
     readonly path: string,
     private readonly onError: (err: SnapshotFileError) => void = () => undefined,
+    private readonly refusedOrigins: readonly string[] = [],
   ) {}
 
   /**
@@ -57,11 +62,14 @@ export class SnapshotFile {
         `holds environment ${data.environment}, not ${environment}: give each gateway its own --snapshot file`,
       );
     }
+    const refused = new Set(this.refusedOrigins.map(origin));
     const keep = <T>(kind: 'region' | 'service' | 'gateway', list: readonly T[], id: (r: T) => string): T[] =>
       list.filter((r) => {
         const checked = checkRecord(kind, r);
-        if (!checked.ok) this.onError(new SnapshotFileError(this.path, `skips ${kind} ${id(r)}: ${summarize(checked.problems)}`));
-        return checked.ok;
+        let problem = checked.ok ? undefined : summarize(checked.problems);
+        if (!problem && kind === 'gateway' && refused.has(origin((r as { url: string }).url))) problem = "url: is one of etcd's endpoints";
+        if (problem) this.onError(new SnapshotFileError(this.path, `skips ${kind} ${id(r)}: ${problem}`));
+        return !problem;
       });
     const name = (r: unknown) => JSON.stringify((r as { name?: unknown; id?: unknown } | null)?.name ?? (r as { id?: unknown } | null)?.id ?? null);
     const { lastCommit, ...records } = data;
@@ -102,18 +110,16 @@ export class SnapshotFile {
     }
   }
 
-  private async writeNow(snapshot: TopologySnapshot): Promise<void> {
-    const tmp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.tmp`);
-    const file = await open(tmp, 'w', 0o600);
-    try {
-      await file.writeFile(JSON.stringify(snapshot.toInternal()));
-      await file.sync();
-    } catch (err) {
-      await file.close();
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await file.close();
-    await rename(tmp, this.path);
+  private writeNow(snapshot: TopologySnapshot): Promise<void> {
+    return writePrivateFile(this.path, JSON.stringify(snapshot.toInternal()));
+  }
+}
+
+/** The origin of a URL, or the text itself when it is none (then it matches nothing valid). */
+function origin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
   }
 }

@@ -32,6 +32,16 @@ export class PayloadTooLargeError extends WaymarkError {
   }
 }
 
+/** Every environment monitor slot is taken by one with viewers (see RegistryOptions.maxMonitors). */
+export class TooManyMonitorsError extends WaymarkError {
+  constructor(max: number) {
+    super(
+      'TOO_MANY_MONITORS',
+      `the registry already watches ${max} environments for dashboards and waymark watch, each with viewers: retry when one closes, or raise --max-monitors`,
+    );
+  }
+}
+
 export class UnsupportedMediaTypeError extends WaymarkError {
   constructor(type: string | undefined, accepted: readonly string[]) {
     super(

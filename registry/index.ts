@@ -8,6 +8,7 @@ export {
   ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
+  TooManyMonitorsError,
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from './errors.js';

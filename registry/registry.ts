@@ -96,7 +96,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.monitors = new MonitorPool(
       this.conn,
       this.layout,
-      { ...options.monitor, idleCloseMs: options.monitorIdleCloseMs ?? REGISTRY_DEFAULTS.monitorIdleCloseMs },
+      {
+        ...options.monitor,
+        idleCloseMs: options.monitorIdleCloseMs ?? REGISTRY_DEFAULTS.monitorIdleCloseMs,
+        maxMonitors: options.maxMonitors ?? REGISTRY_DEFAULTS.maxMonitors,
+      },
       (monitor) =>
         monitor
           .on('resync', (reason) => {
@@ -107,6 +111,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
             this.metrics.monitorWarning(monitor.environment);
             this.emit('warning', monitor.environment, err);
           }),
+      // Its series go with it: per-environment series must not outlive what they describe.
+      (monitor) => this.metrics.forgetMonitor(monitor.environment),
     );
     this.lease = new LeasedKeys(this.conn, { ttlSeconds: options.leaseTtlSeconds ?? REGISTRY_DEFAULTS.leaseTtlSeconds });
     this.lease.on('lost', (err) => {

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { makePrivateDirSync, writePrivateFileSync } from '../files/index.js';
 import { dirname } from 'node:path';
 import { WaymarkError } from '../topology/index.js';
 
@@ -26,8 +27,8 @@ export class StackLock {
   acquire(): void {
     const other = this.owner();
     if (other !== undefined && other !== process.pid) throw new StackAlreadyRunningError(other, this.file);
-    mkdirSync(dirname(this.file), { recursive: true });
-    writeFileSync(this.file, `${process.pid}\n`);
+    makePrivateDirSync(dirname(this.file));
+    writePrivateFileSync(this.file, `${process.pid}\n`);
     this.held = true;
   }
 

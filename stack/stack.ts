@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { makePrivateDirSync, writePrivateFileSync } from '../files/index.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -60,6 +61,8 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
   const leaseTtl = options.leaseTtlSeconds ?? STACK_DEFAULTS.leaseTtlSeconds;
   const ports = new PortPlan(options.basePort ?? STACK_DEFAULTS.basePort, host);
 
+  // Owner only: it holds the environments' variables, the admin token and the gateways' snapshots.
+  makePrivateDirSync(stateDir);
   const lock = new StackLock(join(stateDir, 'stack.lock'));
   lock.acquire();
   // Stops the child processes and frees the lock should this process die without cleaning up.
@@ -143,8 +146,8 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
         backends.push({ environment: env, service: d.service, region: d.region, instance, url: backend.url, variable: d.variable });
       }
       const envFile = join(stateDir, 'environments', `${env}.yaml`);
-      mkdirSync(join(stateDir, 'environments'), { recursive: true });
-      writeFileSync(envFile, stringify({ apiVersion: 'waymark/v1', kind: 'Environment', metadata: { name: env }, spec: { variables } }));
+      makePrivateDirSync(join(stateDir, 'environments'));
+      writePrivateFileSync(envFile, stringify({ apiVersion: 'waymark/v1', kind: 'Environment', metadata: { name: env }, spec: { variables } }));
       applied[env] = await registry.apply({
         environment: env,
         sources: [{ file: envFile, text: readFileSync(envFile, 'utf8') }, ...sources],
@@ -203,10 +206,10 @@ export async function startStack(options: StackOptions = {}, log: (line: string)
       }
       description.environments[env] = { gateways, applied: { ...applied[env].summary, revision: applied[env].revision } };
     }
-    mkdirSync(join(stateDir, 'snapshots'), { recursive: true });
+    makePrivateDirSync(join(stateDir, 'snapshots'));
     await waitForGateways(registry, description);
     const file = join(stateDir, 'stack.json');
-    described = () => writeFileSync(file, `${JSON.stringify(description, null, 2)}\n`);
+    described = () => writePrivateFileSync(file, `${JSON.stringify(description, null, 2)}\n`);
     described();
     reaper.remove(file);
     cleanups.splice(2, 0, () => {
@@ -260,7 +263,7 @@ function adminToken(tokensFile: string, tokenFile: string): string {
   }
   rmSync(tokensFile, { force: true });
   const { token } = addToken(tokensFile, { role: 'admin', name: 'local-admin' });
-  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  writePrivateFileSync(tokenFile, `${token}\n`);
   return token;
 }
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { makePrivateDirSync, openPrivateAppendSync } from '../files/index.js';
 import { join } from 'node:path';
 import type { Reaper } from './reaper.js';
 
@@ -63,12 +64,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   ) {
     super();
     this.restart = { ...RESTART_DEFAULTS, ...restart };
-    mkdirSync(logDir, { recursive: true });
+    makePrivateDirSync(logDir);
   }
 
   start(spec: ChildSpec): ChildProcess {
     if (this.children.has(spec.name)) throw new Error(`child ${spec.name} is already running`);
-    const log = createWriteStream(join(this.logDir, `${spec.name}.log`), { flags: 'a' });
+    // Request logs name clients and paths: owner only, like the rest of the state folder.
+    const log = createWriteStream('', { fd: openPrivateAppendSync(join(this.logDir, `${spec.name}.log`)) });
     const child = spawn(spec.command, spec.args, {
       env: { ...process.env, ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],

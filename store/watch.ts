@@ -45,7 +45,7 @@ export const TOPOLOGY_WATCHER_DEFAULTS = {
 } as const;
 
 export interface TopologyWatcherEvents {
-  /** The content changed; `snapshot.revision` is greater than `previous.revision`. */
+  /** The content changed; `snapshot.revision` is greater than `previous.revision` (no `previous` for the first, or for etcd's first read replacing an initial snapshot). */
   snapshot: [snapshot: TopologySnapshot, previous: TopologySnapshot | undefined];
   /** etcd stopped answering; the last snapshot stays in use. */
   stale: [since: Date, error: Error];
@@ -80,6 +80,8 @@ export interface TopologyWatcherEvents {
 export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
   private readonly options: Required<Omit<TopologyWatcherOptions, 'initial'>>;
   private snapshot: TopologySnapshot | undefined;
+  /** True while the snapshot is the initial one (a file): etcd's first read replaces it whatever its revision. */
+  private initialOnly = false;
   private records: TopologyRecords | undefined;
   private watcher: Watcher | undefined;
   private pending = false;
@@ -116,6 +118,7 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
     if (options.initial) {
       this.snapshot = options.initial;
       this.staleSinceAt = new Date();
+      this.initialOnly = true;
     }
   }
 
@@ -217,9 +220,16 @@ export class TopologyWatcher extends EventEmitter<TopologyWatcherEvents> {
     }
   }
 
-  /** Takes a freshly read snapshot if its content differs; the revision never goes back. */
+  /**
+   * Takes a freshly read snapshot if its content differs; the revision never goes back, except
+   * from the initial snapshot (a file, whose revision nobody vouches for) to etcd's first read:
+   * etcd's revision then replaces it, so a file cannot carry an absurd revision into the live
+   * document.
+   */
   private adopt(read: TopologySnapshot, invalid: readonly InvalidRecord[]): void {
-    const previous = this.snapshot;
+    const fromFile = this.initialOnly;
+    this.initialOnly = false;
+    const previous = fromFile ? undefined : this.snapshot;
     if (previous && previous.sameContent(read)) {
       this.records = TopologyRecords.from(previous, this.layout, undefined, invalid);
       this.announceInvalid();

@@ -1,4 +1,4 @@
-import type { RoutedGateway, Service, TopologyDocument } from './types.js';
+import type { Region, RoutedGateway, Service, TopologyDocument } from './types.js';
 
 /** Inputs to ordering, beyond the document. */
 export interface CandidateOptions {
@@ -8,33 +8,47 @@ export interface CandidateOptions {
   latencyMs?: ReadonlyMap<string, number>;
 }
 
+/** Each document's regions by name, built once per document: lookups stay O(1) at any size. */
+const regionIndexes = new WeakMap<TopologyDocument, ReadonlyMap<string, Region>>();
+
+function regionIndex(doc: TopologyDocument): ReadonlyMap<string, Region> {
+  let index = regionIndexes.get(doc);
+  if (!index) {
+    index = new Map(doc.regions.map((r) => [r.name, r]));
+    regionIndexes.set(doc, index);
+  }
+  return index;
+}
+
 /**
  * Whether a service's traffic may pass through a region. A `pinned` service may only go through
  * regions whose jurisdiction it allows (data residency); the others may go anywhere they are served.
  */
 export function regionAllowed(doc: TopologyDocument, service: Service, regionName: string): boolean {
   if (service.placement !== 'pinned') return true;
-  const region = doc.regions.find((r) => r.name === regionName);
+  const region = regionIndex(doc).get(regionName);
   return region !== undefined && (service.jurisdictions ?? []).includes(region.jurisdiction);
 }
 
 /**
  * Regions that serve a service, best first for a caller: its own region, then the service's
  * `failover` order, then the others by measured latency (unmeasured last, by name). Regions a
- * pinned service may not use are never returned.
+ * pinned service may not use are never returned. O(n log n) in the service's regions.
  */
 export function orderRegions(doc: TopologyDocument, service: Service, options: CandidateOptions = {}): string[] {
-  const serving = service.regions.filter((r) => regionAllowed(doc, service, r));
+  const serving = new Set(service.regions.filter((r) => regionAllowed(doc, service, r)));
   const out: string[] = [];
+  const taken = new Set<string>();
   const take = (name: string | undefined) => {
-    if (name !== undefined && serving.includes(name) && !out.includes(name)) out.push(name);
+    if (name !== undefined && serving.has(name) && !taken.has(name)) {
+      taken.add(name);
+      out.push(name);
+    }
   };
   take(options.region);
   for (const name of service.failover ?? []) take(name);
   const latency = (name: string) => options.latencyMs?.get(name) ?? Number.POSITIVE_INFINITY;
-  const rest = serving
-    .filter((name) => !out.includes(name))
-    .sort((a, b) => latency(a) - latency(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const rest = [...serving].filter((name) => !taken.has(name)).sort((a, b) => latency(a) - latency(b) || (a < b ? -1 : a > b ? 1 : 0));
   for (const name of rest) take(name);
   return out;
 }
@@ -56,8 +70,9 @@ export function regionGateways(region: TopologyDocument['regions'][number]): Rou
 /** Gateways (status `up`) that can take a call to the service, best first. */
 export function candidateGateways(doc: TopologyDocument, service: Service, options: CandidateOptions = {}): RoutedGateway[] {
   const out: RoutedGateway[] = [];
+  const regions = regionIndex(doc);
   for (const name of orderRegions(doc, service, options)) {
-    const region = doc.regions.find((r) => r.name === name);
+    const region = regions.get(name);
     if (region) out.push(...regionGateways(region));
   }
   return out;

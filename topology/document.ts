@@ -21,6 +21,8 @@ import {
   required,
   serviceLink,
 } from './fields.js';
+import { topologySizeProblems } from './limits.js';
+import { isValidName } from './names.js';
 import { at, ProblemList } from './problems.js';
 import { GATEWAY_STATUSES, PLACEMENTS } from './records.js';
 
@@ -36,6 +38,12 @@ export function validateTopologyDocument(value: unknown): string[] {
     return p.result();
   }
   const d = value;
+  // The caps first: a document over them is rejected before any work in proportion to its size.
+  const over = sizeProblems(d);
+  if (over.length > 0) {
+    for (const problem of over) p.add('', `the document has ${problem} (TOPOLOGY_LIMITS)`);
+    return p.result();
+  }
   name(d.environment, 'environment', p);
   count(d.revision, 'revision', p);
   // Documents no longer carry it (the same revision has the same bytes on every gateway); older gateways send it.
@@ -126,6 +134,18 @@ function serviceLinks(v: unknown, basePath: unknown, gatewayUrls: ReadonlyMap<st
       else if (e.href !== `${url}${String(basePath)}`) p.add(at(epath, 'href'), "must be the gateway's URL followed by the service's base path");
     });
   }
+}
+
+/** The document's size against TOPOLOGY_LIMITS (shapes that are not arrays count as empty: the walk reports them). */
+function sizeProblems(d: Record<string, unknown>): string[] {
+  const regions = Array.isArray(d.regions) ? (d.regions as unknown[]) : [];
+  const gatewaysByRegion = new Map<string, number>();
+  regions.forEach((r, i) => {
+    const gateways = isObject(r) && Array.isArray(r.gateways) ? r.gateways.length : 0;
+    const key = isObject(r) && isValidName(r.name) ? r.name : `#${i}`;
+    gatewaysByRegion.set(key, (gatewaysByRegion.get(key) ?? 0) + gateways);
+  });
+  return topologySizeProblems({ regions: regions.length, services: Array.isArray(d.services) ? d.services.length : 0, gatewaysByRegion });
 }
 
 function links(v: unknown, path: string, p: ProblemList): void {

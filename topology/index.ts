@@ -35,6 +35,7 @@ export {
   WAYMARK_REQUEST_HEADERS,
 } from './cors.js';
 export { validateTopologyDocument } from './document.js';
+export { TOPOLOGY_LIMITS, topologySizeProblems, type TopologySize } from './limits.js';
 export { candidateGateways, orderRegions, regionAllowed, regionGateways, type CandidateOptions } from './candidates.js';
 export { IDEMPOTENT_METHODS, isIdempotent } from './methods.js';
 export { newRequestId, newTraceparent, traceContext, validRequestId, validTraceparent } from './trace-context.js';

@@ -139,6 +139,7 @@ async function serve(opts: GatewayCliOptions, options: GatewayOptions): Promise<
           path: r.path,
           service: r.service,
           status: r.status,
+          ...(r.aborted ? { aborted: true } : {}),
           durationMs: Math.round(r.durationMs * 1000) / 1000,
           ...(r.upstream ? { upstream: true } : {}),
           ...(r.dispatched ? { dispatched: true } : {}),

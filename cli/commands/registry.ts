@@ -18,6 +18,7 @@ interface RegistryFlags extends EtcdCredentialFlags {
   leaseTtl?: string;
   auditKeep?: string;
   keysDir?: string;
+  maxMonitors?: string;
   quiet?: boolean;
   logLevel: Level;
 }
@@ -38,6 +39,7 @@ export function registerRegistry(program: Command): void {
     .option('--lease-ttl <seconds>', `TTL of the registry's lease: how soon another registry may roll back an apply this one abandoned (default ${REGISTRY_DEFAULTS.leaseTtlSeconds})`)
     .option('--audit-keep <n>', `audit records kept per environment (default ${AUDIT_DEFAULTS.keep})`)
     .option('--keys-dir <dir>', 'directory of the private signing keys (created 0700, files 0600; env WAYMARK_KEYS_DIR): needed to sign environments (waymark keys)')
+    .option('--max-monitors <n>', `environments watched at once for dashboards and waymark watch (default ${REGISTRY_DEFAULTS.maxMonitors})`)
     .option('--quiet', 'do not log requests')
     .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
     .action(
@@ -60,6 +62,10 @@ export function registerRegistry(program: Command): void {
           (flags.etcd ?? process.env.WAYMARK_ETCD ?? DEFAULT_ETCD).split(',').map((s) => s.trim()).filter(Boolean),
           flags,
         );
+        const maxMonitors = flags.maxMonitors === undefined ? undefined : Number(flags.maxMonitors);
+        if (maxMonitors !== undefined && !(Number.isInteger(maxMonitors) && maxMonitors > 0)) {
+          throw new UsageError(`--max-monitors ${flags.maxMonitors} is not a positive integer`);
+        }
         const tokens: TokenSource | undefined = flags.tokens ? { file: flags.tokens } : TokenStore.sourceFromEnv();
         if (!tokens) throw new UsageError('no tokens: give --tokens FILE (create one with `waymark token create --tokens FILE --role admin`)');
         const registry = createRegistry({
@@ -73,6 +79,7 @@ export function registerRegistry(program: Command): void {
           ...(leaseTtlSeconds ? { leaseTtlSeconds } : {}),
           ...(auditKeep ? { audit: { keep: auditKeep } } : {}),
           ...((flags.keysDir ?? process.env.WAYMARK_KEYS_DIR) ? { keysDir: flags.keysDir ?? process.env.WAYMARK_KEYS_DIR } : {}),
+          ...(maxMonitors ? { maxMonitors } : {}),
         });
         const logger = createLogger({ name: 'registry', level: flags.logLevel });
         if (!flags.quiet) {

@@ -655,9 +655,9 @@ export interface components {
             /**
              * @description Stable machine-readable code, such as `VALIDATION_FAILED` or `CONFLICT`. A gateway
              *     proxying a call answers `BAD_REQUEST` (400, a malformed or traversing target),
-             *     `MISDIRECTED_REQUEST` (421), `NO_UPSTREAM`, `UPSTREAM_UNAVAILABLE` and `UPSTREAM_REFUSED`
-             *     (502; refused: the upstream's resolved address breaks the upstream rules, which the
-             *     answer never names), `LOOP_DETECTED` (508: the request already went through this
+             *     `MISDIRECTED_REQUEST` (421), `NO_UPSTREAM`, `UPSTREAM_UNAVAILABLE`, `UPSTREAM_REFUSED`
+             *     and `UPSTREAM_PROTOCOL` (502; refused: the upstream's resolved address breaks the
+             *     upstream rules, which the answer never names; protocol: it answered 101), `LOOP_DETECTED` (508: the request already went through this
              *     gateway, or through too many), `UPSTREAM_TIMEOUT` (504) and `INTERNAL` (500).
              */
             code: string;
@@ -1332,7 +1332,8 @@ export interface components {
         /**
          * @description Retry later (`Retry-After`). The registry: etcd is unreachable (`ETCD_UNAVAILABLE`,
          *     `ETCD_NO_QUORUM`, `ETCD_AUTH`, or `ETCD_PERMISSION_DENIED` when its etcd role does not
-         *     grant what it needs). A gateway: no snapshot yet (`NO_SNAPSHOT`), too many held
+         *     grant what it needs), or every environment monitor slot has viewers (`TOO_MANY_MONITORS`,
+         *     views and event streams). A gateway: no snapshot yet (`NO_SNAPSHOT`), too many held
          *     long-polls (`TOO_MANY_LONG_POLLS`), every upload socket of the service taken (`UPLOADS_BUSY`).
          */
         Unavailable: {

@@ -76,9 +76,35 @@ export async function assertEnvironment(conn: EtcdConnection, layout: KeyLayout,
   const start = layout.environment(env);
   const hit = await conn.call((c) => c.kv.range({ key: Buffer.from(start), range_end: Buffer.from(`${start.slice(0, -1)}0`), keys_only: true, limit: 1 }));
   if (hit.kvs.length > 0) return;
-  const { keys } = await readKeys(conn, `${layout.prefix}/`, `${layout.prefix}0`);
-  const known = [...new Set(keys.map((k) => layout.environmentOf(k.key)).filter((e): e is string => e !== undefined))].sort();
-  throw new NotFoundError(`no environment ${env}: known environments are ${known.join(', ') || '(none yet)'}`);
+  const { names, more } = await environmentNames(conn, layout, MAX_NAMED_ENVIRONMENTS);
+  const list = names.length === 0 ? '(none yet)' : `${names.join(', ')}${more ? ', …' : ''}`;
+  throw new NotFoundError(`no environment ${env}: known environments are ${list}`);
+}
+
+/** Environments a 404 names at most (each costs one read of one key). */
+const MAX_NAMED_ENVIRONMENTS = 20;
+
+/**
+ * The first `max` environment names in key order, one keys-only read of one key each: after a
+ * name's first key the next read starts past all of its keys. A miss costs O(max) small reads,
+ * not a read of every key of every environment.
+ */
+async function environmentNames(conn: EtcdConnection, layout: KeyLayout, max: number): Promise<{ names: string[]; more: boolean }> {
+  const names: string[] = [];
+  const end = Buffer.from(`${layout.prefix}0`);
+  let from = `${layout.prefix}/`;
+  for (;;) {
+    const res = await conn.call((c) => c.kv.range({ key: Buffer.from(from), range_end: end, keys_only: true, limit: 1 }));
+    if (res.kvs.length === 0) return { names, more: false };
+    const key = res.kvs[0]!.key.toString();
+    // Past every key of this first segment ('0' sorts right after '/'): an environment or _policy.
+    const segment = key.slice(layout.prefix.length + 1).split('/', 1)[0]!;
+    from = `${layout.prefix}/${segment}0`;
+    const env = layout.environmentOf(key);
+    if (env === undefined) continue;
+    if (names.length === max) return { names, more: true };
+    names.push(env);
+  }
 }
 
 /** The internal view of an environment (upstreams included). NotFoundError when it holds nothing. */

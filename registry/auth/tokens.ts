@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { writePrivateFileSync } from '../../files/index.js';
 import { WaymarkError } from '../../topology/index.js';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
 import { isValidName } from '../../topology/index.js';
@@ -38,8 +39,17 @@ export interface Principal {
 export type TokenSource = { file: string } | { entries: readonly TokenEntry[] };
 
 export class InvalidTokensError extends WaymarkError {
-  constructor(where: string, problem: string) {
-    super('INVALID_TOKENS', `the tokens in ${where} cannot be used: ${problem}; create them with \`waymark token create\``);
+  /**
+   * @param problem what is wrong, in words safe to show any caller: no path, no entry name, no
+   *   excerpt of the file (a parser's message quotes it)
+   * @param detail where exactly, for the operator's log and the CLI
+   */
+  constructor(
+    where: string,
+    readonly problem: string,
+    detail?: string,
+  ) {
+    super('INVALID_TOKENS', `the tokens in ${where} cannot be used: ${problem}${detail ? ` (${detail})` : ''}; create them with \`waymark token create\``);
   }
 }
 
@@ -103,7 +113,7 @@ export class TokenStore {
       const st = statSync(file);
       stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
     } catch (err) {
-      throw new InvalidTokensError(file, `the file cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw new InvalidTokensError(file, `the file cannot be read (${(err as NodeJS.ErrnoException).code ?? 'unknown error'})`);
     }
     if (stamp === this.fileStamp) return;
     this.entries = prepare(parseTokenFile(readFileSync(file, 'utf8'), file).tokens, file);
@@ -121,15 +131,15 @@ function prepare(entries: readonly TokenEntry[], where: string): Array<{ entry: 
 function validateEntry(e: TokenEntry, where: string): void {
   if (typeof e !== 'object' || e === null) throw new InvalidTokensError(where, 'an entry is not an object');
   if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) {
-    throw new InvalidTokensError(where, `entry ${JSON.stringify(e.name)} has no valid sha256 (64 lowercase hex digits)`);
+    throw new InvalidTokensError(where, 'an entry has no valid sha256 (64 lowercase hex digits)', `entry ${JSON.stringify(e.name)}`);
   }
-  if (!ROLES.includes(e.role)) throw new InvalidTokensError(where, `entry ${JSON.stringify(e.name)} has unknown role ${JSON.stringify(e.role)}`);
+  if (!ROLES.includes(e.role)) throw new InvalidTokensError(where, `an entry has an unknown role (roles: ${ROLES.join(', ')})`, `entry ${JSON.stringify(e.name)}, role ${JSON.stringify(e.role)}`);
   if (typeof e.name !== 'string' || e.name.length === 0) throw new InvalidTokensError(where, 'an entry has no name');
   if (e.environments !== undefined && (!Array.isArray(e.environments) || !e.environments.every(isValidName))) {
-    throw new InvalidTokensError(where, `entry ${e.name} has invalid environments`);
+    throw new InvalidTokensError(where, 'an entry has invalid environments', `entry ${e.name}`);
   }
   if (e.role === 'operator' && !e.environments?.length) {
-    throw new InvalidTokensError(where, `operator ${e.name} lists no environments`);
+    throw new InvalidTokensError(where, 'an operator entry lists no environments', `entry ${e.name}`);
   }
 }
 
@@ -138,7 +148,7 @@ export function parseTokenFile(text: string, where: string): TokenFile {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new InvalidTokensError(where, `not JSON (${(err as Error).message})`);
+    throw new InvalidTokensError(where, 'the file is not JSON', (err as Error).message);
   }
   const tokens = Array.isArray(value) ? value : (value as Partial<TokenFile> | null)?.tokens;
   if (!Array.isArray(tokens)) throw new InvalidTokensError(where, 'expected {"tokens": [...]}');
@@ -162,13 +172,10 @@ export function addToken(file: string, options: { role: Role; environments?: str
   validateEntry(entry, file);
   const current: TokenFile = existsSync(file) ? parseTokenFile(readFileSync(file, 'utf8'), file) : { tokens: [] };
   if (current.tokens.some((t) => t.name === entry.name)) {
-    throw new InvalidTokensError(file, `a token named ${entry.name} exists already: choose another --name`);
+    throw new InvalidTokensError(file, 'a token of that name exists already: choose another --name', entry.name);
   }
   current.tokens.push(entry);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(current, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
+  writePrivateFileSync(file, `${JSON.stringify(current, null, 2)}\n`);
   return { token, entry };
 }
 

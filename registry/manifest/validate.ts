@@ -1,5 +1,14 @@
 import type { CorsPolicy, Placement, RegionDefinition, ServiceDefinition } from '../../openapi/index.js';
-import { basePathProblem, gatewayUrlPatternProblem, isValidJurisdiction, isValidName, MAX_GATEWAY_URL_PATTERNS, serviceLinkProblem, validateCorsPolicy } from '../../topology/index.js';
+import {
+  basePathProblem,
+  gatewayUrlPatternProblem,
+  isValidJurisdiction,
+  isValidName,
+  MAX_GATEWAY_URL_PATTERNS,
+  serviceLinkProblem,
+  topologySizeProblems,
+  validateCorsPolicy,
+} from '../../topology/index.js';
 import type { Problems, ProblemSubject } from './errors.js';
 import type { ParsedDocument } from './parse.js';
 import {
@@ -351,6 +360,10 @@ export function validateTopology(
     name: p.value.name,
     path,
   });
+  // The caps gateways and clients apply too: what passes here is served and accepted everywhere.
+  for (const problem of topologySizeProblems({ regions: regions.size, services: services.size })) {
+    problems.add({}, `the environment would have ${problem} (TOPOLOGY_LIMITS): remove resources, or split it into environments`);
+  }
 
   for (const placed of services.values()) {
     const s = placed.value;

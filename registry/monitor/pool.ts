@@ -1,5 +1,6 @@
 import type { EtcdConnection } from '../../store/etcd.js';
 import type { KeyLayout } from '../../store/keys.js';
+import { TooManyMonitorsError } from '../errors.js';
 import { EnvironmentMonitor, type EnvironmentMonitorOptions } from './monitor.js';
 
 /** A monitor lent to one client; `release()` when done with it. */
@@ -11,17 +12,19 @@ export interface MonitorLease {
 /**
  * One EnvironmentMonitor per environment, shared by every dashboard and `waymark watch` looking
  * at it. A monitor starts with its first client and stops `idleCloseMs` after its last one left
- * (a page reload does not restart it, so its `down` gateways and change backlog survive).
+ * (a page reload does not restart it, so its `down` gateways and change backlog survive). At most
+ * `maxMonitors` run: a new one closes the longest-idle one first, or is refused when none is idle.
  */
 export class MonitorPool {
-  private readonly entries = new Map<string, { monitor: EnvironmentMonitor; started: Promise<void>; clients: number; idle?: NodeJS.Timeout }>();
+  private readonly entries = new Map<string, { monitor: EnvironmentMonitor; started: Promise<void>; clients: number; idle?: NodeJS.Timeout; idleSince?: number }>();
   private closed = false;
 
   constructor(
     private readonly conn: EtcdConnection,
     private readonly layout: KeyLayout,
-    private readonly options: EnvironmentMonitorOptions & { idleCloseMs: number },
+    private readonly options: EnvironmentMonitorOptions & { idleCloseMs: number; maxMonitors: number },
     private readonly onCreate: (monitor: EnvironmentMonitor) => void = () => undefined,
+    private readonly onClose: (monitor: EnvironmentMonitor) => void = () => undefined,
   ) {}
 
   /** Monitors running now (for metrics). */
@@ -34,6 +37,7 @@ export class MonitorPool {
     if (this.closed) throw new Error('the registry is closing');
     let entry = this.entries.get(environment);
     if (!entry) {
+      if (this.entries.size >= this.options.maxMonitors) this.dropLongestIdle();
       const monitor = new EnvironmentMonitor(this.conn, this.layout, environment, this.options);
       this.onCreate(monitor);
       const created = { monitor, started: monitor.start(), clients: 0 };
@@ -46,6 +50,7 @@ export class MonitorPool {
     entry.clients++;
     clearTimeout(entry.idle);
     entry.idle = undefined;
+    entry.idleSince = undefined;
     const current = entry;
     let released = false;
     const release = () => {
@@ -54,6 +59,7 @@ export class MonitorPool {
       current.clients--;
       if (current.clients === 0 && this.entries.get(environment) === current) {
         current.idle = setTimeout(() => this.drop(environment), this.options.idleCloseMs);
+        current.idleSince = Date.now();
       }
     };
     try {
@@ -72,6 +78,7 @@ export class MonitorPool {
     await Promise.all(
       all.map((e) => {
         clearTimeout(e.idle);
+        this.onClose(e.monitor);
         return e.monitor.close();
       }),
     );
@@ -82,7 +89,18 @@ export class MonitorPool {
     if (!entry) return;
     this.entries.delete(environment);
     clearTimeout(entry.idle);
+    this.onClose(entry.monitor);
     void entry.monitor.close();
+  }
+
+  /** Makes room for one more monitor: closes the one idle the longest; TooManyMonitorsError when none is idle. */
+  private dropLongestIdle(): void {
+    let oldest: [string, number] | undefined;
+    for (const [environment, e] of this.entries) {
+      if (e.idleSince !== undefined && (!oldest || e.idleSince < oldest[1])) oldest = [environment, e.idleSince];
+    }
+    if (!oldest) throw new TooManyMonitorsError(this.options.maxMonitors);
+    this.drop(oldest[0]);
   }
 }
 

@@ -20,6 +20,7 @@ const STATUS_OF: Readonly<Record<string, number>> = {
   ETCD_NO_QUORUM: 503,
   ETCD_AUTH: 503,
   ETCD_PERMISSION_DENIED: 503,
+  TOO_MANY_MONITORS: 503,
 };
 
 export interface HttpError {
@@ -32,11 +33,11 @@ export interface HttpError {
 /** The response for an error: its status and the contract's Error body with a stable code. */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof InvalidTokensError) {
-    // Its message quotes the tokens file (a parser's excerpt of it, entry names): callers, who may
-    // not even be authenticated yet, learn only that it is broken; the details go to the log.
+    // Its message names the file and quotes it (a parser's excerpt, entry names): callers, who may
+    // not even be authenticated yet, learn what is wrong but not where; the details go to the log.
     return {
       status: 500,
-      body: { code: err.code, message: "the registry's token configuration is invalid: an operator must fix it (the registry's log says how)" },
+      body: { code: err.code, message: `the registry's token configuration is invalid: ${err.problem}; an operator must fix it (the registry's log says where)` },
       unexpected: true,
     };
   }

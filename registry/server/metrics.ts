@@ -29,6 +29,8 @@ export class RegistryMetrics {
   private readonly applyDuration: Histogram<'operation'>;
   private readonly resyncs: Counter<'environment' | 'reason'>;
   private readonly monitorWarnings: Counter<'environment'>;
+  /** The reason labels each environment's resync series carry, to remove them with the monitor. */
+  private readonly resyncReasons = new Map<string, Set<string>>();
   private readonly keepaliveFailures: Counter;
   private readonly leaseLosses: Counter;
 
@@ -173,7 +175,18 @@ export class RegistryMetrics {
   }
 
   resynced(environment: string, reason: string): void {
-    this.resyncs.inc({ environment, reason: reason.replace(/\s*\(.*$/, '') });
+    const label = reason.replace(/\s*\(.*$/, '');
+    this.resyncs.inc({ environment, reason: label });
+    const reasons = this.resyncReasons.get(environment) ?? new Set<string>();
+    reasons.add(label);
+    this.resyncReasons.set(environment, reasons);
+  }
+
+  /** Removes the series of an environment's monitor (it closed). */
+  forgetMonitor(environment: string): void {
+    this.monitorWarnings.remove({ environment });
+    for (const reason of this.resyncReasons.get(environment) ?? []) this.resyncs.remove({ environment, reason });
+    this.resyncReasons.delete(environment);
   }
 
   keepaliveFailed(): void {

@@ -38,6 +38,12 @@ export interface RegistryOptions {
   keysDir?: string;
   /** A watched environment stops being watched this long after its last viewer left, ms. Default 30000. */
   monitorIdleCloseMs?: number;
+  /**
+   * Environments watched at once at most (each is an etcd watch, a status poll and gateway
+   * scrapes). Past it the longest-idle monitor closes early; when none is idle, views and event
+   * streams of another environment answer 503 TOO_MANY_MONITORS. Default 64 (`--max-monitors`).
+   */
+  maxMonitors?: number;
 }
 
 export const REGISTRY_DEFAULTS = {
@@ -46,4 +52,5 @@ export const REGISTRY_DEFAULTS = {
   maxBodyBytes: 32 * 1024 * 1024,
   leaseTtlSeconds: 10,
   monitorIdleCloseMs: 30_000,
+  maxMonitors: 64,
 } as const;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -74,6 +75,24 @@ describe('e2e: the local multi-region stack (waymark up)', function () {
     }
     expect(failure.code).to.equal(1);
     expect(failure.stderr).to.match(/already running \(pid \d+/);
+  });
+
+  it('keeps its state private: folders 0700, files 0600 (variables, tokens, logs, snapshots)', async () => {
+    const dir = stack.stateDir;
+    const folders = [dir, ...['environments', 'logs', 'snapshots'].map((f) => join(dir, f))];
+    const files = [
+      ...['tokens.json', 'admin-token', 'stack.json', 'stack.lock'].map((f) => join(dir, f)),
+      ...readdirSync(join(dir, 'environments')).map((f) => join(dir, 'environments', f)),
+      ...readdirSync(join(dir, 'logs')).map((f) => join(dir, 'logs', f)),
+    ];
+    expect(files.some((f) => f.endsWith('prod.yaml'))).to.equal(true);
+    expect(files.some((f) => f.endsWith('.log'))).to.equal(true);
+    // The gateways write their snapshots after their first read of etcd.
+    await waitFor(() => readdirSync(join(dir, 'snapshots')).length > 0, { what: 'a gateway snapshot' });
+    files.push(...readdirSync(join(dir, 'snapshots')).map((f) => join(dir, 'snapshots', f)));
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    for (const f of folders) expect(mode(f), f).to.equal(0o700);
+    for (const f of files) expect(mode(f), f).to.equal(0o600);
   });
 
   it('fails catalog over from eu-west to another cloud-a region with zero failed GETs, and comes back', async () => {

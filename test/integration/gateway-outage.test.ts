@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Health, InternalTopology, TopologyDocument } from '../../openapi/index.js';
@@ -117,5 +117,54 @@ describe('gateway during etcd outages (real etcd, stopped and restarted)', funct
     expect(fresh.revision).to.be.at.least(saved.revision);
     expect(fresh.regions[0].gateways.map((x) => x.id)).to.deep.equal(['gw-b']);
     expect(((await get(`${cold.url}/readyz`)).body as Health).registration).to.equal('registered');
+  });
+
+  it('cold-starts from a hostile snapshot: bad records are quarantined, never fatal, and etcd\'s revision wins once it answers', async () => {
+    const { env } = await setup();
+    const hr = await startBackend('hr');
+    cleanup.push(() => hr.close());
+    const file = join(dir, `${env}-hostile.json`);
+    const now = new Date().toISOString();
+    const good = { ...service('hr', ['eu-west']), deployments: [{ region: 'eu-west', upstreams: [hr.url] }] };
+    const hostile: InternalTopology = {
+      environment: env,
+      revision: Number.MAX_SAFE_INTEGER,
+      regions: [region('eu-west', 'EU'), region('..', 'EU')],
+      services: [
+        good,
+        { ...good, name: 'nulls', basePath: '/nulls/v1', deployments: null as unknown as typeof good.deployments },
+        (({ basePath: _, ...rest }) => ({ ...rest, name: 'nobase' }))(good) as typeof good,
+        { ...good, name: '../etc', basePath: '/up/v1' },
+      ],
+      gateways: [
+        { id: 'gw-etcd', region: 'eu-west', url: new URL(ctx.etcd.endpoints[0]!).origin, status: 'up', startedAt: now },
+        { id: 'gw-up', region: 'eu-west', url: 'http://127.0.0.1:9', status: 'up', startedAt: now },
+      ],
+    };
+    writeFileSync(file, JSON.stringify(hostile));
+    const warnings: string[] = [];
+    await ctx.etcd.members[0].kill();
+    const cold = await startGateway({ etcd: ctx.etcd.endpoints, environment: env, region: 'eu-west', id: 'gw-cold', snapshotFile: file }, { ready: false });
+    cleanup.push(() => cold.close());
+    cold.gateway.on('warning', (err) => warnings.push(err.message));
+    const doc = (await get(`${cold.url}/.well-known/topology`)).body as TopologyDocument;
+    expect(doc.stale).to.equal(true);
+    expect(doc.services.map((x) => x.name)).to.deep.equal(['hr']);
+    expect(doc.regions.map((r) => r.name)).to.deep.equal(['eu-west']);
+    expect(doc.regions[0]!.gateways.map((g) => g.id)).to.deep.equal(['gw-up']);
+    expect((await get(`${cold.url}/hr/v1/x`)).status).to.equal(200);
+
+    await ctx.etcd.members[0].restart();
+    await cold.gateway.ready(AbortSignal.timeout(20_000));
+    const etcdRevision = Number((await ctx.conn.client.get('x').exec()).header.revision);
+    const fresh = await waitFor(
+      async () => {
+        const d = (await get(`${cold.url}/.well-known/topology`)).body as TopologyDocument;
+        return d.stale === false && d.regions[0]!.gateways.some((g) => g.id === 'gw-cold') ? d : undefined;
+      },
+      { what: 'the document from etcd' },
+    );
+    expect(fresh.revision, 'the revision comes from etcd, not the snapshot').to.be.at.most(etcdRevision + 10);
+    expect(fresh.regions[0]!.gateways.map((g) => g.id)).to.deep.equal(['gw-cold']);
   });
 });

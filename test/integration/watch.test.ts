@@ -75,7 +75,10 @@ describe('waymark watch (registry event stream, real etcd)', function () {
     const watch = runWatch(['-e', env, '-o', 'json'], { WAYMARK_REGISTRY: reg.url, WAYMARK_TOKEN: reg.adminToken });
     try {
       await waitFor(() => watch.stderr().includes(`watching ${env}`), { timeoutMs: 20_000, what: 'watch to connect' });
-      const revision = await apply(env, 'apiVersion: waymark/v1\nkind: Region\nmetadata: { name: us-east }\nspec: { jurisdiction: US }\n');
+      const revision = await apply(
+        env,
+        'apiVersion: waymark/v1\nkind: Region\nmetadata: { name: eu-west }\nspec: { jurisdiction: EU }\n---\napiVersion: waymark/v1\nkind: Region\nmetadata: { name: us-east }\nspec: { jurisdiction: US }\n',
+      );
       await waitFor(() => watch.stdout().includes('"kind":"commit"'), { what: 'the commit line' });
       const changes = watch.stdout().trim().split('\n').map((l) => JSON.parse(l) as { kind: string; action: string; name: string; revision: number });
       expect(changes[0]).to.include({ kind: 'region', action: 'added', name: 'us-east', revision });

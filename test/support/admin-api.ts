@@ -37,3 +37,18 @@ export async function adminCall<T = unknown>(url: string, method: string, path: 
 export function applyYaml(url: string, token: string, env: string, yaml: string, query = ''): Promise<AdminAnswer<ApplyResult & ApiError>> {
   return adminCall<ApplyResult & ApiError>(url, 'POST', `/v1/environments/${env}/apply${query}`, { token, body: yaml });
 }
+
+/** An environment's event stream held open (GET /v1/environments/{env}/events); `close()` leaves it. */
+export interface HeldEvents {
+  status: number;
+  body: string;
+  close(): void;
+}
+
+/** Opens the event stream of `env`: resolves with the status once the headers arrived (the body of a refusal read). */
+export async function openEvents(url: string, token: string, env: string): Promise<HeldEvents> {
+  const left = new AbortController();
+  const res = await fetch(`${url}/v1/environments/${env}/events`, { headers: { authorization: `Bearer ${token}` }, signal: left.signal });
+  const body = res.status === 200 ? '' : await res.text();
+  return { status: res.status, body, close: () => left.abort() };
+}

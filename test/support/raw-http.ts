@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /** What came back on a raw connection. */
 export interface RawReply {
@@ -167,4 +167,43 @@ export function slowUpload(
     });
   });
   return { socket, reply };
+}
+
+/** A TCP server answering each request head with whatever `answer` writes on the socket (a misbehaving upstream). */
+export interface RawBackend {
+  url: string;
+  /** Request heads received, as latin1 text. */
+  readonly heads: string[];
+  close(): Promise<void>;
+}
+
+/** Starts a raw-socket backend on 127.0.0.1; `answer` gets the socket once a request head arrived. */
+export async function startRawBackend(answer: (socket: Socket, head: string) => void): Promise<RawBackend> {
+  const heads: string[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      heads.push(text.slice(0, end));
+      answer(socket, text.slice(0, end));
+    };
+    socket.on('data', onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    heads,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

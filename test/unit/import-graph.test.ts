@@ -15,11 +15,19 @@ describe('import graphs', () => {
     expect([...builtins]).to.deep.equal([]);
   });
 
-  it('client-sdk/ reaches only client-sdk/, topology/ and openapi/ sources, node: builtins and axios', () => {
+  it('files/ (private file writes) reaches only files/ and Node built-ins', () => {
+    const { files, packages, builtins } = importGraph('files/index.ts');
+    for (const f of files) expect(f, f).to.match(/^files\//);
+    expect([...packages]).to.deep.equal([]);
+    for (const b of builtins) expect(b, `${b} must use the node: prefix`).to.match(/^node:/);
+  });
+
+  it('client-sdk/ reaches only client-sdk/, topology/, files/ and openapi/ sources, node: builtins and axios', () => {
     const { files, packages, builtins } = importGraph('client-sdk/index.ts');
     expect(files).to.include('client-sdk/transport.ts');
     expect(files).to.include('openapi/generated/waymark.ts');
-    for (const f of files) expect(f, f).to.match(/^(client-sdk|topology|openapi)\//);
+    expect(files).to.include('files/private-file.ts');
+    for (const f of files) expect(f, f).to.match(/^(client-sdk|topology|files|openapi)\//);
     expect([...packages]).to.deep.equal(['axios']);
     for (const b of builtins) expect(b, `${b} must use the node: prefix`).to.match(/^node:/);
   });
@@ -36,7 +44,7 @@ describe('import graphs', () => {
     expect(files).to.include('gateway/proxy.ts');
     expect(files).to.include('store/watch.ts');
     expect(files).to.include('policy/upstream-rules.ts');
-    for (const f of files) expect(f, f).to.match(/^(gateway|topology|policy|store|telemetry|openapi)\//);
+    for (const f of files) expect(f, f).to.match(/^(gateway|topology|policy|store|telemetry|files|openapi)\//);
     expect([...packages].sort()).to.deep.equal(['cockatiel', 'etcd3', 'pino', 'prom-client']);
     for (const b of builtins) expect(b, `${b} must use the node: prefix`).to.match(/^node:/);
   });
