@@ -54,8 +54,9 @@ export class LegacyVariablesError extends WaymarkError {
  * - registry: read and write everything under the prefix;
  * - gateway of an environment and region: read the environment's topology range (regions,
  *   services, gateways, commit, pending: never `variables` or `source/`, which sort after it),
- *   its own environment's upstream policy and the registries' addresses; write only its
- *   region's registrations and status reports;
+ *   every gateway's status report (the environment's revision rule reads them), its own
+ *   environment's upstream policy and the registries' addresses; write only its region's
+ *   registrations and status reports;
  * - viewer: read each environment except its variables, its reports and audit trail, and the policies.
  */
 export function deploymentRoles(layout: KeyLayout, scope: DeploymentScope): RoleSpec[] {
@@ -89,6 +90,8 @@ export function deploymentRoles(layout: KeyLayout, scope: DeploymentScope): Role
         grants: [
           { access: 'Read', start: topology.start, end: topology.end, what: `${env.name}: regions, services, gateways, commit (not variables, not source)` },
           { access: 'Readwrite', ...prefix(`${layout.gateways(env.name)}${region}/`), what: `${env.name}: registrations of ${region}` },
+          // Every region's reports: a full read takes the newest revision gateways report (store/revision.ts).
+          { access: 'Read', ...prefix(layout.reports(env.name)), what: `${env.name}: every gateway's status report (read only)` },
           { access: 'Readwrite', ...prefix(`${layout.reports(env.name)}${region}/`), what: `${env.name}: status reports of ${region}` },
           { access: 'Read', ...key(layout.upstreamPolicy(env.name)), what: `${env.name}: upstream policy` },
           { access: 'Read', ...prefix(layout.registryAddresses()), what: 'registry addresses (refused as upstreams)' },

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { checkDocument } from '../../client-sdk/document.js';
 import type { EnvironmentStatus, EnvironmentView, GatewayReport, TopologyDocument } from '../../openapi/index.js';
 import { adminCall, applyYaml } from '../support/admin-api.js';
+import { runWaymark } from '../support/cli.js';
 import { spawnGateway, type SpawnedGateway } from '../support/gateway.js';
 import { regionYaml, serviceYaml, yamlDocuments } from '../support/manifests.js';
 import { spawnRegistry, type SpawnedRegistry } from '../support/registry-process.js';
@@ -237,10 +236,9 @@ describe('one bad record per kind, written straight to etcd (real etcd, gateway 
     const key = ctx.layout.service(env, 'zz');
     await putRaw(key, JSON.stringify({ name: 'zz', basePath: '/zz', placement: 'regional', deployments: [null] }));
     await waitFor(async () => (await gatewayReport(env))?.invalidRecords?.some((r) => r.key === key), { what: "the gateway's report to list the key" });
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/waymark.ts', 'status', '-e', env], {
-      env: { ...process.env, NO_COLOR: '1', WAYMARK_REGISTRY: registry.url, WAYMARK_TOKEN: registry.adminToken },
-      timeout: 30_000,
-    });
+    const { code, stdout, stderr } = await runWaymark(['status', '-e', env], { WAYMARK_REGISTRY: registry.url, WAYMARK_TOKEN: registry.adminToken });
+    // Exit 4: the invalid-records alarm (README, Exit codes).
+    expect(code, stderr).to.equal(4);
     expect(stdout).to.include('1 invalid record skipped').and.include(`${key} (deployments[0]: must be an object)`);
     // The skipped key's revision is not lag: the gateway applied everything it could.
     expect(stdout).to.match(/eu-west\s+gw-1\s+\S+\s+up\s+healthy\s+\d+\s+0\s/);

@@ -328,7 +328,9 @@ describe('registry admin API (real etcd)', function () {
     for (const route of ['status', 'view']) {
       const res = await call<ApiError>('GET', `/v1/environments/${unknown}/${route}`);
       expect([res.status, res.body.code], route).to.deep.equal([404, 'NOT_FOUND']);
-      expect(res.body.message, route).to.contain(unknown).and.to.contain(env);
+      expect(res.body.message, route).to.contain(`no environment ${unknown}: known environments are `);
+      // At most 20 names (the suite's etcd holds many environments): the list ends in `…` when cut.
+      if (!res.body.message.endsWith('…')) expect(res.body.message, route).to.contain(env);
     }
     // A monitor shows in /metrics under its environment's name: the known one's view starts one.
     expect((await call('GET', `/v1/environments/${env}/view`)).status).to.equal(200);

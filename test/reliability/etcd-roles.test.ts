@@ -242,7 +242,7 @@ describe('least-privilege etcd roles made by `waymark etcd roles` (etcd with aut
       'prod/variables': ['RW', '--', '--'],
       'prod/source/': ['RW', '--', 'R-'],
       '_status/prod/eu-west/': ['RW', 'RW', 'R-'],
-      '_status/prod/us-east/': ['RW', '--', 'R-'],
+      '_status/prod/us-east/': ['RW', 'R-', 'R-'],
       '_audit/prod/': ['RW', '--', 'R-'],
       '_policy/upstreams/prod': ['RW', 'R-', 'R-'],
       '_policy/upstreams/dev': ['RW', '--', 'R-'],

@@ -49,10 +49,10 @@ describe('import graphs', () => {
     for (const b of builtins) expect(b, `${b} must use the node: prefix`).to.match(/^node:/);
   });
 
-  it('agent/ reaches only agent/, the SDK, the core and the contract types, node: builtins and axios', () => {
+  it('agent/ reaches only agent/, the SDK, the core, file writes and the contract types, node: builtins and axios', () => {
     const { files, packages, builtins } = importGraph('agent/index.ts');
     expect(files).to.include('client-sdk/transport.ts');
-    for (const f of files) expect(f, f).to.match(/^(agent|client-sdk|topology|openapi)\//);
+    for (const f of files) expect(f, f).to.match(/^(agent|client-sdk|topology|files|openapi)\//);
     expect([...packages]).to.deep.equal(['axios']);
     for (const b of builtins) expect(b, `${b} must use the node: prefix`).to.match(/^node:/);
   });
