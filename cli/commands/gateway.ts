@@ -5,6 +5,7 @@ import { createGateway, GatewayOptionsError, type GatewayOptions } from '../../g
 import { type EtcdOptions } from '../../store/index.js';
 import { createLogger } from '../../telemetry/index.js';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
+import { LOG_SAMPLE_HELP, parseLogSample, requestLogger } from '../request-log.js';
 
 interface GatewayCliOptions {
   etcd: string[];
@@ -23,6 +24,7 @@ interface GatewayCliOptions {
   dispatch?: boolean;
   leaseTtl?: number;
   logLevel: Level;
+  logSample: number;
   quiet?: boolean;
 }
 
@@ -47,6 +49,7 @@ export function registerGateway(program: Command): void {
     .option('--etcd-user <user>', 'etcd user')
     .option('--etcd-password <password>', 'etcd password (prefer the WAYMARK_ETCD_PASSWORD environment variable)')
     .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
+    .option('--log-sample <fraction>', LOG_SAMPLE_HELP, parseLogSample, 1)
     .option('--quiet', 'do not log a line per request (the request path then does no logging work at all)')
     .action(async (opts: GatewayCliOptions) => {
       await runGateway(opts);
@@ -94,25 +97,7 @@ async function runGateway(opts: GatewayCliOptions): Promise<void> {
   gateway.on('stale', (since, err) => log('warn', 'stale', { since: since.toISOString() }, `etcd unreachable (${err.message}): serving the last topology`));
   gateway.on('fresh', (revision) => log('info', 'fresh', { revision }, `etcd answers again at revision ${revision}`));
   gateway.on('warning', (err) => log('warn', 'warning', {}, err.message));
-  if (!opts.quiet) {
-    gateway.on('request', (r) =>
-      logger.info(
-        {
-          event: 'request',
-          requestId: r.requestId,
-          traceparent: r.traceparent,
-          method: r.method,
-          path: r.path,
-          service: r.service,
-          status: r.status,
-          durationMs: Math.round(r.durationMs * 1000) / 1000,
-          ...(r.upstream ? { upstream: true } : {}),
-          ...(r.dispatched ? { dispatched: true } : {}),
-        },
-        'request',
-      ),
-    );
-  }
+  if (!opts.quiet) gateway.on('request', requestLogger(logger, opts.logSample));
 
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {

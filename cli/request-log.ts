@@ -1,0 +1,38 @@
+import { InvalidArgumentError } from 'commander';
+import type { Logger } from 'pino';
+import type { RequestInfo } from '../gateway/index.js';
+
+/** The `--log-sample` option of `waymark gateway`. */
+export const LOG_SAMPLE_HELP = 'fraction of requests given a log line, 0 to 1 (answers of 500 and above are always logged)';
+
+export function parseLogSample(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a fraction from 0 to 1, such as 0.1`);
+  return n;
+}
+
+/**
+ * The gateway's per-request line. With `sample` below 1, a request answered under 500 is logged
+ * with that probability (each independently, as Envoy's runtime fractions do), so a busy gateway
+ * can keep a representative log at a fraction of the cost; failures are always logged.
+ */
+export function requestLogger(logger: Logger, sample: number): (r: RequestInfo) => void {
+  return (r) => {
+    if (sample < 1 && r.status < 500 && Math.random() >= sample) return;
+    logger.info(
+      {
+        event: 'request',
+        requestId: r.requestId,
+        traceparent: r.traceparent,
+        method: r.method,
+        path: r.path,
+        service: r.service,
+        status: r.status,
+        durationMs: Math.round(r.durationMs * 1000) / 1000,
+        ...(r.upstream ? { upstream: true } : {}),
+        ...(r.dispatched ? { dispatched: true } : {}),
+      },
+      'request',
+    );
+  };
+}
