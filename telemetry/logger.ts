@@ -64,7 +64,7 @@ export function createLogger(options: LoggerOptions): Logger {
       name: options.name,
       level: options.level ?? LOGGER_DEFAULTS.level,
       base: { pid: process.pid, ...options.base },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
@@ -79,6 +79,18 @@ export function createLogger(options: LoggerOptions): Logger {
           })
         : pino.destination({ fd: 2, sync: true })),
   );
+}
+
+let lastMs = 0;
+let lastTime = '';
+/** pino's isoTime, the string reused within a millisecond: a busy gateway writes several lines per ms. */
+function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
 }
 
 /**

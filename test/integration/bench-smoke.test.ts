@@ -68,6 +68,7 @@ describe('benchmarks, smoke run (npm run bench -- --smoke)', function () {
       expect(value('discovery', `${variant}: gateway`)).to.be.greaterThan(50);
       expect(value('discovery', `${variant}: bare node`)).to.be.greaterThan(50);
       expect(value('discovery', `${variant}: ratio gateway/bare`)).to.be.within(0.02, 50);
+      expect(value('discovery', `${variant}: ratio CLI gateway/bare`)).to.be.within(0.02, 50);
       const p50 = value('discovery', `${variant}: gateway p50`);
       expect(p50).to.be.greaterThan(0);
       expect(value('discovery', `${variant}: gateway p99`)).to.be.at.least(p50);
