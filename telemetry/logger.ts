@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Level, type Logger } from 'pino';
+import { LineBuffer } from './line-buffer.js';
 
 /** How the CLIs log. Every default is in LOGGER_DEFAULTS. */
 export interface LoggerOptions {
@@ -7,13 +8,13 @@ export interface LoggerOptions {
   /** Lowest level written. Default `info`. */
   level?: Level;
   /**
-   * Where lines go. Default stderr (stdout stays for what a command prints) through an
-   * asynchronous buffer: see `bufferBytes` and `flushIntervalMs`.
+   * Where lines go. Default stderr (stdout stays for what a command prints), batched: see
+   * `bufferBytes` and `flushIntervalMs`.
    */
   destination?: DestinationStream;
   /**
    * Lines wait in memory until this many bytes are pending, then go out in one write (like
-   * nginx's `access_log … buffer=`): one syscall per ~50 request lines instead of one per line.
+   * nginx's `access_log … buffer=`): one syscall per ~18 request lines instead of one per line.
    * 0 writes every line at once, synchronously. Default 8192.
    */
   bufferBytes?: number;
@@ -53,9 +54,9 @@ export const REDACTED_PATHS = [
 /**
  * A pino logger writing JSON lines: `time` as ISO 8601, `level` as its name, an `event` field
  * naming what happened, secrets redacted. The library modules stay quiet and emit events; the
- * CLIs turn them into lines with this. Buffered lines are written on every flush interval and
- * synchronously when the process exits (pino's exit hook on its own destination), so a graceful
- * stop or `process.exit` loses none.
+ * CLIs turn them into lines with this. Lines are batched (see LineBuffer): written when the
+ * batch is full, on every flush interval, and when the process exits, so a graceful stop or
+ * `process.exit` loses none.
  */
 export function createLogger(options: LoggerOptions): Logger {
   const bufferBytes = options.bufferBytes ?? LOGGER_DEFAULTS.bufferBytes;
@@ -70,12 +71,11 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.destination ??
       (bufferBytes > 0
-        ? pino.destination({
+        ? new LineBuffer({
             fd: 2,
-            sync: false,
-            minLength: bufferBytes,
-            maxLength: MAX_PENDING_LOG_BYTES,
-            periodicFlush: options.flushIntervalMs ?? LOGGER_DEFAULTS.flushIntervalMs,
+            bufferBytes,
+            flushIntervalMs: options.flushIntervalMs ?? LOGGER_DEFAULTS.flushIntervalMs,
+            maxPendingBytes: MAX_PENDING_LOG_BYTES,
           })
         : pino.destination({ fd: 2, sync: true })),
   );
@@ -94,10 +94,22 @@ function isoTime(): string {
 }
 
 /**
- * A child of `logger` that skips redaction, which is most of the cost of a line (about 16 µs of
- * 22 measured). Only for lines of fixed, flat fields none of which is a redacted path, such as
- * the gateway's per-request line: redaction works on keys, so it could change nothing there.
+ * A writer of one line of `logger` at info level for a hot path: `members`, JSON object members
+ * the caller serialized (each `,"key":value`), framed as pino frames a line (level, time, the
+ * logger's bindings, `msg`) and written to the logger's destination. It skips pino's per-field
+ * walk, serializers and redaction, about two thirds of a line's cost: only for lines of fixed,
+ * flat fields none of which is a redacted path, such as the gateway's per-request line.
+ * Undefined when the logger's level leaves info out.
  */
-export function unredacted(logger: Logger): Logger {
-  return logger.child({}, { redact: { paths: [] } });
+export function infoLineWriter(logger: Logger, msg: string): ((members: string) => void) | undefined {
+  if (!logger.isLevelEnabled('info')) return undefined;
+  // pino's own symbols for a logger's destination and serialized bindings (pino.symbols, public).
+  const internals = logger as unknown as Record<symbol, unknown>;
+  const stream = internals[pino.symbols.streamSym] as DestinationStream | undefined;
+  const bindings = internals[pino.symbols.chindingsSym];
+  if (typeof stream?.write !== 'function' || typeof bindings !== 'string') throw new TypeError('infoLineWriter needs a pino logger (its destination and bindings were not found)');
+  const end = `,"msg":${JSON.stringify(msg)}}\n`;
+  return (members) => {
+    stream.write(`{"level":"info"${isoTime()}${bindings}${members}${end}`);
+  };
 }

@@ -97,7 +97,8 @@ async function runGateway(opts: GatewayCliOptions): Promise<void> {
   gateway.on('stale', (since, err) => log('warn', 'stale', { since: since.toISOString() }, `etcd unreachable (${err.message}): serving the last topology`));
   gateway.on('fresh', (revision) => log('info', 'fresh', { revision }, `etcd answers again at revision ${revision}`));
   gateway.on('warning', (err) => log('warn', 'warning', {}, err.message));
-  if (!opts.quiet) gateway.on('request', requestLogger(logger, opts.logSample));
+  const requestLine = opts.quiet ? undefined : requestLogger(logger, opts.logSample);
+  if (requestLine) gateway.on('request', requestLine);
 
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {
