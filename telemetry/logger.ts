@@ -97,7 +97,7 @@ function isoTime(): string {
  * A writer of one line of `logger` at info level for a hot path: `members`, JSON object members
  * the caller serialized (each `,"key":value`), framed as pino frames a line (level, time, the
  * logger's bindings, `msg`) and written to the logger's destination. It skips pino's per-field
- * walk, serializers and redaction, about two thirds of a line's cost: only for lines of fixed,
+ * walk, serializers and redaction, most of a line's cost: only for lines of fixed,
  * flat fields none of which is a redacted path, such as the gateway's per-request line.
  * Undefined when the logger's level leaves info out.
  */
