@@ -79,6 +79,9 @@ const REPLACED_ON_REQUEST = new Set([
 /** Response headers the gateway sets itself. */
 const REPLACED_ON_RESPONSE = new Set(['via', 'x-request-id', 'x-waymark-revision', 'x-waymark-region', 'x-waymark-gateway']);
 
+/** Response headers not passed on: one lookup per field. */
+const DROPPED_ON_RESPONSE = new Set([...HOP_BY_HOP, ...REPLACED_ON_RESPONSE]);
+
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 const NO_BODY: BodyStart = { complete: true, bytes: Buffer.alloc(0) };
 
@@ -100,6 +103,8 @@ class UpstreamTimeout extends Error {
  */
 export class Proxy {
   private readonly pools: UpstreamPools;
+  /** This gateway's Via element for HTTP/1.1 exchanges, the usual case. */
+  private readonly via11: string;
 
   constructor(
     private readonly settings: ProxySettings,
@@ -109,6 +114,7 @@ export class Proxy {
     private readonly guard?: ProxyGuard,
   ) {
     this.pools = new UpstreamPools(settings);
+    this.via11 = `1.1 ${settings.id}`;
   }
 
   forward(req: IncomingMessage, res: ServerResponse, target: RequestTarget, ctx: ForwardContext): void {
@@ -379,13 +385,8 @@ export class Proxy {
     const forwardedFor = req.headers['x-forwarded-for'];
     const forwarded = joined(req.headers.forwarded);
     const via = joined(req.headers.via);
-    const self = `${req.httpVersion} ${this.settings.id}`;
-    const forwardedElement = [
-      `for=${forwardedNode(client)}`,
-      ...(host ? [`host=${quoted(host)}`] : []),
-      `proto=${proto}`,
-      `by=_${this.settings.id}`,
-    ].join(';');
+    const self = req.httpVersion === '1.1' ? this.via11 : `${req.httpVersion} ${this.settings.id}`;
+    const forwardedElement = `for=${forwardedNode(client)}${host ? `;host=${quoted(host)}` : ''};proto=${proto};by=_${this.settings.id}`;
     out.push(
       'X-Forwarded-For',
       forwardedFor ? `${joined(forwardedFor)}, ${client}` : client,
@@ -408,17 +409,26 @@ export class Proxy {
 
   private responseHeaders(upRes: IncomingMessage, requestId: string, extra: readonly string[], ownsCors: boolean): string[] {
     const raw = upRes.rawHeaders;
-    const listed = connectionTokens(upRes.headers.connection);
+    // Connection and Via are read from rawHeaders: `upRes.headers` would build an object of every
+    // field, once per response, for these two.
+    let connection: string | undefined;
+    let via: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i];
+      if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
+      else if (name.length === 3 && name.toLowerCase() === 'via') via = via === undefined ? raw[i + 1] : `${via}, ${raw[i + 1]}`;
+    }
+    const listed = connectionTokens(connection);
     const out: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i].toLowerCase();
-      if (HOP_BY_HOP.has(name) || REPLACED_ON_RESPONSE.has(name) || listed?.has(name)) continue;
+      if (DROPPED_ON_RESPONSE.has(name) || listed?.has(name)) continue;
       if (ownsCors && name.startsWith('access-control-')) continue;
       out.push(raw[i], raw[i + 1]);
     }
-    const via = joined(upRes.headers.via);
-    const self = `${upRes.httpVersion} ${this.settings.id}`;
-    out.push('Via', via ? `${via}, ${self}` : self, 'X-Request-Id', requestId, ...extra);
+    const self = upRes.httpVersion === '1.1' ? this.via11 : `${upRes.httpVersion} ${this.settings.id}`;
+    out.push('Via', via ? `${via}, ${self}` : self, 'X-Request-Id', requestId);
+    for (let i = 0; i < extra.length; i++) out.push(extra[i]);
     return out;
   }
 }

@@ -2,7 +2,7 @@ import { connectEtcd, KeyLayout } from '../../store/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { ensureNginx, startNginxBaseline } from '../baselines/nginx.js';
 import { startBackendProcess } from '../fixtures/backend.js';
-import { gatewayOptions, startInProcessGateway } from '../fixtures/gateways.js';
+import { gatewayOptions, spawnReadyGateway, startInProcessGateway } from '../fixtures/gateways.js';
 import type { Benchmark, BenchContext, BenchmarkReport, Metric } from '../harness/benchmark.js';
 import { assertClean, type LoadResult, type LoadSpec } from '../harness/load.js';
 import { alternate, atLeast, atMost, differences, ratios, roundsMetric } from '../harness/rounds.js';
@@ -11,6 +11,9 @@ import { alternate, atLeast, atMost, differences, ratios, roundsMetric } from '.
 const PATH = '/catalog/v1/items/42';
 
 type Server = 'direct' | 'gateway' | 'nginx';
+
+/** The gateway as users start it (`waymark gateway`, its own process), with its per-request log line and without. */
+type CliGateway = 'logging' | 'quiet';
 
 /**
  * A small GET through the gateway to a local backend, against the backend called directly and
@@ -34,6 +37,15 @@ export const proxy: Benchmark = {
     });
     const gateway = await startInProcessGateway(gatewayOptions(endpoints, env, 'eu-west', 'gw-proxy'), ctx.signal);
     ctx.defer(() => gateway.close());
+    const cli: Record<CliGateway, string> = { logging: '', quiet: '' };
+    for (const variant of Object.keys(cli) as CliGateway[]) {
+      const spawned = await spawnReadyGateway(
+        { etcd: endpoints, environment: env, region: 'eu-west', id: `gw-proxy-cli-${variant}`, leaseTtlSeconds: 10, extraArgs: variant === 'quiet' ? ['--quiet'] : [] },
+        ctx.signal,
+      );
+      ctx.defer(() => spawned.stop());
+      cli[variant] = `${spawned.url}${PATH}`;
+    }
 
     const urls: Partial<Record<Server, string>> = { direct: `${backend.url}${PATH}`, gateway: `${gateway.url}${PATH}` };
     const nginx = ensureNginx({ install: ctx.mode === 'full', log: (l) => ctx.log(l) });
@@ -68,6 +80,11 @@ export const proxy: Benchmark = {
     };
     const sat = await measure(saturated, 'saturation');
     const mod = await measure(moderate, 'moderate load');
+    ctx.log(`logging: ${ctx.rounds} rounds of the CLI-started gateway with its request log line and with --quiet, alternated`);
+    const cliVariants = Object.keys(cli) as CliGateway[];
+    for (const v of warmUp > 0 ? cliVariants : []) await ctx.load.run({ ...saturated, durationSeconds: warmUp, url: cli[v] }, ctx.signal);
+    const logged = await alternate(cliVariants, ctx.rounds, (v) => ctx.load.run({ ...saturated, url: cli[v] }, ctx.signal), ctx.signal);
+    for (const v of cliVariants) assertClean(`logging, ${v}`, logged[v]);
 
     const rps = (t: Server) => sat[t].map((r: LoadResult) => r.rps);
     const metrics: Metric[] = targets.map((t) => roundsMetric(`saturated: ${t}`, 'req/s', rps(t)));
@@ -78,6 +95,12 @@ export const proxy: Benchmark = {
         roundsMetric('saturated: ratio gateway/nginx', 'ratio', ratios(rps('gateway'), rps('nginx')), atLeast(0.6, '≥ 0.6× nginx')),
       );
     }
+    const cliRps = (v: CliGateway) => logged[v].map((r: LoadResult) => r.rps);
+    metrics.push(
+      roundsMetric('saturated: CLI gateway, request log on (default)', 'req/s', cliRps('logging')),
+      roundsMetric('saturated: CLI gateway, --quiet', 'req/s', cliRps('quiet')),
+      roundsMetric('saturated: ratio request log on/off', 'ratio', ratios(cliRps('logging'), cliRps('quiet')), atLeast(0.85, '≥ 0.85×')),
+    );
     for (const t of targets) {
       metrics.push(roundsMetric(`saturated: ${t} p50`, 'ms', sat[t].map((r) => r.latencyMs.p50)), roundsMetric(`saturated: ${t} p99`, 'ms', sat[t].map((r) => r.latencyMs.p99)));
     }
@@ -93,11 +116,12 @@ export const proxy: Benchmark = {
       setup: [
         `GET ${PATH}, a ${bodyBytes}-byte JSON answer from a node:http backend in its own process; gateway in the runner process; ` +
           (nginxVersion ? `nginx ${nginxVersion} (1 worker, upstream keepalive 64)` : 'no nginx'),
+        'logging on/off: `waymark gateway` from source in its own process, its stderr piped to the runner, default flags vs --quiet',
         `saturation: ${ctx.load.describe(saturated)}; moderate: ${ctx.load.describe(moderate)}; each from another process${warmUp > 0 ? `, after a ${warmUp} s warm-up of each target` : ''}`,
       ],
       metrics,
       notes,
-      details: { saturated: sat, moderate: mod },
+      details: { saturated: sat, moderate: mod, logging: logged },
     };
   },
 };

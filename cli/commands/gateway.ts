@@ -7,6 +7,7 @@ import { ETCD_DEFAULTS, TOPOLOGY_WATCHER_DEFAULTS } from '../../store/index.js';
 import { createLogger } from '../../telemetry/index.js';
 import { etcdOptionsFrom, withEtcdCredentials, type EtcdCredentialFlags } from '../etcd-credentials.js';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level.js';
+import { LOG_SAMPLE_HELP, parseLogSample, requestLogger } from '../request-log.js';
 
 interface GatewayCliOptions extends EtcdCredentialFlags {
   etcd?: string[];
@@ -26,6 +27,7 @@ interface GatewayCliOptions extends EtcdCredentialFlags {
   maxLongPollsPerClient?: number;
   clientAddressHeader?: string;
   logLevel: Level;
+  logSample: number;
   quiet?: boolean;
 }
 
@@ -53,6 +55,7 @@ export function registerGateway(program: Command): void {
     .option('--prefix <prefix>', 'root of the etcd keys (default /waymark/v1)')
     .option('--etcd-timeout <ms>', `deadline of each etcd call; etcd counts as lost (topology stale) when a liveness probe takes over ${TOPOLOGY_WATCHER_DEFAULTS.probeTimeoutMs} ms or this, whichever is less`, parsePositiveInt, ETCD_DEFAULTS.callTimeoutMs)
     .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
+    .option('--log-sample <fraction>', LOG_SAMPLE_HELP, parseLogSample, 1)
     .option('--quiet', 'do not log a line per request (the request path then does no logging work at all)')
     .action(async (opts: GatewayCliOptions) => {
       await runGateway(opts);
@@ -128,26 +131,8 @@ async function serve(opts: GatewayCliOptions, options: GatewayOptions): Promise<
   gateway.on('stale', (since, err) => log('warn', 'stale', { since: since.toISOString() }, `etcd unreachable (${err.message}): serving the last topology`));
   gateway.on('fresh', (revision) => log('info', 'fresh', { revision }, `etcd answers again at revision ${revision}`));
   gateway.on('warning', (err) => log('warn', 'warning', {}, err.message));
-  if (!opts.quiet) {
-    gateway.on('request', (r) =>
-      logger.info(
-        {
-          event: 'request',
-          requestId: r.requestId,
-          traceparent: r.traceparent,
-          method: r.method,
-          path: r.path,
-          service: r.service,
-          status: r.status,
-          ...(r.aborted ? { aborted: true } : {}),
-          durationMs: Math.round(r.durationMs * 1000) / 1000,
-          ...(r.upstream ? { upstream: true } : {}),
-          ...(r.dispatched ? { dispatched: true } : {}),
-        },
-        'request',
-      ),
-    );
-  }
+  const requestLine = opts.quiet ? undefined : requestLogger(logger, opts.logSample);
+  if (requestLine) gateway.on('request', requestLine);
 
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {

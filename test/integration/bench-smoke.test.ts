@@ -68,6 +68,7 @@ describe('benchmarks, smoke run (npm run bench -- --smoke)', function () {
       expect(value('discovery', `${variant}: gateway`)).to.be.greaterThan(50);
       expect(value('discovery', `${variant}: bare node`)).to.be.greaterThan(50);
       expect(value('discovery', `${variant}: ratio gateway/bare`)).to.be.within(0.02, 50);
+      expect(value('discovery', `${variant}: ratio CLI gateway/bare`)).to.be.within(0.02, 50);
       const p50 = value('discovery', `${variant}: gateway p50`);
       expect(p50).to.be.greaterThan(0);
       expect(value('discovery', `${variant}: gateway p99`)).to.be.at.least(p50);
@@ -80,6 +81,8 @@ describe('benchmarks, smoke run (npm run bench -- --smoke)', function () {
     expect(value('proxy', 'saturated: ratio gateway/direct')).to.be.within(0.001, 10);
     expect(value('proxy', 'moderate: gateway p50')).to.be.greaterThan(0);
     expect(value('proxy', 'moderate: gateway added p99 over direct')).to.be.within(-1000, 1000);
+    expect(value('proxy', 'saturated: CLI gateway, request log on (default)')).to.be.greaterThan(50);
+    expect(value('proxy', 'saturated: ratio request log on/off')).to.be.within(0.001, 10);
     const hasNginx = bench('proxy').metrics.some((m) => m.name === 'saturated: ratio gateway/nginx');
     const skipped = bench('proxy').notes.some((n) => n.startsWith('nginx baseline skipped'));
     expect(hasNginx !== skipped, 'either nginx ran or its skip is explained').to.equal(true);

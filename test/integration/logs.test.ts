@@ -80,6 +80,30 @@ describe('logs: structured JSON lines from the gateway and registry CLIs', funct
       expect(gw.output()).not.to.include('wmk_this-must-never-be-logged');
       expect(lines.some((l) => l.event === 'registered')).to.equal(true);
     });
+
+    it('writes every buffered request line before exiting on SIGTERM', async function () {
+      this.timeout(30_000);
+      const env = uniqueEnv('logs-drain');
+      await writeTopology(ctx.conn, ctx.layout, env, {
+        regions: [region('eu-west')],
+        services: [service('hr', ['eu-west'], { deployments: [{ region: 'eu-west', upstreams: [`${backend.url}/hr`] }] })],
+      });
+      const drained = await spawnGateway({ etcd: ctx.etcd.endpoints, environment: env, region: 'eu-west', id: 'gw-logs-drain' });
+      try {
+        await waitFor(async () => (await fetch(`${drained.url}/readyz`)).ok, { what: 'the gateway to be ready' });
+        const ids = Array.from({ length: 25 }, (_, i) => `req-drain-${i}`);
+        for (const id of ids) expect((await fetch(`${drained.url}/hr/v1/people`, { headers: { 'x-request-id': id } })).status).to.equal(200);
+        // Right after the last answer: lines are still in the buffer (written every 8 KiB or 100 ms).
+        drained.kill('SIGTERM');
+        expect(await drained.exited).to.deep.equal({ code: 0, signal: null });
+        const logged = new Set(jsonLines(drained.output()).map((l) => l.requestId));
+        expect(ids.filter((id) => !logged.has(id))).to.deep.equal([]);
+        expect(jsonLines(drained.output()).at(-1)).to.include({ event: 'exit' });
+      } finally {
+        drained.kill('SIGKILL');
+        await drained.exited;
+      }
+    });
   });
 
   describe('waymark registry', () => {
