@@ -50,16 +50,16 @@ describe('etcd frozen (SIGSTOP): gateways turn stale within the liveness probe t
     inProcess = await startGateway({ etcd: { endpoints: ctx.etcd.endpoints, callTimeoutMs: 20_000 }, watcher: {}, environment: env, region: 'eu-west', id: 'gw-frozen' });
     const ms = await freezeUntilStale(inProcess.url);
     process.stdout.write(`      (stale ${ms} ms after SIGSTOP)\n`);
-    await waitFor(async () => !(await documentOf(inProcess!.url)).stale, { timeoutMs: 30_000, intervalMs: 100, what: 'the document to be fresh again' });
+    await waitFor(async () => (await documentOf(inProcess!.url)).stale === false, { timeoutMs: 30_000, intervalMs: 100, what: 'the document to be fresh again' });
   });
 
   it('waymark gateway --etcd-timeout 20000: the same', async () => {
     const env = uniqueEnv('freeze');
     await writeTopology(ctx.conn, ctx.layout, env, { regions: [region('eu-west')] });
     child = await spawnGateway({ etcd: ctx.etcd.endpoints, environment: env, region: 'eu-west', id: 'gw-frozen', extraArgs: ['--etcd-timeout', '20000'] });
-    await waitFor(async () => !(await documentOf(child!.url)).stale, { timeoutMs: 20_000, what: 'the gateway to read etcd' });
+    await waitFor(async () => (await documentOf(child!.url)).stale === false, { timeoutMs: 30_000, what: 'the gateway to read etcd (a document, not yet stale)' });
     const ms = await freezeUntilStale(child.url);
     process.stdout.write(`      (stale ${ms} ms after SIGSTOP)\n`);
-    await waitFor(async () => !(await documentOf(child!.url)).stale, { timeoutMs: 30_000, intervalMs: 100, what: 'the document to be fresh again' });
+    await waitFor(async () => (await documentOf(child!.url)).stale === false, { timeoutMs: 30_000, intervalMs: 100, what: 'the document to be fresh again' });
   });
 });
