@@ -3,23 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { AxiosError, AxiosHeaders, type AxiosResponse } from 'axios';
 import { NoHealthyGatewayError, NoRouteError, WaymarkClient, WaymarkError, type FailoverEvent } from '../client-sdk/index.js';
+import { HOP_BY_HOP_HEADERS } from '../topology/index.js';
 import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
 import { parseTarget } from './target.js';
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1), and those the agent frames itself. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'content-length',
-]);
+/** Hop-by-hop headers, and those the agent frames itself. */
+const HOP_BY_HOP = new Set([...HOP_BY_HOP_HEADERS, 'host', 'content-length']);
 
 const VIA = '1.1 waymark-agent';
 

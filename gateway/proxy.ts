@@ -2,7 +2,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage, type 
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { IDEMPOTENT_METHODS, newRequestId, newTraceparent, validRequestId, validTraceparent } from '../topology/index.js';
+import { HOP_BY_HOP_HEADERS, IDEMPOTENT_METHODS, newRequestId, newTraceparent, validRequestId, validTraceparent } from '../topology/index.js';
 import { GatewayHttpError, payloadTooLarge, uploadsBusy } from './errors.js';
 import { connectionTokens, requestFraming, type RequestFraming } from './framing.js';
 import { HOPS_HEADER } from './loop-guard.js';
@@ -46,19 +46,6 @@ export interface ForwardContext {
 /** Marks a request forwarded by a dispatching gateway; a gateway never dispatches such a request again. */
 export const DISPATCH_HEADER = 'x-waymark-dispatched-by';
 
-/** Headers meaningful only for one connection (RFC 9110 §7.6.1), never forwarded. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
 /** Request headers the proxy sets itself (merging what the client sent where that makes sense). */
 const REPLACED_ON_REQUEST = new Set([
   'host',
@@ -80,7 +67,7 @@ const REPLACED_ON_REQUEST = new Set([
 const REPLACED_ON_RESPONSE = new Set(['via', 'x-request-id', 'x-waymark-revision', 'x-waymark-region', 'x-waymark-gateway']);
 
 /** Response headers not passed on: one lookup per field. */
-const DROPPED_ON_RESPONSE = new Set([...HOP_BY_HOP, ...REPLACED_ON_RESPONSE]);
+const DROPPED_ON_RESPONSE = new Set([...HOP_BY_HOP_HEADERS, ...REPLACED_ON_RESPONSE]);
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 const NO_BODY: BodyStart = { complete: true, bytes: Buffer.alloc(0) };
@@ -376,7 +363,7 @@ export class Proxy {
     const out: string[] = ['Host', ''];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i].toLowerCase();
-      if (HOP_BY_HOP.has(name) || REPLACED_ON_REQUEST.has(name) || listed?.has(name)) continue;
+      if (HOP_BY_HOP_HEADERS.has(name) || REPLACED_ON_REQUEST.has(name) || listed?.has(name)) continue;
       out.push(raw[i], raw[i + 1]);
     }
     const client = clientAddress(req.socket);

@@ -38,6 +38,7 @@ export { validateTopologyDocument } from './document.js';
 export { TOPOLOGY_LIMITS, topologySizeProblems, type TopologySize } from './limits.js';
 export { candidateGateways, orderRegions, regionAllowed, regionGateways, type CandidateOptions } from './candidates.js';
 export { IDEMPOTENT_METHODS, isIdempotent } from './methods.js';
+export { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 export { newRequestId, newTraceparent, traceContext, validRequestId, validTraceparent } from './trace-context.js';
 export { gatewayUrlAllowed, gatewayUrlPatternProblem, MAX_GATEWAY_URL_PATTERNS } from './gateway-pattern.js';
 export {

@@ -6,9 +6,10 @@ import {
   TopologyExpiredError,
   TopologyUnavailableError,
   WaymarkClient,
+  type BackoffEvent,
   type WaymarkClientOptions,
 } from '../../client-sdk/index.js';
-import { CraftedServer, Published } from '../support/crafted-gateway.js';
+import { craftedScene, CraftedServer, Published } from '../support/crafted-gateway.js';
 import { freePort } from '../support/ports.js';
 import { topologyDoc } from '../support/topology-doc.js';
 import { waitFor } from '../support/wait.js';
@@ -28,21 +29,8 @@ type Scene = Awaited<ReturnType<typeof scene>>;
 const cleanups: (() => Promise<void> | void)[] = [];
 
 /** Crafted gateways (one per region) serving one Published document on loopback. */
-async function scene(regions: { name: string; jurisdiction?: string }[], extra: Partial<Parameters<typeof topologyDoc>[0]> = {}) {
-  const ports = await Promise.all(regions.map(() => freePort()));
-  const doc = topologyDoc({
-    revision: 10,
-    regions: regions.map((r, i) => ({ ...r, gateways: [{ id: `${r.name}-gw`, url: `http://127.0.0.1:${ports[i]}` }] })),
-    services: [{ name: 'catalog' }],
-    ...extra,
-  });
-  const published = new Published(doc);
-  const servers = await Promise.all(regions.map((r, i) => CraftedServer.start(r.name, published, ports[i])));
-  cleanups.push(async () => {
-    published.close();
-    for (const s of servers) await s.kill();
-  });
-  return { published, servers, doc };
+function scene(regions: { name: string; jurisdiction?: string }[], extra: Partial<Parameters<typeof topologyDoc>[0]> = {}) {
+  return craftedScene(cleanups, regions, extra);
 }
 
 function client(options: WaymarkClientOptions): WaymarkClient {
@@ -145,12 +133,28 @@ const checks: Record<string, () => Promise<void>> = {
     const { servers, doc } = await scene(TWO, { refresh: { intervalSeconds: 1, jitterSeconds: 0 } });
     // Answers every fetch at once with the same document: it does not hold long-polls.
     servers[0]!.topologyBody = JSON.stringify(doc);
-    const c = client({ bootstrap: [servers[0]!.url], region: 'eu-west', longPollSeconds: 5 });
+    // The poll floor (minRefreshIntervalSeconds, 5 s by default) lowered to the document's 1 s, so three polls come quickly.
+    const c = client({ bootstrap: [servers[0]!.url], region: 'eu-west', longPollSeconds: 5, minRefreshIntervalSeconds: 1 });
     await c.ready();
-    await waitFor(() => topologyRequests(servers[0]!).length >= 5, { what: 'polls', timeoutMs: 15_000 });
+    await waitFor(() => topologyRequests(servers[0]!).length >= 5, { what: 'polls', timeoutMs: 30_000 });
     const polls = topologyRequests(servers[0]!).slice(2, 5);
     for (const p of polls) expect(p.url).to.equal('/.well-known/topology');
     expect(topologyRequests(servers[0]!).slice(1, 2)[0]!.url).to.match(/wait=10/);
+  },
+
+  async 'CP-BACKOFF'() {
+    const { servers } = await scene(TWO);
+    servers[0]!.refuseLongPolls = 3;
+    const c = client({ bootstrap: [servers[0]!.url], region: 'eu-west', longPollSeconds: 5 });
+    const backoffs: BackoffEvent[] = [];
+    c.on('backoff', (e) => backoffs.push(e));
+    await c.ready();
+    // The refusal's Retry-After (3 s) is a floor under the backoff's own jittered delay.
+    await waitFor(() => backoffs.some((e) => e.kind === 'long-poll' && e.status === 503), { what: 'a backoff after the refused long-poll', timeoutMs: 15_000 });
+    const refused = backoffs.find((e) => e.kind === 'long-poll' && e.status === 503)!;
+    expect(refused.retryAfterMs).to.equal(3000);
+    expect(refused.delayMs).to.be.at.least(3000);
+    expect(c.stats().longPollsRefused).to.be.at.least(1);
   },
 
   async 'CP-REVISION-HEADER'() {

@@ -12,7 +12,7 @@ import {
 } from '../../client-sdk/index.js';
 import { CacheFile } from '../../client-sdk/cache-file.js';
 import type { TopologyDocument } from '../../openapi/index.js';
-import { CraftedServer, Published } from '../support/crafted-gateway.js';
+import { craftedScene, CraftedServer, Published } from '../support/crafted-gateway.js';
 import { freePort } from '../support/ports.js';
 import { topologyDoc } from '../support/topology-doc.js';
 import { waitFor } from '../support/wait.js';
@@ -24,22 +24,7 @@ describe('SDK discovery and routing against crafted servers (loopback)', functio
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function setup(regions: { name: string; jurisdiction?: string }[], extra: Partial<Parameters<typeof topologyDoc>[0]> = {}) {
-    const ports = await Promise.all(regions.map(() => freePort()));
-    const doc = topologyDoc({
-      revision: 10,
-      regions: regions.map((r, i) => ({ ...r, gateways: [{ id: `${r.name}-gw`, url: `http://127.0.0.1:${ports[i]}` }] })),
-      services: [{ name: 'catalog' }],
-      ...extra,
-    });
-    const published = new Published(doc);
-    const servers = await Promise.all(regions.map((r, i) => CraftedServer.start(r.name, published, ports[i])));
-    cleanups.push(async () => {
-      published.close();
-      for (const s of servers) await s.kill();
-    });
-    return { published, servers, doc };
-  }
+  const setup = (regions: { name: string; jurisdiction?: string }[], extra: Partial<Parameters<typeof topologyDoc>[0]> = {}) => craftedScene(cleanups, regions, extra);
 
   function client(options: WaymarkClientOptions): WaymarkClient {
     const c = new WaymarkClient({ probeLatency: false, ...options });

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { TopologyDocument } from '../../openapi/index.js';
 import { freePort } from './ports.js';
+import { topologyDoc } from './topology-doc.js';
 
 /** The document every crafted server serves, with long-poll waiters (what a gateway does). */
 export class Published {
@@ -41,6 +42,8 @@ export class CraftedServer {
   behaviour: Behaviour = 'ok';
   /** For `misdirect`: the base URL named as the alternate in the 421. */
   alternate = '';
+  /** When set, long-polls (`?wait=`) are refused: 503 with this `Retry-After` (seconds), as a gateway whose slots are full. */
+  refuseLongPolls: number | undefined;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private constructor(
@@ -91,6 +94,12 @@ export class CraftedServer {
     if (url.pathname === '/.well-known/topology') {
       if (this.topologyBody !== undefined) return void res.end(this.topologyBody);
       const wait = url.searchParams.get('wait');
+      if (wait !== null && this.refuseLongPolls !== undefined) {
+        res.statusCode = 503;
+        res.setHeader('Retry-After', String(this.refuseLongPolls));
+        res.setHeader('Content-Type', 'application/json');
+        return void res.end(JSON.stringify({ code: 'TOO_MANY_LONG_POLLS', message: 'every long-poll slot is held' }));
+      }
       if (wait !== null) {
         await this.published.wait(Number(wait), Number(url.searchParams.get('timeout') ?? 30) * 1000);
         if (this.published.doc.revision <= Number(wait)) {
@@ -123,4 +132,36 @@ export class CraftedServer {
       res.end(JSON.stringify({ served: this.name, method: req.method, url: req.url }));
     });
   }
+}
+
+/** What `craftedScene` started: one crafted server per region, all serving `published`. */
+export interface CraftedScene {
+  published: Published;
+  servers: CraftedServer[];
+  doc: TopologyDocument;
+}
+
+/**
+ * One crafted gateway per region on loopback, serving one Published document (revision 10, a
+ * `catalog` service unless `extra` says otherwise). Its teardown goes on `cleanups`.
+ */
+export async function craftedScene(
+  cleanups: Array<() => Promise<void> | void>,
+  regions: { name: string; jurisdiction?: string }[],
+  extra: Partial<Parameters<typeof topologyDoc>[0]> = {},
+): Promise<CraftedScene> {
+  const ports = await Promise.all(regions.map(() => freePort()));
+  const doc = topologyDoc({
+    revision: 10,
+    regions: regions.map((r, i) => ({ ...r, gateways: [{ id: `${r.name}-gw`, url: `http://127.0.0.1:${ports[i]}` }] })),
+    services: [{ name: 'catalog' }],
+    ...extra,
+  });
+  const published = new Published(doc);
+  const servers = await Promise.all(regions.map((r, i) => CraftedServer.start(r.name, published, ports[i])));
+  cleanups.push(async () => {
+    published.close();
+    for (const s of servers) await s.kill();
+  });
+  return { published, servers, doc };
 }
