@@ -61,8 +61,17 @@ export class UpstreamPools {
       }
     }
     if (!entry) {
-      entry = this.open(up, use);
-      origins.set(key, entry);
+      const opened = this.open(up, use, () => {
+        // Upstreams come and go: an origin left without connections or requests is forgotten
+        // (checked once undici has handled the close too).
+        setImmediate(() => {
+          if (origins.get(key) !== opened || opened.sockets.size > 0 || opened.pool.stats.size > 0) return;
+          origins.delete(key);
+          opened.pool.close().catch(() => undefined);
+        });
+      });
+      origins.set(key, opened);
+      entry = opened;
     }
     return entry.pool;
   }
@@ -82,11 +91,15 @@ export class UpstreamPools {
 
   /** Closes every pooled connection, cutting exchanges in progress. */
   close(): void {
-    for (const service of this.services.values()) for (const entry of service.origins.values()) void entry.pool.destroy();
+    for (const service of this.services.values()) {
+      for (const entry of service.origins.values()) void entry.pool.destroy();
+      service.origins.clear();
+    }
     this.services.clear();
   }
 
-  private open(up: Upstream, use: UpstreamUse): OriginPool {
+  /** A pool for this origin; `onSocketClosed` is told whenever one of its connections closes. */
+  private open(up: Upstream, use: UpstreamUse, onSocketClosed: () => void): OriginPool {
     const guard = this.guard;
     const base = buildConnector({ timeout: this.limits.upstreamConnectTimeoutMs, ...(guard ? { lookup: guard.lookup(up, use) } : {}) });
     const sockets = new Set<Socket>();
@@ -100,7 +113,10 @@ export class UpstreamPools {
           return callback(refused, null);
         }
         sockets.add(socket);
-        socket.once('close', () => sockets.delete(socket));
+        socket.once('close', () => {
+          sockets.delete(socket);
+          onSocketClosed();
+        });
         callback(null, socket);
       });
     const pool = new Pool(`${up.protocol}//${up.hostname}:${up.port}`, {
