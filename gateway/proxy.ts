@@ -1,7 +1,8 @@
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { HOP_BY_HOP_HEADERS, IDEMPOTENT_METHODS, newRequestId, newTraceparent, validRequestId, validTraceparent } from '../topology/index.js';
 import { GatewayHttpError, payloadTooLarge, uploadsBusy } from './errors.js';
 import { connectionTokens, requestFraming, type RequestFraming } from './framing.js';
@@ -17,8 +18,6 @@ import { upstreamRefused, UpstreamRefusedError, type ProxyGuard } from './upstre
 /** What the proxy needs from the gateway's options. */
 export interface ProxySettings extends BodyLimits, PoolLimits {
   id: string;
-  upstreamConnectTimeoutMs: number;
-  upstreamTimeoutMs: number;
 }
 
 /** One forwarding job: where to, and what the answers carry. */
@@ -70,20 +69,23 @@ const REPLACED_ON_RESPONSE = new Set(['via', 'x-request-id', 'x-waymark-revision
 const DROPPED_ON_RESPONSE = new Set([...HOP_BY_HOP_HEADERS, ...REPLACED_ON_RESPONSE]);
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
-const NO_BODY: BodyStart = { complete: true, bytes: Buffer.alloc(0) };
-
-class UpstreamTimeout extends Error {
-  constructor(readonly phase: 'connect' | 'response') {
-    super(`upstream ${phase} timed out`);
+/** undici's timeouts: connecting, waiting for the answer's head, and inactivity within its body. */
+const TIMEOUT_ERRORS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** An upstream that answered 101 to a request asking for no protocol change (some draw no error from undici). */
+class UpstreamSwitchedProtocols extends Error {
+  constructor() {
+    super('upstream answered 101 Switching Protocols');
   }
 }
 
+const NO_BODY: BodyStart = { complete: true, bytes: Buffer.alloc(0) };
+
 /**
- * Streams requests to upstreams and responses back, over pooled keep-alive connections (one pool
- * per service). Only the upstreams handed in are ever contacted: the request target and Host
- * header choose nothing. Every request goes out with the framing the proxy chose for the body it
- * read itself (see `send`), whatever the method, so no byte of a body is ever read upstream as
- * another request. A body is read up to `bodyBufferBytes` before any upstream socket is taken.
+ * Streams requests to upstreams and responses back, over pooled keep-alive connections (undici,
+ * one set of pools per service: see upstream-pools.ts). Only the upstreams handed in are ever
+ * contacted: the request target and Host header choose nothing. Every request goes out with the
+ * framing the proxy chose for the body it read itself (see `send`), whatever the method, so no
+ * byte of a body is ever read upstream as another request. A body is read up to `bodyBufferBytes` before any upstream socket is taken.
  * A connect failure or timeout moves on to the next candidate (when the body can be sent again);
  * when all fail the answer is a JSON 502 or 504. An upstream connection whose exchange did not
  * end cleanly is destroyed, never reused.
@@ -100,7 +102,7 @@ export class Proxy {
     /** The upstream rules, checked before connecting, on the resolved address and on the socket. */
     private readonly guard?: ProxyGuard,
   ) {
-    this.pools = new UpstreamPools(settings);
+    this.pools = new UpstreamPools(settings, guard);
     this.via11 = `1.1 ${settings.id}`;
   }
 
@@ -151,14 +153,14 @@ export class Proxy {
       if (framing.kind !== 'none') headers.push('Content-Length', String(body.bytes.length));
     } else if (framing.kind === 'length') {
       headers.push('Content-Length', String(framing.length));
-    } else {
-      headers.push('Transfer-Encoding', 'chunked');
     }
+    // Otherwise the rest streams in chunks (undici chunks a body of unknown length).
     const use = ctx.dispatchedBy ? 'dispatch' : 'service';
     const method = req.method ?? 'GET';
     const n = ctx.upstreams.length;
     let clientGone = false;
-    let current: ClientRequest | undefined;
+    /** Cuts the exchange in progress (and its connection); set once undici starts writing it. */
+    let abortCurrent: (() => void) | undefined;
     let stopRate: (() => void) | undefined;
     res.once('close', () => {
       stopRate?.();
@@ -166,7 +168,7 @@ export class Proxy {
       // unfinished, and its connection must not carry another.
       if (!res.writableFinished || !req.complete) {
         clientGone = true;
-        current?.destroy();
+        abortCurrent?.();
       }
     });
 
@@ -178,164 +180,169 @@ export class Proxy {
         release?.();
         return this.fail(req, res, ctx, upstreamRefused(ctx.service), requestId);
       }
-      const send = up.protocol === 'https:' ? httpsRequest : httpRequest;
       const attemptHeaders = headers.slice();
       attemptHeaders[1] = up.host;
-      const out = send({
-        agent: this.pools.agent(ctx.service, up.protocol),
-        host: up.hostname,
-        port: up.port,
-        method,
-        path: up.pathPrefix + target.path + target.query,
-        headers: attemptHeaders,
-        setHost: false,
-        ...(up.protocol === 'https:' ? { servername: up.hostname } : {}),
-        ...(this.guard ? { lookup: this.guard.lookup(up, use) } : {}),
-      });
-      current = out;
-      // The upload slot follows the exchange that carries the body, and is freed with it.
-      out.once('close', () => {
-        if (current === out) release?.();
-      });
+      /** The streamed part of a body goes through this, so nothing is read from the client before the upstream is connected. */
+      const stream = body.complete ? undefined : new PassThrough();
       let connected = false;
       /** Part of a streamed body left: it cannot be sent again. */
       let bodyStarted = false;
       let responded = false;
       /** Set when the proxy gave up on this exchange itself (body too large or too slow): its errors are expected. */
       let abandoned = false;
-      let connectTimer: NodeJS.Timeout | undefined;
-      out.setTimeout(this.settings.upstreamTimeoutMs, () => out.destroy(new UpstreamTimeout('response')));
-
+      let abortExchange: ((err?: Error) => void) | undefined;
+      let resume: (() => void) | undefined;
+      /** Armed while the client holds the answer back: undici's body timeout sleeps then, this one does not. */
+      let stalled: NodeJS.Timeout | undefined;
+      const onDrain = () => {
+        clearTimeout(stalled);
+        stalled = undefined;
+        resume?.();
+      };
+      /** The exchange is over; `final` unless another upstream is tried next. */
+      const done = (final: boolean) => {
+        abortCurrent = undefined;
+        clearTimeout(stalled);
+        res.off('drain', onDrain);
+        // The upload slot follows the exchange that carries the body, and is freed with it.
+        if (final) release?.();
+      };
+      const unpipe = () => {
+        if (!stream) return;
+        stopRate?.();
+        req.unpipe(stream);
+      };
       const abandon = (err: GatewayHttpError) => {
         abandoned = true;
-        stopRate?.();
-        req.unpipe(out);
-        out.destroy();
+        unpipe();
+        abortCurrent?.();
         this.fail(req, res, ctx, err, requestId);
       };
       const startBody = () => {
-        connected = true;
-        if (body.complete) {
-          out.end(body.bytes);
-          return;
-        }
+        if (!stream || body.complete) return;
         bodyStarted = true;
-        out.write(body.head);
+        stream.write(body.head);
         let received = body.head.length;
         req.on('data', (chunk: Buffer) => {
           received += chunk.length;
           if (received > this.settings.maxBodyBytes && !abandoned) abandon(payloadTooLarge(this.settings.maxBodyBytes));
         });
         stopRate = watchBodyRate(req, this.settings, abandon);
-        req.pipe(out);
+        req.pipe(stream);
       };
-      /** The peer's address is checked last, on new and reused sockets: nothing is sent to a refused one. */
-      const refusedPeer = (socket: Socket): boolean => {
-        const refused = this.guard?.checkSocket(socket, up, use);
-        if (refused) out.destroy(refused);
-        return refused !== undefined;
+
+      const handler: Dispatcher.DispatchHandler = {
+        // Called once a connection (new, or pooled and checked) is about to carry the request.
+        onConnect: (abort) => {
+          connected = true;
+          abortExchange = abort;
+          if (clientGone || abandoned) return abort();
+          abortCurrent = () => abort();
+          // The body is sent only once connected, so a failed connect can go to another upstream.
+          startBody();
+        },
+        onHeaders: (statusCode, raw, resumeRead) => {
+          if (statusCode === 101) {
+            abortExchange?.(new UpstreamSwitchedProtocols());
+            return false;
+          }
+          // Other informational answers (103...) are not relayed.
+          if (statusCode < 200) return true;
+          responded = true;
+          if (clientGone) return false;
+          // Answered before the whole body arrived: where the client's next request would start is
+          // not known for sure, so this connection ends with the answer.
+          if (!req.complete) res.shouldKeepAlive = false;
+          resume = resumeRead;
+          res.on('drain', onDrain);
+          res.writeHead(statusCode, this.responseHeaders(raw, requestId, ctx.headers, ctx.ownsCors === true));
+          return true;
+        },
+        // undici's chunks are views of what the socket read: written as they are, with backpressure.
+        onData: (chunk) => {
+          if (res.write(chunk)) return true;
+          stalled ??= setTimeout(() => abortExchange?.(new undiciErrors.BodyTimeoutError()), this.settings.upstreamTimeoutMs);
+          return false;
+        },
+        onComplete: () => {
+          done(true);
+          if (!clientGone) res.end();
+        },
+        onError: (err: NodeJS.ErrnoException) => {
+          if (abandoned || clientGone || responded) done(true);
+          if (abandoned || clientGone) return;
+          if (responded) {
+            // Cut mid-answer: the client sees it cut too, never a shorter complete one.
+            this.onUpstreamError(ctx.service, upstreamErrorReason(err));
+            res.destroy();
+            return;
+          }
+          unpipe();
+          // The gateway forwards no upgrade (it strips Connection and Upgrade), so a 101 is an
+          // upstream speaking another protocol on this connection, which is dropped.
+          if (err instanceof UpstreamSwitchedProtocols || (err.code === 'UND_ERR_SOCKET' && err.message === 'bad upgrade')) {
+            done(true);
+            this.onUpstreamError(ctx.service, 'protocol');
+            return this.fail(
+              req,
+              res,
+              ctx,
+              new GatewayHttpError(
+                502,
+                'UPSTREAM_PROTOCOL',
+                `service ${ctx.service}: the upstream answered 101 Switching Protocols to a request that asked for no protocol change; fix the upstream`,
+              ),
+              requestId,
+            );
+          }
+          this.onUpstreamError(ctx.service, upstreamErrorReason(err));
+          const timeout = TIMEOUT_ERRORS.has(err.code ?? '');
+          const refused = err instanceof UpstreamRefusedError;
+          // Errors before undici took the request onto a connection: it never left.
+          const beforeConnect = !connected;
+          // A buffered body can be sent again; a streamed one only if none of it left.
+          const safeToRepeat = !bodyStarted && IDEMPOTENT_METHODS.has(method);
+          const retry = (beforeConnect || safeToRepeat) && tried + 1 < n;
+          done(!retry);
+          if (retry) return attempt(tried + 1);
+          if (refused) {
+            this.fail(req, res, ctx, upstreamRefused(ctx.service), requestId);
+          } else if (timeout) {
+            this.fail(
+              req,
+              res,
+              ctx,
+              new GatewayHttpError(504, 'UPSTREAM_TIMEOUT', `service ${ctx.service}: no upstream answered in time (tried ${tried + 1}); retry later`),
+              requestId,
+            );
+          } else {
+            this.fail(
+              req,
+              res,
+              ctx,
+              new GatewayHttpError(
+                502,
+                'UPSTREAM_UNAVAILABLE',
+                `service ${ctx.service}: no upstream could be reached (tried ${tried + 1}, last error ${err.code ?? 'unknown'}); retry later or through another gateway`,
+              ),
+              requestId,
+            );
+          }
+        },
       };
-      out.once('socket', (socket: Socket) => {
-        // The body is sent only once connected, so a failed connect can go to another upstream.
-        if (!socket.connecting) return refusedPeer(socket) ? undefined : startBody();
-        connectTimer = setTimeout(() => out.destroy(new UpstreamTimeout('connect')), this.settings.upstreamConnectTimeoutMs);
-        socket.once(up.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
-          clearTimeout(connectTimer);
-          if (!refusedPeer(socket)) startBody();
-        });
-      });
-
-      // The gateway forwards no upgrade (it strips Connection and Upgrade), so a 101 is an upstream
-      // speaking another protocol on this connection: it is dropped, never relayed or waited on
-      // (node would otherwise detach the socket, and with it every timeout).
-      const switched = (upRes: IncomingMessage, socket?: Socket) => {
-        responded = true;
-        clearTimeout(connectTimer);
-        abandoned = true;
-        socket?.destroy();
-        upRes.destroy();
-        out.destroy();
-        if (clientGone) return;
-        this.onUpstreamError(ctx.service, 'protocol');
-        if (bodyStarted) {
-          stopRate?.();
-          req.unpipe(out);
-        }
-        this.fail(
-          req,
-          res,
-          ctx,
-          new GatewayHttpError(
-            502,
-            'UPSTREAM_PROTOCOL',
-            `service ${ctx.service}: the upstream answered ${upRes.statusCode ?? '1xx'} ${upRes.statusMessage || 'Switching Protocols'} to a request that asked for no protocol change; fix the upstream`,
-          ),
-          requestId,
-        );
-      };
-      out.once('upgrade', (upRes: IncomingMessage, socket: Socket) => switched(upRes, socket));
-
-      out.once('response', (upRes: IncomingMessage) => {
-        if ((upRes.statusCode ?? 0) < 200) return switched(upRes);
-        responded = true;
-        clearTimeout(connectTimer);
-        if (clientGone) {
-          upRes.destroy();
-          return;
-        }
-        // Answered before the whole body arrived: where the client's next request would start is
-        // not known for sure, so this connection ends with the answer.
-        if (!req.complete) res.shouldKeepAlive = false;
-        const status = upRes.statusCode ?? 502;
-        res.writeHead(status, this.responseHeaders(upRes, requestId, ctx.headers, ctx.ownsCors === true));
-        upRes.pipe(res);
-        upRes.once('error', () => res.destroy());
-        upRes.once('aborted', () => res.destroy());
-      });
-
-      out.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(connectTimer);
-        if (abandoned) return;
-        if (clientGone) return;
-        this.onUpstreamError(ctx.service, upstreamErrorReason(err));
-        if (responded) {
-          res.destroy();
-          return;
-        }
-        if (bodyStarted) {
-          stopRate?.();
-          req.unpipe(out);
-        }
-        const timeout = err instanceof UpstreamTimeout;
-        const refused = err instanceof UpstreamRefusedError;
-        const beforeConnect = !connected && (timeout || refused || CONNECT_ERRORS.has(err.code ?? '') || err.code === 'ECONNRESET');
-        // A buffered body can be sent again; a streamed one only if none of it left.
-        const safeToRepeat = !bodyStarted && (IDEMPOTENT_METHODS.has(method) || (out.reusedSocket && err.code === 'ECONNRESET'));
-        if ((beforeConnect || safeToRepeat) && tried + 1 < n) return attempt(tried + 1);
-        if (refused) {
-          this.fail(req, res, ctx, upstreamRefused(ctx.service), requestId);
-        } else if (timeout) {
-          this.fail(
-            req,
-            res,
-            ctx,
-            new GatewayHttpError(504, 'UPSTREAM_TIMEOUT', `service ${ctx.service}: no upstream answered in time (tried ${tried + 1}); retry later`),
-            requestId,
-          );
-        } else {
-          this.fail(
-            req,
-            res,
-            ctx,
-            new GatewayHttpError(
-              502,
-              'UPSTREAM_UNAVAILABLE',
-              `service ${ctx.service}: no upstream could be reached (tried ${tried + 1}, last error ${err.code ?? 'unknown'}); retry later or through another gateway`,
-            ),
-            requestId,
-          );
-        }
-      });
+      this.pools.pool(ctx.service, up, use).dispatch(
+        {
+          path: up.pathPrefix + target.path + target.query,
+          method: method as Dispatcher.HttpMethod,
+          headers: attemptHeaders,
+          body: stream ?? (framing.kind === 'none' ? null : body.complete ? body.bytes : null),
+          // undici would close a connection after a HEAD, or a body on a method that expects none;
+          // the proxy frames every request itself and llhttp delimits every answer (bytes after
+          // one, on an idle connection, destroy it), so a clean exchange leaves it reusable.
+          reset: false,
+        },
+        handler,
+      );
     };
     attempt(0);
   }
@@ -394,16 +401,16 @@ export class Proxy {
     return out;
   }
 
-  private responseHeaders(upRes: IncomingMessage, requestId: string, extra: readonly string[], ownsCors: boolean): string[] {
-    const raw = upRes.rawHeaders;
-    // Connection and Via are read from rawHeaders: `upRes.headers` would build an object of every
-    // field, once per response, for these two.
+  private responseHeaders(rawHeaders: Buffer[], requestId: string, extra: readonly string[], ownsCors: boolean): string[] {
+    // Header bytes are latin1, as node reads them.
+    const raw = new Array<string>(rawHeaders.length);
     let connection: string | undefined;
     let via: string | undefined;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i];
-      if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
-      else if (name.length === 3 && name.toLowerCase() === 'via') via = via === undefined ? raw[i + 1] : `${via}, ${raw[i + 1]}`;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = (raw[i] = rawHeaders[i].toString('latin1'));
+      const value = (raw[i + 1] = rawHeaders[i + 1].toString('latin1'));
+      if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
+      else if (name.length === 3 && name.toLowerCase() === 'via') via = via === undefined ? value : `${via}, ${value}`;
     }
     const listed = connectionTokens(connection);
     const out: string[] = [];
@@ -413,8 +420,8 @@ export class Proxy {
       if (ownsCors && name.startsWith('access-control-')) continue;
       out.push(raw[i], raw[i + 1]);
     }
-    const self = upRes.httpVersion === '1.1' ? this.via11 : `${upRes.httpVersion} ${this.settings.id}`;
-    out.push('Via', via ? `${via}, ${self}` : self, 'X-Request-Id', requestId);
+    // undici speaks HTTP/1.1 to upstreams.
+    out.push('Via', via ? `${via}, ${this.via11}` : this.via11, 'X-Request-Id', requestId);
     for (let i = 0; i < extra.length; i++) out.push(extra[i]);
     return out;
   }
@@ -440,7 +447,10 @@ function quoted(value: string): string {
 
 function upstreamErrorReason(err: NodeJS.ErrnoException): UpstreamErrorReason {
   if (err instanceof UpstreamRefusedError) return 'refused';
-  if (err instanceof UpstreamTimeout) return err.phase === 'connect' ? 'connect_timeout' : 'timeout';
-  if (CONNECT_ERRORS.has(err.code ?? '')) return 'connect';
-  return err.code === 'ECONNRESET' ? 'reset' : 'other';
+  const code = err.code ?? '';
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect_timeout';
+  if (TIMEOUT_ERRORS.has(code)) return 'timeout';
+  if (CONNECT_ERRORS.has(code)) return 'connect';
+  // undici reports a connection the upstream closed mid-exchange as a socket error.
+  return code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' ? 'reset' : 'other';
 }

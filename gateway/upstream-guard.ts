@@ -44,6 +44,8 @@ export const upstreamRefused = (service: string) =>
 
 /** What the proxy asks before and while connecting to an upstream. */
 export interface ProxyGuard {
+  /** Bumped whenever the rules change: verdicts on pooled sockets must then be asked again. */
+  readonly generation: number;
   /** Refusal decidable without DNS (URL shape, address literals, names), cached per upstream. */
   check(up: Upstream, use: UpstreamUse): UpstreamRefusedError | undefined;
   /** The `lookup` of the upstream request: resolves like node, then refuses when any address breaks the rules. */
@@ -90,7 +92,7 @@ export class UpstreamGuard implements ProxyGuard {
   private resolved = new Map<string, readonly string[]>();
   private rules: UpstreamRuleSet;
   /** Bumped whenever the rules change: cached verdicts of an older generation are recomputed. */
-  private generation = 0;
+  private rulesGeneration = 0;
   private readonly verdicts = new WeakMap<Upstream, { generation: number; service?: UpstreamRefusedError; dispatch?: UpstreamRefusedError }>();
   private readonly lookups = new WeakMap<Upstream, Partial<Record<UpstreamUse, LookupFunction>>>();
   /** Verdicts on pooled sockets, so a reused connection costs a map lookup, not an address check. */
@@ -137,13 +139,17 @@ export class UpstreamGuard implements ProxyGuard {
   /** The environment's allowlist; undefined for the default (any host not always refused). */
   setPolicy(allowlist: UpstreamAllowlist | undefined): void {
     this.rules = { refused: this.rules.refused, ...(allowlist ? { allowlist } : {}) };
-    this.generation++;
+    this.rulesGeneration++;
+  }
+
+  get generation(): number {
+    return this.rulesGeneration;
   }
 
   check(up: Upstream, use: UpstreamUse): UpstreamRefusedError | undefined {
     let v = this.verdicts.get(up);
-    if (!v || v.generation !== this.generation) {
-      v = { generation: this.generation };
+    if (!v || v.generation !== this.rulesGeneration) {
+      v = { generation: this.rulesGeneration };
       this.verdicts.set(up, v);
     }
     if (!(use in v)) {
@@ -182,13 +188,13 @@ export class UpstreamGuard implements ProxyGuard {
 
   checkSocket(socket: Socket, up: Upstream, use: UpstreamUse): UpstreamRefusedError | undefined {
     const cached = this.sockets.get(socket);
-    if (cached && cached.generation === this.generation && cached.use === use) return cached.refused;
+    if (cached && cached.generation === this.rulesGeneration && cached.use === use) return cached.refused;
     const ip = socket.remoteAddress ? parseIp(socket.remoteAddress) : undefined;
     // A socket without a remote address is not connected: it carries nothing anywhere.
     if (!ip) return undefined;
     const refusal = checkAddress(hostOf(up), ip, this.rules, use);
     const refused = refusal ? this.refused(up, refusal) : undefined;
-    this.sockets.set(socket, { generation: this.generation, use, ...(refused ? { refused } : {}) });
+    this.sockets.set(socket, { generation: this.rulesGeneration, use, ...(refused ? { refused } : {}) });
     return refused;
   }
 
@@ -214,7 +220,7 @@ export class UpstreamGuard implements ProxyGuard {
       return addresses ? { ...e, addresses } : e;
     });
     this.rules = { ...this.rules, refused: new RefusedEndpoints(all, this.localAddresses) };
-    this.generation++;
+    this.rulesGeneration++;
     if (resolveNew && all.some((e) => !parseIp(e.host) && !this.resolved.has(e.host))) this.resolveNames();
   }
 

@@ -169,6 +169,34 @@ describe('gateway upstream guard, loops, header safety and paths (real etcd, gat
       await waitFor(async () => (await http(g.url, '/api/v1/x')).status === 200, { what: 'the default policy back', timeoutMs: 5000 });
       expect(b.received.length).to.equal(received + 1);
     });
+
+    it('a policy change reaches pooled connections too: an upstream by name, connected before, is refused on its kept-alive socket', async () => {
+      const env = uniqueEnv('guard');
+      const b = await backend('plain');
+      // By name, the URL check cannot decide: only the connection's address can.
+      const byName = b.url.replace('127.0.0.1', 'localhost');
+      await writeTopology(ctx.conn, ctx.layout, env, { regions: [region('eu-west', 'EU')], services: [svc('api', { 'eu-west': [byName] })] });
+      const g = await gateway(env, 'eu-west', 'gw-1');
+      expect((await http(g.url, '/api/v1/x')).status).to.equal(200);
+      const set = await adminCall(reg.url, 'PUT', `/v1/environments/${env}/upstream-policy`, {
+        token: reg.adminToken,
+        body: JSON.stringify({ allow: ['10.0.0.0/8'] }),
+        type: 'application/json',
+      });
+      expect(set.status).to.equal(200);
+      const refused = await waitFor(
+        async () => {
+          const r = await http(g.url, '/api/v1/x');
+          return r.status === 502 ? r : undefined;
+        },
+        { what: 'the policy to reach the gateway', timeoutMs: 5000 },
+      );
+      expect(refused.json<ApiError>().code).to.equal('UPSTREAM_REFUSED');
+      const reached = b.received.length;
+      for (let i = 0; i < 3; i++) expect((await http(g.url, '/api/v1/x')).status).to.equal(502);
+      // Nothing more reached the backend once the gateway had the policy, pooled socket or not.
+      expect(b.received.length).to.equal(reached);
+    });
   });
 
   describe('loops', () => {

@@ -45,7 +45,7 @@ describe('import graphs', () => {
     expect(files).to.include('store/watch.ts');
     expect(files).to.include('policy/upstream-rules.ts');
     for (const f of files) expect(f, f).to.match(/^(gateway|topology|policy|store|telemetry|files|openapi)\//);
-    expect([...packages].sort()).to.deep.equal(['cockatiel', 'etcd3', 'pino', 'prom-client']);
+    expect([...packages].sort()).to.deep.equal(['cockatiel', 'etcd3', 'pino', 'prom-client', 'undici']);
     for (const b of builtins) expect(b, `${b} must use the node: prefix`).to.match(/^node:/);
   });
 
