@@ -3,7 +3,7 @@ import { checkDocument } from '../../client-sdk/document.js';
 import type { EnvironmentStatus, EnvironmentView, GatewayReport, TopologyDocument } from '../../openapi/index.js';
 import { adminCall, applyYaml } from '../support/admin-api.js';
 import { runWaymark } from '../support/cli.js';
-import { spawnGateway, type SpawnedGateway } from '../support/gateway.js';
+import { loggedOutput, spawnGateway, type SpawnedGateway } from '../support/gateway.js';
 import { regionYaml, serviceYaml, yamlDocuments } from '../support/manifests.js';
 import { spawnRegistry, type SpawnedRegistry } from '../support/registry-process.js';
 import { useEtcd } from '../support/store.js';
@@ -256,8 +256,9 @@ describe('one bad record per kind, written straight to etcd (real etcd, gateway 
       expect(res.status).to.equal(200);
     }
     await waitFor(async () => (await documentOf()).services.some((s) => s.name === 's2'), { what: 'the last apply to be served' });
-    const lines = gateway!.output().split('\n').filter((l) => l.includes(key));
-    expect(lines, gateway!.output()).to.have.length(1);
+    const output = await loggedOutput(gateway!);
+    const lines = output.split('\n').filter((l) => l.includes(key));
+    expect(lines, output).to.have.length(1);
     expect(lines[0]).to.include('deployments[0]: must be an object');
     expectUp();
   });

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/index.js';
@@ -79,6 +80,17 @@ export interface SpawnedGateway {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** The process's stderr so far (JSON log lines). */
   output(): string;
+}
+
+/**
+ * The gateway process's log once every line written before this call is out: its log is batched
+ * (telemetry/line-buffer.ts), so this sends a request of its own and waits for that request's line.
+ */
+export async function loggedOutput(gateway: SpawnedGateway): Promise<string> {
+  const marker = `/log-marker-${randomUUID()}`;
+  await fetch(`${gateway.url}${marker}`, { signal: AbortSignal.timeout(5000) }).then((res) => res.arrayBuffer());
+  await waitFor(() => gateway.output().includes(marker), { what: "the gateway's log to be written out" });
+  return gateway.output();
 }
 
 /** Runs `waymark gateway` from source as a child process; resolves once /healthz answers. */
