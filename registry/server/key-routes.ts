@@ -1,8 +1,9 @@
 import { Router } from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { Bundle, SigningKeys } from '../../openapi/index.js';
-import { authorize, type TokenStore } from '../auth/tokens.js';
+import type { TokenStore } from '../auth/tokens.js';
 import { assertName } from '../../topology/index.js';
+import { authorizedEnvironment } from './access.js';
 import type { AdminState } from './routes.js';
 
 type Ctx = ParameterizedContext<AdminState>;
@@ -24,14 +25,7 @@ export interface KeyOperations {
 export function keyRoutes(keys: KeyOperations, tokens: TokenStore): Router<AdminState> {
   const router = new Router<AdminState>();
   const path = '/v1/environments/:env/keys';
-  const request = (ctx: Ctx, action: 'read' | 'administer') => {
-    const principal = tokens.authenticate(ctx.get('authorization') || undefined);
-    ctx.state.principal = principal;
-    const env = (ctx.params as Record<string, string>).env;
-    assertName('environment', env);
-    authorize(principal, action, env);
-    return env;
-  };
+  const request = (ctx: Ctx, action: 'read' | 'administer') => authorizedEnvironment(ctx, tokens, action).env;
 
   router.get(path, async (ctx) => {
     ctx.body = await keys.signingKeys(request(ctx, 'read'));

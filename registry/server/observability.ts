@@ -6,7 +6,7 @@ import type { EnvironmentView, TopologyChange } from '../../openapi/index.js';
 import { authorize, type TokenStore } from '../auth/tokens.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
 import type { MonitorPool } from '../monitor/pool.js';
-import { assertName } from '../../topology/index.js';
+import { authenticate, environmentParam } from './access.js';
 import type { RegistryMetrics } from './metrics.js';
 import type { AdminState } from './routes.js';
 
@@ -87,11 +87,8 @@ export function observabilityRoutes(deps: ObservabilityDeps): Router<AdminState>
   });
 
   const environment = (ctx: Ctx): string => {
-    ctx.state.principal = deps.tokens.authenticate(ctx.get('authorization') || undefined);
-    authorize(ctx.state.principal, 'read');
-    const env = (ctx.params as Record<string, string>).env;
-    assertName('environment', env);
-    return env;
+    authorize(authenticate(ctx, deps.tokens), 'read');
+    return environmentParam(ctx);
   };
 
   router.get('/v1/environments/:env/view', async (ctx) => {

@@ -1,9 +1,9 @@
 import { Router } from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { UpstreamPolicy } from '../../openapi/index.js';
-import { authorize, type TokenStore } from '../auth/tokens.js';
+import type { TokenStore } from '../auth/tokens.js';
 import { policyRequest, POLICY_BODY_BYTES } from '../policy/upstream-policy.js';
-import { assertName } from '../../topology/index.js';
+import { authorizedEnvironment } from './access.js';
 import { readBody } from './body.js';
 import type { AdminState } from './routes.js';
 
@@ -25,11 +25,7 @@ export function policyRoutes(policies: PolicyOperations, tokens: TokenStore): Ro
   const router = new Router<AdminState>();
   const path = '/v1/environments/:env/upstream-policy';
   const request = (ctx: Ctx, action: 'read' | 'administer') => {
-    const principal = tokens.authenticate(ctx.get('authorization') || undefined);
-    ctx.state.principal = principal;
-    const env = (ctx.params as Record<string, string>).env;
-    assertName('environment', env);
-    authorize(principal, action, env);
+    const { env, principal } = authorizedEnvironment(ctx, tokens, action);
     return { env, by: principal.name };
   };
 

@@ -7,7 +7,8 @@ import type { ManifestSource } from '../manifest/parse.js';
 import { MANIFEST_DEFAULTS, type ManifestLimits } from '../manifest/schema.js';
 import { measureYaml } from '../manifest/yaml-shape.js';
 import type { Registry } from '../registry.js';
-import { assertName, isValidName } from '../../topology/index.js';
+import { isValidName } from '../../topology/index.js';
+import { authenticate, environmentParam } from './access.js';
 import { readBody, type RequestBody } from './body.js';
 
 export interface AdminState {
@@ -24,16 +25,8 @@ const PROMOTION_BODY_BYTES = 64 * 1024;
 /** The admin API's routes (see openapi/waymark.yaml, tag `admin`). Every route but /healthz needs a token. */
 export function adminRoutes(registry: Registry, tokens: TokenStore, maxBodyBytes: number): Router<AdminState> {
   const router = new Router<AdminState>();
-  const authenticated = (ctx: Ctx): Principal => {
-    const principal = tokens.authenticate(ctx.get('authorization') || undefined);
-    ctx.state.principal = principal;
-    return principal;
-  };
-  const envParam = (ctx: Ctx): string => {
-    const env = (ctx.params as Record<string, string>).env;
-    assertName('environment', env);
-    return env;
-  };
+  const authenticated = (ctx: Ctx): Principal => authenticate(ctx, tokens);
+  const envParam = environmentParam;
 
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
