@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { EnvironmentView, TopologyChange } from '../../openapi/index.js';
 import { AdminApiError } from '../admin-client.js';
@@ -79,7 +80,8 @@ export function registerWatch(program: Command): void {
           connected ? `the event stream of ${env} dropped; reconnecting in ${(wait / 1000).toFixed(1)}s\n` : `the registry is unreachable; retrying in ${(wait / 1000).toFixed(1)}s\n`,
         );
         connected = false;
-        await sleep(wait, stop.signal);
+        // Resolves early (rejecting, ignored) when interrupted.
+        await sleep(wait, undefined, { signal: stop.signal }).catch(() => undefined);
         delay = Math.min(delay * WATCH_RECONNECT.multiplier, WATCH_RECONNECT.maxMs);
       }
       process.off('SIGINT', onSignal);
@@ -96,17 +98,4 @@ export function formatChange(change: TopologyChange, c: Palette): string {
   const paint = change.action === 'added' ? c.green : change.action === 'removed' ? c.red : change.action === 'committed' ? c.bold : c.yellow;
   const what = change.kind === 'commit' ? `${change.detail ?? change.name}${change.by ? ` by ${change.by}` : ''}` : `${change.kind} ${change.name} ${change.action}${change.detail ? `: ${change.detail}` : ''}`;
   return `${c.dim(`rev ${change.revision}`)}  ${c.dim(time)}  ${paint(what)}`;
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
