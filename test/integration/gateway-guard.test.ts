@@ -143,25 +143,30 @@ describe('gateway upstream guard, loops, header safety and paths (real etcd, gat
       }
     });
 
-    it("enforces the environment's policy set by an admin, as soon as it changes", async () => {
-      const env = uniqueEnv('guard');
-      const b = await backend('plain');
-      await writeTopology(ctx.conn, ctx.layout, env, { regions: [region('eu-west', 'EU')], services: [svc('api', { 'eu-west': [b.url] })] });
-      const g = await gateway(env, 'eu-west', 'gw-1');
-      expect((await http(g.url, '/api/v1/x')).status).to.equal(200);
+    /** Sets the environment's policy to allow only 10.0.0.0/8 (an admin's PUT), then returns the gateway's first 502 once it applies it. */
+    async function refuseLoopback(env: string, gatewayUrl: string) {
       const set = await adminCall(reg.url, 'PUT', `/v1/environments/${env}/upstream-policy`, {
         token: reg.adminToken,
         body: JSON.stringify({ allow: ['10.0.0.0/8'] }),
         type: 'application/json',
       });
       expect(set.status).to.equal(200);
-      const refused = await waitFor(
+      return waitFor(
         async () => {
-          const r = await http(g.url, '/api/v1/x');
+          const r = await http(gatewayUrl, '/api/v1/x');
           return r.status === 502 ? r : undefined;
         },
         { what: 'the policy to reach the gateway', timeoutMs: 5000 },
       );
+    }
+
+    it("enforces the environment's policy set by an admin, as soon as it changes", async () => {
+      const env = uniqueEnv('guard');
+      const b = await backend('plain');
+      await writeTopology(ctx.conn, ctx.layout, env, { regions: [region('eu-west', 'EU')], services: [svc('api', { 'eu-west': [b.url] })] });
+      const g = await gateway(env, 'eu-west', 'gw-1');
+      expect((await http(g.url, '/api/v1/x')).status).to.equal(200);
+      const refused = await refuseLoopback(env, g.url);
       expect(refused.json<ApiError>().code).to.equal('UPSTREAM_REFUSED');
       expect(refused.text).not.to.include(new URL(b.url).port);
       const received = b.received.length;
@@ -178,19 +183,7 @@ describe('gateway upstream guard, loops, header safety and paths (real etcd, gat
       await writeTopology(ctx.conn, ctx.layout, env, { regions: [region('eu-west', 'EU')], services: [svc('api', { 'eu-west': [byName] })] });
       const g = await gateway(env, 'eu-west', 'gw-1');
       expect((await http(g.url, '/api/v1/x')).status).to.equal(200);
-      const set = await adminCall(reg.url, 'PUT', `/v1/environments/${env}/upstream-policy`, {
-        token: reg.adminToken,
-        body: JSON.stringify({ allow: ['10.0.0.0/8'] }),
-        type: 'application/json',
-      });
-      expect(set.status).to.equal(200);
-      const refused = await waitFor(
-        async () => {
-          const r = await http(g.url, '/api/v1/x');
-          return r.status === 502 ? r : undefined;
-        },
-        { what: 'the policy to reach the gateway', timeoutMs: 5000 },
-      );
+      const refused = await refuseLoopback(env, g.url);
       expect(refused.json<ApiError>().code).to.equal('UPSTREAM_REFUSED');
       const reached = b.received.length;
       for (let i = 0; i < 3; i++) expect((await http(g.url, '/api/v1/x')).status).to.equal(502);
