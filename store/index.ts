@@ -2,7 +2,7 @@
 export { connectEtcd, ETCD_DEFAULTS, type EtcdConnection, type EtcdOptions } from './etcd.js';
 export { ConflictError, EtcdAuthError, EtcdPermissionError, EtcdTimeoutError, EtcdUnavailableError, translateEtcdError } from './errors.js';
 export { DEFAULT_KEY_PREFIX, KeyLayout, type ParsedKey } from './keys.js';
-export { readEnvironment, topologyRange, type EnvironmentRead, type PendingApply, type ReadOptions } from './reader.js';
+export { readEnvironment, readReportedRevisions, topologyRange, type EnvironmentRead, type PendingApply, type ReadOptions } from './reader.js';
 export { environmentRevision, reportedRevisions, type KeyRevision } from './revision.js';
 export { TopologyRecords, type InvalidRecord } from './records.js';
 export { gatewayKey, TopologySnapshot } from './snapshot.js';

@@ -62,8 +62,7 @@ export async function readEnvironment(
   const range = topologyRange(layout, env);
   const res = await conn.call((c) => c.getAll().inRange(range).exec());
   const revision = Number(res.header.revision);
-  const reports = await conn.call((c) => c.getAll().prefix(layout.reports(env)).revision(String(revision)).exec());
-  const reported = reportedRevisions(layout, env, reports.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })));
+  const reported = await readReportedRevisions(conn, layout, env, revision);
   const pendingKv = res.kvs.find((kv) => kv.key.toString() === layout.pending(env));
   const records = options.previous
     ? TopologyRecords.from(options.previous, layout, options.onInvalid)
@@ -83,6 +82,12 @@ export async function readEnvironment(
   records.load(pairs(loaded, () => true));
   const content = environmentRevision(layout, env, revisions(loaded), reported, revision);
   return { snapshot: records.freeze(content), revision, pending, invalid: records.invalidRecords() };
+}
+
+/** The applied revisions the environment's gateways report, as of `revision` (see store/revision.ts). */
+export async function readReportedRevisions(conn: EtcdConnection, layout: KeyLayout, env: string, revision: number): Promise<number[]> {
+  const res = await conn.call((c) => c.getAll().prefix(layout.reports(env)).revision(String(revision)).exec());
+  return reportedRevisions(layout, env, res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })));
 }
 
 export function parsePending(kv: IKeyValue): PendingApply {

@@ -2,8 +2,8 @@ import type { CommitRecord, EnvironmentSummary, InternalTopology } from '../../o
 import type { EtcdConnection } from '../../store/etcd.js';
 import { NotFoundError } from '../errors.js';
 import type { KeyLayout } from '../../store/keys.js';
-import { readEnvironment } from '../../store/reader.js';
-import { environmentRevision, reportedRevisions } from '../../store/revision.js';
+import { readEnvironment, readReportedRevisions } from '../../store/reader.js';
+import { environmentRevision } from '../../store/revision.js';
 import { parseRecord } from '../../topology/index.js';
 
 /** A key's name and revisions, as a keys-only range returns them. */
@@ -39,7 +39,7 @@ export async function listEnvironments(conn: EtcdConnection, layout: KeyLayout):
     names.map(async (name): Promise<EnvironmentSummary> => {
       const envKeys = byEnv.get(name)!;
       const count = (kind: string) => envKeys.filter((k) => layout.parse(name, k.key)?.kind === kind).length;
-      const reported = await readReportedRevisions(conn, layout, name, revision);
+      const [reported, commit] = await Promise.all([readReportedRevisions(conn, layout, name, revision), readCommit(conn, layout, name)]);
       const summary: EnvironmentSummary = {
         name,
         revision: environmentRevision(layout, name, envKeys, reported, revision),
@@ -47,17 +47,10 @@ export async function listEnvironments(conn: EtcdConnection, layout: KeyLayout):
         services: count('service'),
         gateways: count('gateway'),
       };
-      const commit = await readCommit(conn, layout, name);
       if (commit) summary.lastCommit = commit;
       return summary;
     }),
   );
-}
-
-/** The applied revisions the environment's gateways report, as of `revision`. */
-export async function readReportedRevisions(conn: EtcdConnection, layout: KeyLayout, env: string, revision: number): Promise<number[]> {
-  const res = await conn.call((c) => c.getAll().prefix(layout.reports(env)).revision(String(revision)).exec());
-  return reportedRevisions(layout, env, res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })));
 }
 
 async function readCommit(conn: EtcdConnection, layout: KeyLayout, env: string): Promise<CommitRecord | undefined> {

@@ -7,7 +7,7 @@ import { topologyRange } from '../../store/reader.js';
 import { environmentRevision } from '../../store/revision.js';
 import { TopologyRecords, type InvalidRecord } from '../../store/records.js';
 import { emptyVariables } from '../manifest/variables.js';
-import { readReportedRevisions } from './environments.js';
+import { readReportedRevisions } from '../../store/reader.js';
 import { decodeSource, type StoredSource } from './source.js';
 
 /** What an apply compares against: an environment's records as etcd holds them at one revision. */
@@ -70,13 +70,14 @@ export async function readState(conn: EtcdConnection, layout: KeyLayout, env: st
     if (kind === 'keys') signingKeys = parseSigningKeys(kv.value.toString(), env);
     records.apply(key, kv.value.toString());
   }
-  const [src, vars] = await Promise.all([
+  // All at the first read's revision, so they are one consistent state.
+  const [src, vars, reported] = await Promise.all([
     conn.call((c) => c.getAll().prefix(layout.sources(env)).revision(String(revision)).sort('Key', 'Ascend').exec()),
     conn.call((c) => c.get(layout.environmentSpec(env)).revision(String(revision)).exec()),
+    readReportedRevisions(conn, layout, env, revision),
   ]);
   const stored = vars.kvs[0];
   const variables = stored ? parseVariables(stored.value.toString()) : legacy;
-  const reported = await readReportedRevisions(conn, layout, env, revision);
   const keys = res.kvs.map((kv) => ({ key: kv.key.toString(), modRevision: Number(kv.mod_revision) }));
   const sourceChunks = src.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() }));
   const sourceText = sourceChunks.map((c) => c.value).join('');

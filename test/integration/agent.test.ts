@@ -9,7 +9,7 @@ import type { TopologyDocument } from '../../openapi/index.js';
 import { curlLoop, pythonLoop, type ForeignCall } from '../support/foreign-clients.js';
 import { spawnGateway, startBackend, startGateway, writeTopology, type SpawnedGateway, type StartedGateway, type TestBackend } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
-import { region, useEtcd } from '../support/store.js';
+import { region, serviceWith, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
 
 function listed(doc: TopologyDocument | undefined, id: string): boolean {
@@ -61,16 +61,7 @@ describe('waymark agent: curl and Python through a gateway failover', function (
     await writeTopology(ctx.conn, ctx.layout, env, {
       regions: [region('eu-west', 'EU'), region('us-east', 'US')],
       services: [
-        {
-          name: 'catalog',
-          basePath: '/catalog/v1',
-          placement: 'regional',
-          failover: ['us-east'],
-          deployments: [
-            { region: 'eu-west', upstreams: [backends[0]!.url] },
-            { region: 'us-east', upstreams: [backends[1]!.url] },
-          ],
-        },
+        serviceWith('catalog', { 'eu-west': [backends[0]!.url], 'us-east': [backends[1]!.url] }, { failover: ['us-east'] }),
         { name: 'hr', basePath: '/hr/v1', placement: 'pinned', jurisdictions: ['EU'], deployments: [{ region: 'eu-west', upstreams: [backends[0]!.url] }] },
         // eu-west's upstream is a closed port: its gateways answer 502.
         {
