@@ -402,29 +402,39 @@ export class Proxy {
   }
 
   private responseHeaders(rawHeaders: Buffer[], requestId: string, extra: readonly string[], ownsCors: boolean): string[] {
-    // Header bytes are latin1, as node reads them.
-    const raw = new Array<string>(rawHeaders.length);
+    const out: string[] = [];
     let connection: string | undefined;
     let via: string | undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = (raw[i] = rawHeaders[i].toString('latin1'));
-      const value = (raw[i + 1] = rawHeaders[i + 1].toString('latin1'));
-      if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
-      else if (name.length === 3 && name.toLowerCase() === 'via') via = via === undefined ? value : `${via}, ${value}`;
+      // Header bytes are latin1, as node reads them.
+      const name = rawHeaders[i].toString('latin1');
+      const lower = name.toLowerCase();
+      if (DROPPED_ON_RESPONSE.has(lower)) {
+        if (lower === 'connection') connection = joinedValue(connection, rawHeaders[i + 1].toString('latin1'));
+        else if (lower === 'via') via = joinedValue(via, rawHeaders[i + 1].toString('latin1'));
+        continue;
+      }
+      if (ownsCors && lower.startsWith('access-control-')) continue;
+      out.push(name, rawHeaders[i + 1].toString('latin1'));
     }
     const listed = connectionTokens(connection);
-    const out: string[] = [];
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i].toLowerCase();
-      if (DROPPED_ON_RESPONSE.has(name) || listed?.has(name)) continue;
-      if (ownsCors && name.startsWith('access-control-')) continue;
-      out.push(raw[i], raw[i + 1]);
-    }
+    const kept = listed ? withoutListed(out, listed) : out;
     // undici speaks HTTP/1.1 to upstreams.
-    out.push('Via', via ? `${via}, ${this.via11}` : this.via11, 'X-Request-Id', requestId);
-    for (let i = 0; i < extra.length; i++) out.push(extra[i]);
-    return out;
+    kept.push('Via', via ? `${via}, ${this.via11}` : this.via11, 'X-Request-Id', requestId);
+    for (let i = 0; i < extra.length; i++) kept.push(extra[i]);
+    return kept;
   }
+}
+
+function joinedValue(previous: string | undefined, value: string): string {
+  return previous === undefined ? value : `${previous}, ${value}`;
+}
+
+/** The name/value pairs whose name a `Connection` header did not list. */
+function withoutListed(pairs: string[], listed: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < pairs.length; i += 2) if (!listed.has(pairs[i].toLowerCase())) out.push(pairs[i], pairs[i + 1]);
+  return out;
 }
 
 function joined(value: string | string[] | undefined): string | undefined {
