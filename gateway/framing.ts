@@ -61,12 +61,23 @@ export function requestFraming(req: IncomingMessage): RequestFraming {
   return length === undefined ? { kind: 'none' } : { kind: 'length', length: Number(length) };
 }
 
+/** The `Connection` values nearly every message carries, answered without parsing. */
+const COMMON_CONNECTION: ReadonlyMap<string, ReadonlySet<string> | undefined> = new Map<string, ReadonlySet<string> | undefined>([
+  // keep-alive is hop-by-hop already: listing it drops nothing more.
+  ['keep-alive', undefined],
+  ['Keep-Alive', undefined],
+  ['close', new Set(['close'])],
+  ['Close', new Set(['close'])],
+]);
+
 /**
  * The header fields listed in a `Connection` header (lower case), which the proxy drops with it,
  * minus NEVER_HOP_BY_HOP.
  */
-export function connectionTokens(value: string | undefined): Set<string> | undefined {
+export function connectionTokens(value: string | undefined): ReadonlySet<string> | undefined {
   if (!value) return undefined;
+  const common = COMMON_CONNECTION.get(value);
+  if (common !== undefined || COMMON_CONNECTION.has(value)) return common;
   const out = new Set<string>();
   for (const t of value.split(',')) {
     const token = t.trim().toLowerCase();

@@ -474,8 +474,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return ['X-Waymark-Revision', '0', 'X-Waymark-Region', this.options.region, 'X-Waymark-Gateway', this.options.id];
   }
 
+  /** Made once per base URL: every proxied request carries them, few use them. */
+  private links?: { baseUrl: string; value: Readonly<Record<string, { href: string }>> };
+
   private errorLinks(): Record<string, { href: string }> {
-    return { topology: { href: `${this.baseUrl}${TOPOLOGY_PATH}` } };
+    if (this.links?.baseUrl !== this.baseUrl) {
+      this.links = { baseUrl: this.baseUrl, value: Object.freeze({ topology: Object.freeze({ href: `${this.baseUrl}${TOPOLOGY_PATH}` }) }) };
+    }
+    return this.links.value;
   }
 
   private routeProblem(p: RouteProblem): void {

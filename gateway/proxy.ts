@@ -1,19 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { PassThrough } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { errors as undiciErrors, type Dispatcher } from 'undici';
-import { HOP_BY_HOP_HEADERS, IDEMPOTENT_METHODS, newRequestId, newTraceparent, validRequestId, validTraceparent } from '../topology/index.js';
+import { HOP_BY_HOP_HEADERS, newRequestId, newTraceparent, validRequestId, validTraceparent } from '../topology/index.js';
 import { GatewayHttpError, payloadTooLarge, uploadsBusy } from './errors.js';
+import { Exchange, type ExchangeHost } from './exchange.js';
 import { connectionTokens, requestFraming, type RequestFraming } from './framing.js';
 import { HOPS_HEADER } from './loop-guard.js';
 import type { UpstreamErrorReason } from './metrics.js';
 import { sendError } from './reply.js';
-import { readBodyStart, watchBodyRate, type BodyLimits, type BodyStart } from './request-body.js';
+import { readBodyStart, type BodyLimits, type BodyStart } from './request-body.js';
 import type { RequestTarget } from './request-target.js';
 import type { Upstream } from './routes.js';
 import { UpstreamPools, type PoolLimits } from './upstream-pools.js';
-import { upstreamRefused, UpstreamRefusedError, type ProxyGuard } from './upstream-guard.js';
+import type { ProxyGuard } from './upstream-guard.js';
 
 /** What the proxy needs from the gateway's options. */
 export interface ProxySettings extends BodyLimits, PoolLimits {
@@ -68,16 +67,6 @@ const REPLACED_ON_RESPONSE = new Set(['via', 'x-request-id', 'x-waymark-revision
 /** Response headers not passed on: one lookup per field. */
 const DROPPED_ON_RESPONSE = new Set([...HOP_BY_HOP_HEADERS, ...REPLACED_ON_RESPONSE]);
 
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
-/** undici's timeouts: connecting, waiting for the answer's head, and inactivity within its body. */
-const TIMEOUT_ERRORS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-/** An upstream that answered 101 to a request asking for no protocol change (some draw no error from undici). */
-class UpstreamSwitchedProtocols extends Error {
-  constructor() {
-    super('upstream answered 101 Switching Protocols');
-  }
-}
-
 const NO_BODY: BodyStart = { complete: true, bytes: Buffer.alloc(0) };
 
 /**
@@ -94,6 +83,8 @@ export class Proxy {
   private readonly pools: UpstreamPools;
   /** This gateway's Via element for HTTP/1.1 exchanges, the usual case. */
   private readonly via11: string;
+  /** What each request's Exchange uses of the proxy: made once, shared by every request. */
+  private readonly host: ExchangeHost;
 
   constructor(
     private readonly settings: ProxySettings,
@@ -104,6 +95,14 @@ export class Proxy {
   ) {
     this.pools = new UpstreamPools(settings, guard);
     this.via11 = `1.1 ${settings.id}`;
+    this.host = {
+      settings,
+      refuses: (up, use) => this.guard?.check(up, use) !== undefined,
+      dispatcher: (service, up, use) => this.pools.pool(service, up, use),
+      upstreamError: (service, reason) => this.onUpstreamError(service, reason),
+      fail: (x, err) => this.fail(x.req, x.res, x.ctx, err, x.requestId),
+      responseHeaders: (raw, x) => this.responseHeaders(raw, x.requestId, x.ctx.headers, x.ctx.ownsCors === true),
+    };
   }
 
   forward(req: IncomingMessage, res: ServerResponse, target: RequestTarget, ctx: ForwardContext): void {
@@ -155,196 +154,7 @@ export class Proxy {
       headers.push('Content-Length', String(framing.length));
     }
     // Otherwise the rest streams in chunks (undici chunks a body of unknown length).
-    const use = ctx.dispatchedBy ? 'dispatch' : 'service';
-    const method = req.method ?? 'GET';
-    const n = ctx.upstreams.length;
-    let clientGone = false;
-    /** Cuts the exchange in progress (and its connection); set once undici starts writing it. */
-    let abortCurrent: (() => void) | undefined;
-    let stopRate: (() => void) | undefined;
-    res.once('close', () => {
-      stopRate?.();
-      // The answer was cut, or given before the body was all sent: that upstream exchange is
-      // unfinished, and its connection must not carry another.
-      if (!res.writableFinished || !req.complete) {
-        clientGone = true;
-        abortCurrent?.();
-      }
-    });
-
-    const attempt = (tried: number): void => {
-      const up = ctx.upstreams[(ctx.start + tried) % n];
-      if (this.guard?.check(up, use)) {
-        this.onUpstreamError(ctx.service, 'refused');
-        if (tried + 1 < n) return attempt(tried + 1);
-        release?.();
-        return this.fail(req, res, ctx, upstreamRefused(ctx.service), requestId);
-      }
-      const attemptHeaders = headers.slice();
-      attemptHeaders[1] = up.host;
-      /** The streamed part of a body goes through this, so nothing is read from the client before the upstream is connected. */
-      const stream = body.complete ? undefined : new PassThrough();
-      let connected = false;
-      /** Part of a streamed body left: it cannot be sent again. */
-      let bodyStarted = false;
-      let responded = false;
-      /** Set when the proxy gave up on this exchange itself (body too large or too slow): its errors are expected. */
-      let abandoned = false;
-      let abortExchange: ((err?: Error) => void) | undefined;
-      let resume: (() => void) | undefined;
-      /** Armed while the client holds the answer back: undici's body timeout sleeps then, this one does not. */
-      let stalled: NodeJS.Timeout | undefined;
-      const onDrain = () => {
-        clearTimeout(stalled);
-        stalled = undefined;
-        resume?.();
-      };
-      /** The exchange is over; `final` unless another upstream is tried next. */
-      const done = (final: boolean) => {
-        abortCurrent = undefined;
-        clearTimeout(stalled);
-        res.off('drain', onDrain);
-        // The upload slot follows the exchange that carries the body, and is freed with it.
-        if (final) release?.();
-      };
-      const unpipe = () => {
-        if (!stream) return;
-        stopRate?.();
-        req.unpipe(stream);
-      };
-      const abandon = (err: GatewayHttpError) => {
-        abandoned = true;
-        unpipe();
-        abortCurrent?.();
-        this.fail(req, res, ctx, err, requestId);
-      };
-      const startBody = () => {
-        if (!stream || body.complete) return;
-        bodyStarted = true;
-        stream.write(body.head);
-        let received = body.head.length;
-        req.on('data', (chunk: Buffer) => {
-          received += chunk.length;
-          if (received > this.settings.maxBodyBytes && !abandoned) abandon(payloadTooLarge(this.settings.maxBodyBytes));
-        });
-        stopRate = watchBodyRate(req, this.settings, abandon);
-        req.pipe(stream);
-      };
-
-      const handler: Dispatcher.DispatchHandler = {
-        // Called once a connection (new, or pooled and checked) is about to carry the request.
-        onConnect: (abort) => {
-          connected = true;
-          abortExchange = abort;
-          if (clientGone || abandoned) return abort();
-          abortCurrent = () => abort();
-          // The body is sent only once connected, so a failed connect can go to another upstream.
-          startBody();
-        },
-        onHeaders: (statusCode, raw, resumeRead) => {
-          if (statusCode === 101) {
-            abortExchange?.(new UpstreamSwitchedProtocols());
-            return false;
-          }
-          // Other informational answers (103...) are not relayed.
-          if (statusCode < 200) return true;
-          responded = true;
-          if (clientGone) return false;
-          // Answered before the whole body arrived: where the client's next request would start is
-          // not known for sure, so this connection ends with the answer.
-          if (!req.complete) res.shouldKeepAlive = false;
-          resume = resumeRead;
-          res.on('drain', onDrain);
-          res.writeHead(statusCode, this.responseHeaders(raw, requestId, ctx.headers, ctx.ownsCors === true));
-          return true;
-        },
-        // undici's chunks are views of what the socket read: written as they are, with backpressure.
-        onData: (chunk) => {
-          if (res.write(chunk)) return true;
-          stalled ??= setTimeout(() => abortExchange?.(new undiciErrors.BodyTimeoutError()), this.settings.upstreamTimeoutMs);
-          return false;
-        },
-        onComplete: () => {
-          done(true);
-          if (!clientGone) res.end();
-        },
-        onError: (err: NodeJS.ErrnoException) => {
-          if (abandoned || clientGone || responded) done(true);
-          if (abandoned || clientGone) return;
-          if (responded) {
-            // Cut mid-answer: the client sees it cut too, never a shorter complete one.
-            this.onUpstreamError(ctx.service, upstreamErrorReason(err));
-            res.destroy();
-            return;
-          }
-          unpipe();
-          // The gateway forwards no upgrade (it strips Connection and Upgrade), so a 101 is an
-          // upstream speaking another protocol on this connection, which is dropped.
-          if (err instanceof UpstreamSwitchedProtocols || (err.code === 'UND_ERR_SOCKET' && err.message === 'bad upgrade')) {
-            done(true);
-            this.onUpstreamError(ctx.service, 'protocol');
-            return this.fail(
-              req,
-              res,
-              ctx,
-              new GatewayHttpError(
-                502,
-                'UPSTREAM_PROTOCOL',
-                `service ${ctx.service}: the upstream answered 101 Switching Protocols to a request that asked for no protocol change; fix the upstream`,
-              ),
-              requestId,
-            );
-          }
-          this.onUpstreamError(ctx.service, upstreamErrorReason(err));
-          const timeout = TIMEOUT_ERRORS.has(err.code ?? '');
-          const refused = err instanceof UpstreamRefusedError;
-          // Errors before undici took the request onto a connection: it never left.
-          const beforeConnect = !connected;
-          // A buffered body can be sent again; a streamed one only if none of it left.
-          const safeToRepeat = !bodyStarted && IDEMPOTENT_METHODS.has(method);
-          const retry = (beforeConnect || safeToRepeat) && tried + 1 < n;
-          done(!retry);
-          if (retry) return attempt(tried + 1);
-          if (refused) {
-            this.fail(req, res, ctx, upstreamRefused(ctx.service), requestId);
-          } else if (timeout) {
-            this.fail(
-              req,
-              res,
-              ctx,
-              new GatewayHttpError(504, 'UPSTREAM_TIMEOUT', `service ${ctx.service}: no upstream answered in time (tried ${tried + 1}); retry later`),
-              requestId,
-            );
-          } else {
-            this.fail(
-              req,
-              res,
-              ctx,
-              new GatewayHttpError(
-                502,
-                'UPSTREAM_UNAVAILABLE',
-                `service ${ctx.service}: no upstream could be reached (tried ${tried + 1}, last error ${err.code ?? 'unknown'}); retry later or through another gateway`,
-              ),
-              requestId,
-            );
-          }
-        },
-      };
-      this.pools.pool(ctx.service, up, use).dispatch(
-        {
-          path: up.pathPrefix + target.path + target.query,
-          method: method as Dispatcher.HttpMethod,
-          headers: attemptHeaders,
-          body: stream ?? (framing.kind === 'none' ? null : body.complete ? body.bytes : null),
-          // undici would close a connection after a HEAD, or a body on a method that expects none;
-          // the proxy frames every request itself and llhttp delimits every answer (bytes after
-          // one, on an idle connection, destroy it), so a clean exchange leaves it reusable.
-          reset: false,
-        },
-        handler,
-      );
-    };
-    attempt(0);
+    new Exchange(this.host, req, res, target, ctx, requestId, framing, body, headers, release).attempt(0);
   }
 
   close(): void {
@@ -402,29 +212,39 @@ export class Proxy {
   }
 
   private responseHeaders(rawHeaders: Buffer[], requestId: string, extra: readonly string[], ownsCors: boolean): string[] {
-    // Header bytes are latin1, as node reads them.
-    const raw = new Array<string>(rawHeaders.length);
+    const out: string[] = [];
     let connection: string | undefined;
     let via: string | undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = (raw[i] = rawHeaders[i].toString('latin1'));
-      const value = (raw[i + 1] = rawHeaders[i + 1].toString('latin1'));
-      if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
-      else if (name.length === 3 && name.toLowerCase() === 'via') via = via === undefined ? value : `${via}, ${value}`;
+      // Header bytes are latin1, as node reads them.
+      const name = rawHeaders[i].toString('latin1');
+      const lower = name.toLowerCase();
+      if (DROPPED_ON_RESPONSE.has(lower)) {
+        if (lower === 'connection') connection = joinedValue(connection, rawHeaders[i + 1].toString('latin1'));
+        else if (lower === 'via') via = joinedValue(via, rawHeaders[i + 1].toString('latin1'));
+        continue;
+      }
+      if (ownsCors && lower.startsWith('access-control-')) continue;
+      out.push(name, rawHeaders[i + 1].toString('latin1'));
     }
     const listed = connectionTokens(connection);
-    const out: string[] = [];
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i].toLowerCase();
-      if (DROPPED_ON_RESPONSE.has(name) || listed?.has(name)) continue;
-      if (ownsCors && name.startsWith('access-control-')) continue;
-      out.push(raw[i], raw[i + 1]);
-    }
+    const kept = listed ? withoutListed(out, listed) : out;
     // undici speaks HTTP/1.1 to upstreams.
-    out.push('Via', via ? `${via}, ${this.via11}` : this.via11, 'X-Request-Id', requestId);
-    for (let i = 0; i < extra.length; i++) out.push(extra[i]);
-    return out;
+    kept.push('Via', via ? `${via}, ${this.via11}` : this.via11, 'X-Request-Id', requestId);
+    for (let i = 0; i < extra.length; i++) kept.push(extra[i]);
+    return kept;
   }
+}
+
+function joinedValue(previous: string | undefined, value: string): string {
+  return previous === undefined ? value : `${previous}, ${value}`;
+}
+
+/** The name/value pairs whose name a `Connection` header did not list. */
+function withoutListed(pairs: string[], listed: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < pairs.length; i += 2) if (!listed.has(pairs[i].toLowerCase())) out.push(pairs[i], pairs[i + 1]);
+  return out;
 }
 
 function joined(value: string | string[] | undefined): string | undefined {
@@ -443,14 +263,4 @@ function forwardedNode(address: string): string {
 
 function quoted(value: string): string {
   return `"${value.replace(/[\\"]/g, '\\$&')}"`;
-}
-
-function upstreamErrorReason(err: NodeJS.ErrnoException): UpstreamErrorReason {
-  if (err instanceof UpstreamRefusedError) return 'refused';
-  const code = err.code ?? '';
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect_timeout';
-  if (TIMEOUT_ERRORS.has(code)) return 'timeout';
-  if (CONNECT_ERRORS.has(code)) return 'connect';
-  // undici reports a connection the upstream closed mid-exchange as a socket error.
-  return code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' ? 'reset' : 'other';
 }

@@ -26,11 +26,34 @@ export function newRequestId(): string {
   return globalThis.crypto.randomUUID();
 }
 
-/** A new sampled traceparent with random trace and parent ids. */
+/** Random bytes drawn in blocks: one Web Crypto call serves many traceparents (as Node pools randomUUID's). */
+const POOL = new Uint8Array(24 * 256);
+let pooled = POOL.length;
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function allZero(from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (POOL[i] !== 0) return false;
+  return true;
+}
+
+function hex(from: number, to: number): string {
+  let s = '';
+  for (let i = from; i < to; i++) s += HEX[POOL[i]];
+  return s;
+}
+
+/** A new sampled traceparent with random trace and parent ids (never all zero, which is invalid). */
 export function newTraceparent(): string {
-  const traceId = newRequestId().replace(/-/g, '');
-  const parentId = newRequestId().replace(/-/g, '').slice(0, 16);
-  return `00-${traceId}-${parentId}-01`;
+  if (pooled + 24 > POOL.length) {
+    globalThis.crypto.getRandomValues(POOL);
+    pooled = 0;
+  }
+  const at = pooled;
+  pooled += 24;
+  // An all-zero id is invalid; the odds of one are 2^-64 per id, so it is made non-zero.
+  if (allZero(at, at + 16)) POOL[at] = 1;
+  if (allZero(at + 16, at + 24)) POOL[at + 16] = 1;
+  return `00-${hex(at, at + 16)}-${hex(at + 16, at + 24)}-01`;
 }
 
 /** The request's id and traceparent: the client's when valid, else new ones. */

@@ -10,11 +10,16 @@ export interface NginxOptions {
   upstreamKeepalive?: number;
   /** Time to wait for nginx to answer after it starts, ms. Default 10000. */
   startTimeoutMs?: number;
+  /**
+   * Log every request (the `combined` access log, buffered 64 KiB or 1 s, to a file), as nginx
+   * does by default and as the gateway does with its request log on. Default true.
+   */
+  accessLog?: boolean;
 }
 
-export const NGINX_DEFAULTS = { upstreamKeepalive: 64, startTimeoutMs: 10_000 } as const;
+export const NGINX_DEFAULTS = { upstreamKeepalive: 64, startTimeoutMs: 10_000, accessLog: true } as const;
 
-/** One worker, keep-alive to the backend, no logs. */
+/** One worker, keep-alive to the backend, the access log buffered. */
 function config(dir: string, port: number, options: NginxOptions): string {
   const keepalive = options.upstreamKeepalive ?? NGINX_DEFAULTS.upstreamKeepalive;
   return nginxConfig(
@@ -29,6 +34,7 @@ function config(dir: string, port: number, options: NginxOptions): string {
   }
   server {
     listen 127.0.0.1:${port};
+    ${(options.accessLog ?? NGINX_DEFAULTS.accessLog) ? `access_log ${dir}/access.log combined buffer=64k flush=1s;` : 'access_log off;'}
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;

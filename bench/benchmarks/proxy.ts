@@ -1,8 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connectEtcd, KeyLayout } from '../../store/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { ensureNginx, startNginxBaseline } from '../baselines/nginx.js';
 import { startBackendProcess } from '../fixtures/backend.js';
-import { gatewayOptions, spawnReadyGateway, startInProcessGateway } from '../fixtures/gateways.js';
+import { spawnReadyGateway } from '../fixtures/gateways.js';
 import type { Benchmark, BenchContext, BenchmarkReport, Metric } from '../harness/benchmark.js';
 import { assertClean, type LoadResult, type LoadSpec } from '../harness/load.js';
 import { alternate, atLeast, atMost, differences, ratios, roundsMetric } from '../harness/rounds.js';
@@ -12,13 +15,15 @@ const PATH = '/catalog/v1/items/42';
 
 type Server = 'direct' | 'gateway' | 'nginx';
 
-/** The gateway as users start it (`waymark gateway`, its own process), with its per-request log line and without. */
+/** The gateway as users start it, with its per-request log line (default) and without (`--quiet`). */
 type CliGateway = 'logging' | 'quiet';
 
 /**
  * A small GET through the gateway to a local backend, against the backend called directly and
- * nginx (Debian's package, one worker, keep-alive upstream) proxying to the same backend.
- * Throughput at saturation, then latency at a moderate paced rate.
+ * nginx (Debian's package, one worker, keep-alive upstream) proxying to the same backend. The
+ * gateway is `waymark gateway` as users start it: the built CLI, default flags, its own process,
+ * its request log on (to a file, as nginx's buffered access log is). Throughput at saturation,
+ * then latency at a moderate paced rate, then the request log's cost (default vs `--quiet`).
  */
 export const proxy: Benchmark = {
   name: 'proxy',
@@ -35,19 +40,28 @@ export const proxy: Benchmark = {
       regions: [{ name: 'eu-west', jurisdiction: 'EU' }],
       services: [{ name: 'catalog', basePath: '/catalog/v1', placement: 'regional', deployments: [{ region: 'eu-west', upstreams: [backend.url] }] }],
     });
-    const gateway = await startInProcessGateway(gatewayOptions(endpoints, env, 'eu-west', 'gw-proxy'), ctx.signal);
-    ctx.defer(() => gateway.close());
+    const logs = mkdtempSync(join(tmpdir(), 'waymark-bench-proxy-'));
+    ctx.defer(() => rmSync(logs, { recursive: true, force: true }));
     const cli: Record<CliGateway, string> = { logging: '', quiet: '' };
     for (const variant of Object.keys(cli) as CliGateway[]) {
       const spawned = await spawnReadyGateway(
-        { etcd: endpoints, environment: env, region: 'eu-west', id: `gw-proxy-cli-${variant}`, leaseTtlSeconds: 10, extraArgs: variant === 'quiet' ? ['--quiet'] : [] },
+        {
+          etcd: endpoints,
+          environment: env,
+          region: 'eu-west',
+          id: `gw-proxy-${variant}`,
+          leaseTtlSeconds: 10,
+          build: 'dist',
+          logFile: join(logs, `${variant}.log`),
+          extraArgs: variant === 'quiet' ? ['--quiet'] : [],
+        },
         ctx.signal,
       );
       ctx.defer(() => spawned.stop());
       cli[variant] = `${spawned.url}${PATH}`;
     }
 
-    const urls: Partial<Record<Server, string>> = { direct: `${backend.url}${PATH}`, gateway: `${gateway.url}${PATH}` };
+    const urls: Partial<Record<Server, string>> = { direct: `${backend.url}${PATH}`, gateway: cli.logging };
     const nginx = ensureNginx({ install: ctx.mode === 'full', log: (l) => ctx.log(l) });
     let nginxVersion: string | undefined;
     if (nginx.available) {
@@ -114,9 +128,9 @@ export const proxy: Benchmark = {
     }
     return {
       setup: [
-        `GET ${PATH}, a ${bodyBytes}-byte JSON answer from a node:http backend in its own process; gateway in the runner process; ` +
-          (nginxVersion ? `nginx ${nginxVersion} (1 worker, upstream keepalive 64)` : 'no nginx'),
-        'logging on/off: `waymark gateway` from source in its own process, its stderr piped to the runner, default flags vs --quiet',
+        `GET ${PATH}, a ${bodyBytes}-byte JSON answer from a node:http backend in its own process; gateway: \`waymark gateway\` built (dist/), default flags, its own process, request log to a file; ` +
+          (nginxVersion ? `nginx ${nginxVersion} (1 worker, upstream keepalive 64, access log buffered 64 KiB / 1 s to a file)` : 'no nginx'),
+        'logging on/off: that gateway (default flags) vs another started with --quiet',
         `saturation: ${ctx.load.describe(saturated)}; moderate: ${ctx.load.describe(moderate)}; each from another process${warmUp > 0 ? `, after a ${warmUp} s warm-up of each target` : ''}`,
       ],
       metrics,

@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ensureDebianPackage, type ToolAvailability } from '../../test/support/debian-package.js';
 import { LoadToolError } from './errors.js';
 import { IpcWorker } from './ipc-worker.js';
 
@@ -63,9 +64,24 @@ export interface AutocannonJob {
 const WRK_SCRIPT = fileURLToPath(new URL('./wrk-report.lua', import.meta.url));
 const AUTOCANNON_WORKER = fileURLToPath(new URL('../workers/autocannon.ts', import.meta.url));
 
-/** True when `wrk` can be run. */
+/** wrk's binary and version when it can be run. */
+function findWrk(): { binary: string; version: string } | undefined {
+  const res = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
+  if (res.error !== undefined) return undefined;
+  return { binary: 'wrk', version: (/wrk (\S+)/.exec(`${res.stdout}${res.stderr}`)?.[1] ?? 'unknown').replace(/^debian\//, '') };
+}
+
 function wrkAvailable(): boolean {
-  return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
+  return findWrk() !== undefined;
+}
+
+/**
+ * Finds wrk and, when `install` is set (full runs), installs Debian's package when it is missing:
+ * wrk costs the machine far less CPU per request than autocannon, so on 2 cores more of the
+ * machine goes to the servers being compared.
+ */
+export function ensureWrk(install: boolean, log: (line: string) => void): ToolAvailability {
+  return ensureDebianPackage({ pkg: 'wrk', find: findWrk, install, log });
 }
 
 /**

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Benchmark, BenchMode, BenchmarkResult } from './benchmark.js';
 import { BenchScope } from './context.js';
 import { BenchUsageError } from './errors.js';
-import { LoadRunner, type LoadToolName } from './load.js';
+import { ensureWrk, LoadRunner, type LoadToolName } from './load.js';
 import { defaultResultsFile, machineInfo, writeResults, type RunResults } from './results.js';
 import { renderResult } from './table.js';
 
@@ -16,7 +16,7 @@ export interface RunOptions {
   mode?: BenchMode;
   /** Rounds of each comparison. Default 3 in full mode, 1 in smoke mode. */
   rounds?: number;
-  /** Load generator for unpaced runs. Default: wrk when installed, else autocannon. */
+  /** Load generator for unpaced runs. Default: wrk (installed with apt-get in a full run when missing and root), else autocannon. */
   loadTool?: LoadToolName;
   /** JSON results file. Default bench/results/<start time>-<mode>.json. */
   out?: string;
@@ -56,6 +56,10 @@ export async function runBenchmarks(benchmarks: readonly Benchmark[], options: R
   const print = options.print ?? ((text: string) => process.stdout.write(`${text}\n`));
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const signal = options.signal ?? new AbortController().signal;
+  if (!options.loadTool && mode === 'full') {
+    const wrk = ensureWrk(true, log);
+    if (!wrk.available) log(`load: autocannon, since ${wrk.reason}`);
+  }
   const load = new LoadRunner(options.loadTool ? { tool: options.loadTool } : {});
   const startedAt = new Date();
   const file = options.out ?? defaultResultsFile(options.root, startedAt, mode);

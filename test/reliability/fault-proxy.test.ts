@@ -157,17 +157,19 @@ describe('fault proxy (userland TCP faults against an echo server)', function ()
     expect(proxy.connections).to.equal(1);
   });
 
-  it('carries megabytes intact through a suspension larger than its buffer', async () => {
+  it('carries megabytes intact through a suspension larger than its buffer', async function () {
+    // 3 MiB each way through userland sockets: slow on a loaded machine, so the deadlines are generous.
+    this.timeout(70_000);
     const c = await open();
     const received: Buffer[] = [];
     c.socket.on('data', (d: Buffer) => received.push(d));
     const payload = randomBytes(3 * 1024 * 1024);
     proxy.suspend('toClient');
     c.socket.write(payload);
-    await waitFor(() => echo.received() === payload.length, { what: 'the server to receive 3 MiB', timeoutMs: 5000 });
+    await waitFor(() => echo.received() === payload.length, { what: 'the server to receive 3 MiB', timeoutMs: 30_000 });
     expect(received.length).to.equal(0);
     proxy.resume();
-    await waitFor(() => Buffer.concat(received).length === payload.length, { what: '3 MiB echoed', timeoutMs: 5000 });
+    await waitFor(() => Buffer.concat(received).length === payload.length, { what: '3 MiB echoed', timeoutMs: 30_000 });
     expect(Buffer.concat(received).equals(payload)).to.equal(true);
   });
 

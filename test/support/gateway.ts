@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/index.js';
@@ -70,6 +71,10 @@ export interface SpawnGatewayOptions {
   leaseTtlSeconds?: number;
   prefix?: string;
   extraArgs?: string[];
+  /** Run the CLI from source (tsx, the default) or as users run it, built (`dist/cli/waymark.js`, after `npm run build`). */
+  build?: 'source' | 'dist';
+  /** Append stderr (the log) to this file instead of piping it to this process (benchmarks: the reader costs no CPU here). */
+  logFile?: string;
 }
 
 export interface SpawnedGateway {
@@ -93,14 +98,15 @@ export async function loggedOutput(gateway: SpawnedGateway): Promise<string> {
   return gateway.output();
 }
 
+/** The built CLI, as `npm run build` leaves it (relative to the repository root, the tests' working directory). */
+const DIST_CLI = 'dist/cli/waymark.js';
+
 /** Runs `waymark gateway` from source as a child process; resolves once /healthz answers. */
 export async function spawnGateway(options: SpawnGatewayOptions): Promise<SpawnedGateway> {
   const port = options.port ?? (await freePort());
   const url = options.publicUrl ?? `http://127.0.0.1:${port}`;
   const args = [
-    '--import',
-    'tsx',
-    'cli/waymark.ts',
+    ...(options.build === 'dist' ? [DIST_CLI] : ['--import', 'tsx', 'cli/waymark.ts']),
     'gateway',
     ...(options.etcd ? ['--etcd', options.etcd.join(',')] : []),
     ...(options.bundle ? ['--bundle', options.bundle.file, '--trusted-keys', options.bundle.trustedKeysFile] : []),
@@ -121,7 +127,10 @@ export async function spawnGateway(options: SpawnGatewayOptions): Promise<Spawne
     ...(options.prefix ? ['--prefix', options.prefix] : []),
     ...(options.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { cwd: process.cwd(), stdio: ['ignore', 'ignore', 'pipe'] });
+  if (options.build === 'dist' && !existsSync(DIST_CLI)) throw new Error(`${DIST_CLI} is missing: run \`npm run build\` first`);
+  const logFd = options.logFile ? openSync(options.logFile, 'a') : undefined;
+  const child = spawn(process.execPath, args, { cwd: process.cwd(), stdio: ['ignore', 'ignore', logFd ?? 'pipe'] });
+  if (logFd !== undefined) closeSync(logFd);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-20_000);
@@ -154,8 +163,13 @@ export async function spawnGateway(options: SpawnGatewayOptions): Promise<Spawne
       if (!exit) child.kill(signal);
     },
     exited,
-    output: () => stderr,
+    output: () => (options.logFile ? tail(options.logFile, 20_000) : stderr),
   };
+}
+
+/** The last `chars` of a text file. */
+function tail(file: string, chars: number): string {
+  return readFileSync(file, 'utf8').slice(-chars);
 }
 
 /** A request a test backend received. */

@@ -3,11 +3,12 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WaymarkError } from '../../topology/index.js';
+import { ensureDebianPackage, type ToolAvailability } from './debian-package.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
 /** Where nginx is, or why it cannot be used. */
-export type NginxAvailability = { available: true; binary: string; version: string } | { available: false; reason: string };
+export type NginxAvailability = ToolAvailability;
 
 export interface RunningNginx {
   /** The prefix directory (temp files, error.log, cache). */
@@ -29,33 +30,22 @@ function findNginx(): { binary: string; version: string } | undefined {
 }
 
 /**
- * Finds nginx; when it is missing and `install` is set, installs Debian's package with apt-get
- * (only as root). The package may start a system nginx on port 80: it is stopped again, since the
- * benchmark runs its own.
+ * Finds nginx; when it is missing and `install` is set, installs Debian's package (see
+ * debian-package.ts). The package may start a system nginx on port 80: it is stopped again, since
+ * the benchmark runs its own.
  */
 export function ensureNginx({ install, log }: { install: boolean; log: (line: string) => void }): NginxAvailability {
-  const found = findNginx();
-  if (found) return { available: true, ...found };
-  if (!install) return { available: false, reason: 'nginx is not installed' };
-  if (process.getuid?.() !== 0) {
-    return { available: false, reason: 'nginx is not installed and this is not root: `sudo apt-get install nginx`' };
-  }
-  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).error !== undefined) {
-    return { available: false, reason: 'nginx is not installed and there is no apt-get: install nginx' };
-  }
-  log("nginx not found; installing Debian's nginx package (apt-get update, apt-get install nginx)...");
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', 'nginx']]) {
-    const res = spawnSync('apt-get', args, { env, encoding: 'utf8', timeout: 300_000 });
-    if (res.status !== 0) {
-      return { available: false, reason: `apt-get ${args.join(' ')} failed (${res.status ?? res.error?.message}): ${(res.stderr ?? '').trim().slice(-300)}` };
-    }
-  }
-  if (spawnSync('systemctl', ['stop', 'nginx'], { stdio: 'ignore' }).error !== undefined && existsSync('/run/nginx.pid')) {
-    spawnSync('/usr/sbin/nginx', ['-s', 'quit'], { stdio: 'ignore' });
-  }
-  const installed = findNginx();
-  return installed ? { available: true, ...installed } : { available: false, reason: 'apt-get installed nginx but it cannot be run' };
+  return ensureDebianPackage({
+    pkg: 'nginx',
+    find: findNginx,
+    install,
+    log,
+    afterInstall: () => {
+      if (spawnSync('systemctl', ['stop', 'nginx'], { stdio: 'ignore' }).error !== undefined && existsSync('/run/nginx.pid')) {
+        spawnSync('/usr/sbin/nginx', ['-s', 'quit'], { stdio: 'ignore' });
+      }
+    },
+  });
 }
 
 /**

@@ -46,4 +46,15 @@ describe('gateway request framing', () => {
     expect([...(connectionTokens('close, Content-Length, X-Secret,, transfer-encoding, HOST') ?? [])]).to.deep.equal(['close', 'x-secret']);
     expect(connectionTokens(undefined)).to.equal(undefined);
   });
+
+  it('reads the common Connection values like any other (their answers are precomputed)', () => {
+    for (const value of ['keep-alive', 'Keep-Alive', 'close', 'Close', 'keep-alive, X-Secret', 'Upgrade']) {
+      const general = new Set(value.split(',').map((t) => t.trim().toLowerCase()));
+      const listed = connectionTokens(value);
+      for (const name of ['close', 'x-secret', 'upgrade', 'x-other']) {
+        // keep-alive is dropped as hop-by-hop whether listed or not.
+        expect(listed?.has(name) ?? false, `${value}: ${name}`).to.equal(general.has(name));
+      }
+    }
+  });
 });
