@@ -110,6 +110,7 @@ export class GatewayMetrics {
   private readonly leaseLosses: Counter;
   private readonly failures: Counter<'boundary'>;
   private readonly longPollRefusals: Counter<'reason'>;
+  private render: () => Promise<{ text: string; contentType: string }> = async () => ({ text: await this.registry.metrics(), contentType: this.registry.contentType });
 
   constructor(labels: { environment: string; region: string; gateway: string }, state: () => GatewayGaugeState) {
     const registers = [this.registry];
@@ -176,6 +177,7 @@ export class GatewayMetrics {
     for (const reason of ['full', 'client'] as const) this.longPollRefusals.inc({ reason }, 0);
     new Gauge({
       name: 'waymark_gateway_invalid_records',
+      aggregator: 'max',
       help: 'Keys of the environment skipped as invalid now, by record kind; each keeps its last valid version, if it had one.',
       labelNames: ['kind'],
       registers,
@@ -186,6 +188,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'waymark_gateway_topology_revision',
+      aggregator: 'min',
       help: 'Revision of the topology document served.',
       registers,
       collect() {
@@ -194,6 +197,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'waymark_gateway_stale',
+      aggregator: 'max',
       help: '1 while the gateway has lost etcd and serves its last snapshot, else 0.',
       registers,
       collect() {
@@ -202,6 +206,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'waymark_gateway_staleness_seconds',
+      aggregator: 'max',
       help: 'Seconds since the served topology went stale (0 while fresh).',
       registers,
       collect() {
@@ -211,6 +216,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'waymark_gateway_longpolls_held',
+      aggregator: 'sum',
       help: 'Topology long-polls held open now.',
       registers,
       collect() {
@@ -219,6 +225,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'waymark_gateway_registered',
+      aggregator: 'min',
       help: '1 while the registration is in etcd under a live lease, else 0.',
       registers,
       collect() {
@@ -277,6 +284,14 @@ export class GatewayMetrics {
     this.failures.inc({ boundary });
   }
 
+  /**
+   * Where /metrics gets its text: this registry by default; in a worker of `--workers N`, the
+   * primary's aggregation over every worker.
+   */
+  renderWith(render: () => Promise<{ text: string; contentType: string }>): void {
+    this.render = render;
+  }
+
   /** GET /metrics in the Prometheus text format. */
   serve(req: IncomingMessage, res: ServerResponse, headers: readonly string[]): void {
     this.metricsRoute.settle(res);
@@ -285,10 +300,10 @@ export class GatewayMetrics {
       res.end('use GET\n');
       return;
     }
-    this.registry.metrics().then(
-      (text) => {
+    this.render().then(
+      ({ text, contentType }) => {
         const body = Buffer.from(text);
-        res.writeHead(200, [...headers, 'Content-Type', this.registry.contentType, 'Content-Length', String(body.length), 'Cache-Control', 'no-store']);
+        res.writeHead(200, [...headers, 'Content-Type', contentType, 'Content-Length', String(body.length), 'Cache-Control', 'no-store']);
         res.end(req.method === 'HEAD' ? undefined : body);
       },
       (err: Error) => {
