@@ -1,9 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WaymarkError } from '../../topology/index.js';
 import { freePort } from './ports.js';
+import { childPids } from './processes.js';
 import { waitFor } from './wait.js';
 
 /** Where nginx is, or why it cannot be used. */
@@ -116,7 +117,7 @@ export async function startNginx(binary: string, version: string, options: Start
   const url = `http://127.0.0.1:${port}`;
   const close = async (): Promise<void> => {
     if (!exited) {
-      const workers = childrenOf(child.pid!);
+      const workers = childPids(child.pid!);
       child.kill('SIGTERM');
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -142,17 +143,6 @@ export async function startNginx(binary: string, version: string, options: Start
     throw err;
   }
   return { url, dir, pid: child.pid!, version, close };
-}
-
-/** Direct children of a process (nginx's worker), read from /proc. */
-function childrenOf(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
-    );
-  } catch {
-    return [];
-  }
 }
 
 function killQuietly(pid: number): void {
