@@ -3,6 +3,7 @@ export { createGateway, Gateway, type GatewayEvents, type GatewayState } from '.
 export {
   GATEWAY_DEFAULTS,
   resolveGatewayOptions,
+  resolveWorkersOptions,
   WORKERS_DEFAULTS,
   type BundleOptions,
   type GatewayOptions,
