@@ -10,11 +10,13 @@ export interface NginxOptions {
   upstreamKeepalive?: number;
   /** Time to wait for nginx to answer after it starts, ms. Default 10000. */
   startTimeoutMs?: number;
+  /** `worker_processes`. Default 1. */
+  workers?: number;
 }
 
-export const NGINX_DEFAULTS = { upstreamKeepalive: 64, startTimeoutMs: 10_000 } as const;
+export const NGINX_DEFAULTS = { upstreamKeepalive: 64, startTimeoutMs: 10_000, workers: 1 } as const;
 
-/** One worker, keep-alive to the backend, no logs. */
+/** `workers` workers (one by default), keep-alive to the backend, no logs. */
 function config(dir: string, port: number, options: NginxOptions): string {
   const keepalive = options.upstreamKeepalive ?? NGINX_DEFAULTS.upstreamKeepalive;
   return nginxConfig(
@@ -35,10 +37,12 @@ function config(dir: string, port: number, options: NginxOptions): string {
       proxy_set_header Connection "";
     }
   }`,
+    undefined,
+    options.workers ?? NGINX_DEFAULTS.workers,
   );
 }
 
-/** Starts the baseline: nginx with one worker proxying to the backend over keep-alive connections. */
+/** Starts the baseline: nginx with `workers` workers (one by default) proxying to the backend over keep-alive connections. */
 export function startNginxBaseline(binary: string, version: string, options: NginxOptions): Promise<RunningNginx> {
   return startNginx(binary, version, {
     config: (dir, port) => config(dir, port, options),

@@ -61,12 +61,13 @@ export function ensureNginx({ install, log }: { install: boolean; log: (line: st
 
 /**
  * An nginx configuration that keeps everything in the prefix directory `dir` (pid, logs, temp
- * files) and runs one worker in the foreground; `http` is the inside of the `http` block.
+ * files) and runs in the foreground with `workerProcesses` workers (one unless told);
+ * `http` is the inside of the `http` block.
  */
-export function nginxConfig(dir: string, http: string, workerConnections = 4096): string {
+export function nginxConfig(dir: string, http: string, workerConnections = 4096, workerProcesses = 1): string {
   return `daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${workerProcesses};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections ${workerConnections}; }
