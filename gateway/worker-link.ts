@@ -4,7 +4,7 @@ import type { GatewayReport } from '../openapi/index.js';
 import type { InvalidRecord } from '../store/index.js';
 import { GatewayOptionsError } from './errors.js';
 import type { Presence, RegistrationEvents, RegistrationState } from './registration.js';
-import { isPrimaryMessage, type WorkerMessage } from './worker-messages.js';
+import { isLinkMessage, type PrimaryMessage, type WorkerMessage } from './worker-messages.js';
 
 /** A scrape waits this long for the primary's aggregated metrics (the primary itself bounds each worker's share). */
 const METRICS_ANSWER_TIMEOUT_MS = 15_000;
@@ -114,8 +114,9 @@ export class WorkerLink extends EventEmitter<RegistrationEvents> implements Pres
     return true;
   }
 
-  private receive(m: unknown): void {
-    if (!isPrimaryMessage(m)) return;
+  private receive(message: unknown): void {
+    if (!isLinkMessage(message)) return;
+    const m = message as PrimaryMessage;
     switch (m.waymark) {
       case 'registration': {
         const was = this.registration;

@@ -38,11 +38,8 @@ export type PrimaryMessage =
   /** The registration is gone: stop accepting, finish in-flight requests, exit 0. */
   | { waymark: 'drain' };
 
-export function isWorkerMessage(m: unknown): m is WorkerMessage {
-  return typeof m === 'object' && m !== null && typeof (m as { waymark?: unknown }).waymark === 'string';
-}
-
-export function isPrimaryMessage(m: unknown): m is PrimaryMessage {
+/** A message of this protocol (either way), not one of the cluster's own or prom-client's. */
+export function isLinkMessage(m: unknown): m is { waymark: string } {
   return typeof m === 'object' && m !== null && typeof (m as { waymark?: unknown }).waymark === 'string';
 }
 

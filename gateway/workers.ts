@@ -5,7 +5,7 @@ import { connectEtcd, KeyLayout, type EtcdConnection } from '../store/index.js';
 import { GatewayOptionsError, GatewayWorkerExitedError } from './errors.js';
 import { resolveGatewayOptions, resolveWorkersOptions, type GatewayOptions, type ResolvedGatewayOptions, type WorkersOptions } from './options.js';
 import { Registration, type RegistrationState } from './registration.js';
-import { isWorkerMessage, WORKER_ENV, type MetricsJson, type PrimaryMessage, type WorkerMessage } from './worker-messages.js';
+import { isLinkMessage, WORKER_ENV, type MetricsJson, type PrimaryMessage, type WorkerMessage } from './worker-messages.js';
 
 export interface GatewayWorkersEvents {
   /** Every worker serves on this base URL (the first time all of them listen). */
@@ -204,9 +204,10 @@ export class GatewayWorkers extends EventEmitter<GatewayWorkersEvents> {
     slot.restartTimer = setTimeout(() => this.fork(slot), delay);
   };
 
-  private readonly onMessage = (worker: Worker, m: unknown): void => {
+  private readonly onMessage = (worker: Worker, message: unknown): void => {
     const slot = this.slots.find((s) => s.worker === worker);
-    if (!slot || !isWorkerMessage(m)) return;
+    if (!slot || !isLinkMessage(message)) return;
+    const m = message as WorkerMessage;
     switch (m.waymark) {
       case 'listening':
         this.onListening(worker, m.url);

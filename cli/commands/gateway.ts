@@ -163,6 +163,7 @@ async function supervise(opts: GatewayCliOptions, options: GatewayOptions): Prom
   try {
     await workers.start();
   } catch (err) {
+    if (signals > 0) return; // stopped while starting: the signal handler exits
     const e = err as NodeJS.ErrnoException;
     log('error', 'error', { code: err instanceof WaymarkError ? err.code : e.code }, `${e.message}: see the worker's log above`);
     process.exit(1);
