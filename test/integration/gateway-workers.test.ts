@@ -140,10 +140,16 @@ describe('waymark gateway --workers 2 (real etcd, real processes)', function () 
     process.kill(victim, 'SIGKILL');
     // The other worker answers while the victim is replaced. A connection the primary handed to
     // the victim as it died is lost (as with any process that dies): each try has its own deadline.
-    await waitFor(async () => !isRunning(victim) && (await getOnNewConnection(`${gateway.url}/catalog/v1/x`, {}, 2_000)).status === 200, {
-      what: 'an answer with one worker down',
-      timeoutMs: 15_000,
-    });
+    let answered = 0;
+    await waitFor(
+      async () => {
+        if (isRunning(victim)) return false;
+        const ok = (await getOnNewConnection(`${gateway.url}/catalog/v1/x`, {}, 2_000)).status === 200;
+        if (ok) answered++;
+        return ok;
+      },
+      { what: 'an answer with one worker down', timeoutMs: 15_000 },
+    );
     await waitFor(
       () => {
         const now = workerPids(gateway);
@@ -153,8 +159,15 @@ describe('waymark gateway --workers 2 (real etcd, real processes)', function () 
     );
     // Every worker answers again, and the scrape finds both.
     await waitFor(async () => sumSamples(await scrape(gateway.url), 'waymark_gateway_workers') === WORKERS, { what: 'both workers in /metrics', timeoutMs: 20_000 });
-    const samples = await scrape(gateway.url);
-    expect(proxied(samples), 'requests the killed worker counted stay counted').to.be.at.least(10);
+    // The killed worker's requests (as last scraped) stay in the totals: the counter never goes back.
+    let samples: MetricSample[] = [];
+    await waitFor(
+      async () => {
+        samples = await scrape(gateway.url);
+        return proxied(samples) === 10 + answered;
+      },
+      { what: `/metrics to count ${10 + answered} proxied requests`, timeoutMs: 10_000 },
+    );
     expect(sumSamples(samples, 'waymark_gateway_worker_restarts_total')).to.equal(1);
     expect(gateway.output()).to.include('"event":"workerExited"');
   });
