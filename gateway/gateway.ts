@@ -381,7 +381,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const wasListening = this.server.listening;
     this.stateValue = 'draining';
     await this.registration?.close().catch((err: Error) => this.warn(err));
-    await this.link?.close();
     const drained = wasListening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
     this.discovery.close();
     this.server.closeIdleConnections();
@@ -405,6 +404,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.guard.close();
     await this.snapshotFile?.flush();
     this.proxy.close();
+    this.link?.detach();
     if (this.ownsConnection) this.conn?.close();
     this.stateValue = 'closed';
     this.emit('closed');

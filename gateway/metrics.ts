@@ -88,7 +88,8 @@ export class ProxySeries extends RouteSeries {
  * state (revision, staleness, long-polls, registration) is read from the gateway at scrape time.
  * Labels name routes, services and statuses: never upstream addresses, never tokens. The standard
  * `process_*` and `nodejs_*` metrics are in it too (of the whole process, so the same for every
- * gateway of a process).
+ * gateway of a process). Each gauge names how the workers of `--workers N` combine (`aggregator`):
+ * the oldest revision, the worst staleness, summed long-polls; counters and histograms are summed.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();

@@ -92,8 +92,13 @@ export class WorkerLink extends EventEmitter<RegistrationEvents> implements Pres
     });
   }
 
-  /** Stops listening to the primary (the registration itself is the primary's to revoke). */
+  /** The gateway drains: nothing to revoke (the primary did), but its state says so. */
   async close(): Promise<void> {
+    this.draining = true;
+  }
+
+  /** Stops listening to the primary, once the gateway has drained (scrapes and collections work until then). */
+  detach(): void {
     this.draining = true;
     process.off('message', this.onMessage);
     for (const [id, w] of this.waiting) {

@@ -47,12 +47,16 @@ describe('waymark gateway --workers 2 (real etcd, real processes)', function () 
       timeoutMs: 30_000,
     });
     expect(workerPids(gateway)).to.have.length(WORKERS);
+    // Connections go to the workers in turn: a run of answers that all list the gateway covers every worker.
     await waitFor(
       async () => {
-        const res = await getOnNewConnection(`${gateway.url}/.well-known/topology`);
-        return res.status === 200 && (JSON.parse(res.body) as TopologyDocument).regions.some((r) => r.gateways.some((g) => g.id === 'gw-multi'));
+        for (let i = 0; i < WORKERS * 3; i++) {
+          const res = await getOnNewConnection(`${gateway.url}/.well-known/topology`);
+          if (res.status !== 200 || !(JSON.parse(res.body) as TopologyDocument).regions.some((r) => r.gateways.some((g) => g.id === 'gw-multi'))) return false;
+        }
+        return true;
       },
-      { what: 'the gateway to list itself', timeoutMs: 20_000 },
+      { what: 'every worker to list the gateway', timeoutMs: 20_000 },
     );
     return { env, backend, gateway, workers: workerPids(gateway) };
   }
@@ -174,8 +178,11 @@ describe('waymark gateway --workers 2 (real etcd, real processes)', function () 
 
   it('on SIGTERM deregisters, finishes in-flight requests and long-polls, and exits 0 with every worker', async () => {
     const { env, backend, gateway, workers } = await scene();
-    const topology = await getOnNewConnection(`${gateway.url}/.well-known/topology`);
-    const revision = Number(topology.headers['x-waymark-revision']);
+    // Held until a revision past the newest any worker serves (a worker behind would answer at once).
+    let revision = 0;
+    for (let i = 0; i < WORKERS * 3; i++) {
+      revision = Math.max(revision, Number((await getOnNewConnection(`${gateway.url}/.well-known/topology`)).headers['x-waymark-revision']));
+    }
     const slow = getOnNewConnection(`${gateway.url}/catalog/v1/slow?ms=1500`);
     const held = getOnNewConnection(`${gateway.url}/.well-known/topology?wait=${revision}&timeout=60`, {}, 70_000);
     await waitFor(() => backend.received.some((r) => r.url.includes('/slow')), { what: 'the slow request to reach the backend', timeoutMs: 10_000 });
