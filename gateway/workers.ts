@@ -156,7 +156,9 @@ export class GatewayWorkers extends EventEmitter<GatewayWorkersEvents> {
     this.broadcast({ waymark: 'registration', state: 'draining' });
     const live = this.slots.flatMap((s) => (s.worker ? [s.worker] : []));
     const exited = Promise.all(live.map((w) => (w.isDead() ? undefined : new Promise<void>((resolve) => w.once('exit', () => resolve())))));
-    for (const w of live) this.send(w, { waymark: 'drain' });
+    // A worker still starting may not listen to IPC yet (the message would be lost) and serves nothing.
+    for (const w of live) if (this.listening.has(w)) this.send(w, { waymark: 'drain' });
+    else w.process.kill('SIGKILL');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.gateway.drainTimeoutMs + this.options.exitGraceMs)))]);
     clearTimeout(timer);
