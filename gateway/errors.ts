@@ -91,3 +91,16 @@ export class BundleRejectedError extends WaymarkError {
     super('BUNDLE_REJECTED', `bundle ${file} refused: ${problem}`);
   }
 }
+
+/** A worker process of `waymark gateway --workers N` exited while the gateway was not draining. */
+export class GatewayWorkerExitedError extends WaymarkError {
+  constructor(
+    readonly index: number,
+    readonly pid: number | undefined,
+    readonly exitCode: number | null,
+    readonly signal: string | null,
+    detail: string,
+  ) {
+    super('WORKER_EXITED', `gateway worker ${index} (pid ${pid ?? 'unknown'}) exited (${signal ? `signal ${signal}` : `code ${exitCode}`}): ${detail}`);
+  }
+}

@@ -14,12 +14,13 @@ import { GatewayMetrics, type FailureBoundary } from './metrics.js';
 import { resolveGatewayOptions, type BundleOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
 import { PolicyWatch } from './policy-watch.js';
-import { Registration, type RegistrationState } from './registration.js';
+import { Registration, type Presence, type RegistrationState } from './registration.js';
 import { sendError } from './reply.js';
 import { GatewayRouter, type RequestInfo } from './router.js';
 import type { RouteProblem } from './routes.js';
 import { SnapshotFile } from './snapshot-file.js';
 import { UpstreamGuard } from './upstream-guard.js';
+import { WorkerLink } from './worker-link.js';
 
 export type GatewayState = 'created' | 'starting' | 'listening' | 'draining' | 'closed';
 
@@ -73,7 +74,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly guard: UpstreamGuard;
   private policyWatch: PolicyWatch | undefined;
   private watcher: TopologyWatcher | undefined;
-  private registration: Registration | undefined;
+  private registration: Presence | undefined;
+  /** In a worker of `--workers N`: the primary, which holds the registration and aggregates /metrics. */
+  private readonly link: WorkerLink | undefined;
   /** The bundle served instead of etcd's content (option `bundle`), and since when. */
   private bundleSource: BundleSource | undefined;
   private bundleSince: Date | undefined;
@@ -111,6 +114,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       registrationState: this.registrationState,
       invalidRecords: this.invalidByKind(),
     }));
+    if (o.worker) {
+      const link = new WorkerLink({ id: o.id, region: o.region }, this.metrics.registry, () => void this.close());
+      this.link = link;
+      this.metrics.renderWith(() => link.metrics());
+    }
     this.guard = new UpstreamGuard({ etcdEndpoints: this.conn?.endpoints ?? [], onWarning: (err) => this.warn(err) });
     this.proxy = new Proxy(o, (service, reason) => this.metrics.upstreamError(service, reason), this.guard);
     this.router = new GatewayRouter({
@@ -239,10 +247,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       this.baseUrl = o.publicUrl ?? `http://${host}:${addr.port}`;
       this.guard.setSelf(addr, this.baseUrl);
+      this.link?.setUrl(this.baseUrl);
       if (o.bundle) {
         await this.startBundle(o.bundle);
         this.stateValue = 'listening';
         this.emit('listening', this.baseUrl);
+        await this.link?.start();
         return this.baseUrl;
       }
       const conn = this.conn!;
@@ -260,7 +270,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (initial) this.publish(initial);
       watcher.on('snapshot', (snapshot) => {
         this.publish(snapshot);
-        void this.snapshotFile?.write(snapshot);
+        // One writer per file: worker 0 of a gateway with workers.
+        if ((o.worker?.index ?? 0) === 0) void this.snapshotFile?.write(snapshot);
       });
       watcher.on('stale', (since, err) => {
         this.republish();
@@ -281,7 +292,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.emit('resync', reason);
       });
       watcher.start();
-      const registration = new Registration(conn, this.layout, {
+      const registration: Presence = this.link ?? new Registration(conn, this.layout, {
         environment: o.environment,
         region: o.region,
         id: o.id,
@@ -393,6 +404,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.guard.close();
     await this.snapshotFile?.flush();
     this.proxy.close();
+    this.link?.detach();
     if (this.ownsConnection) this.conn?.close();
     this.stateValue = 'closed';
     this.emit('closed');

@@ -88,7 +88,8 @@ export class ProxySeries extends RouteSeries {
  * state (revision, staleness, long-polls, registration) is read from the gateway at scrape time.
  * Labels name routes, services and statuses: never upstream addresses, never tokens. The standard
  * `process_*` and `nodejs_*` metrics are in it too (of the whole process, so the same for every
- * gateway of a process).
+ * gateway of a process). Each gauge names how the workers of `--workers N` combine (`aggregator`):
+ * the oldest revision, the worst staleness, summed long-polls; counters and histograms are summed.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -110,6 +111,7 @@ export class GatewayMetrics {
   private readonly leaseLosses: Counter;
   private readonly failures: Counter<'boundary'>;
   private readonly longPollRefusals: Counter<'reason'>;
+  private render: () => Promise<{ text: string; contentType: string }> = async () => ({ text: await this.registry.metrics(), contentType: this.registry.contentType });
 
   constructor(labels: { environment: string; region: string; gateway: string }, state: () => GatewayGaugeState) {
     const registers = [this.registry];
@@ -176,6 +178,7 @@ export class GatewayMetrics {
     for (const reason of ['full', 'client'] as const) this.longPollRefusals.inc({ reason }, 0);
     new Gauge({
       name: 'waymark_gateway_invalid_records',
+      aggregator: 'max',
       help: 'Keys of the environment skipped as invalid now, by record kind; each keeps its last valid version, if it had one.',
       labelNames: ['kind'],
       registers,
@@ -186,6 +189,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'waymark_gateway_topology_revision',
+      aggregator: 'min',
       help: 'Revision of the topology document served.',
       registers,
       collect() {
@@ -194,6 +198,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'waymark_gateway_stale',
+      aggregator: 'max',
       help: '1 while the gateway has lost etcd and serves its last snapshot, else 0.',
       registers,
       collect() {
@@ -202,6 +207,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'waymark_gateway_staleness_seconds',
+      aggregator: 'max',
       help: 'Seconds since the served topology went stale (0 while fresh).',
       registers,
       collect() {
@@ -211,6 +217,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'waymark_gateway_longpolls_held',
+      aggregator: 'sum',
       help: 'Topology long-polls held open now.',
       registers,
       collect() {
@@ -219,6 +226,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'waymark_gateway_registered',
+      aggregator: 'min',
       help: '1 while the registration is in etcd under a live lease, else 0.',
       registers,
       collect() {
@@ -277,6 +285,14 @@ export class GatewayMetrics {
     this.failures.inc({ boundary });
   }
 
+  /**
+   * Where /metrics gets its text: this registry by default; in a worker of `--workers N`, the
+   * primary's aggregation over every worker.
+   */
+  renderWith(render: () => Promise<{ text: string; contentType: string }>): void {
+    this.render = render;
+  }
+
   /** GET /metrics in the Prometheus text format. */
   serve(req: IncomingMessage, res: ServerResponse, headers: readonly string[]): void {
     this.metricsRoute.settle(res);
@@ -285,10 +301,10 @@ export class GatewayMetrics {
       res.end('use GET\n');
       return;
     }
-    this.registry.metrics().then(
-      (text) => {
+    this.render().then(
+      ({ text, contentType }) => {
         const body = Buffer.from(text);
-        res.writeHead(200, [...headers, 'Content-Type', this.registry.contentType, 'Content-Length', String(body.length), 'Cache-Control', 'no-store']);
+        res.writeHead(200, [...headers, 'Content-Type', contentType, 'Content-Length', String(body.length), 'Cache-Control', 'no-store']);
         res.end(req.method === 'HEAD' ? undefined : body);
       },
       (err: Error) => {

@@ -126,7 +126,49 @@ export interface GatewayOptions {
   watcher?: Omit<TopologyWatcherOptions, 'initial'>;
   /** Tuning of lease re-grants after a loss. */
   lease?: Omit<LeasedKeysOptions, 'ttlSeconds'>;
+  /**
+   * Set in a worker process of `waymark gateway --workers N` (gateway/workers.ts): the primary
+   * holds the registration (this gateway reports to it over IPC and does not register), /metrics
+   * answers for the whole gateway, only worker 0 writes `snapshotFile`, and the gateway-wide
+   * limits (`maxLongPolls`, `maxLongPollsPerClient`, `upstreamMaxSockets`, hence upload slots)
+   * are divided among the workers, rounded up, at least 1 each.
+   */
+  worker?: WorkerSlot;
 }
+
+/** Which worker of how many a gateway is. */
+export interface WorkerSlot {
+  /** From 0 to `count - 1`; a replaced worker takes the slot of the one it replaces. */
+  index: number;
+  count: number;
+}
+
+/** How the primary of `waymark gateway --workers N` runs its workers. Every default is in WORKERS_DEFAULTS. */
+export interface WorkersOptions {
+  /** Worker processes sharing the port. */
+  count: number;
+  /** Delay before replacing a worker that died, ms; doubled after each death in a row. Default 100. */
+  restartDelayMs?: number;
+  /** Ceiling of that delay, ms, so a crash loop retries slowly but forever. Default 10000. */
+  maxRestartDelayMs?: number;
+  /** A worker up this long resets the delay to `restartDelayMs`, ms. Default 30000. */
+  stableAfterMs?: number;
+  /** Time a scrape waits for each worker's metrics (then uses its last ones), ms. Default 2000. */
+  metricsTimeoutMs?: number;
+  /**
+   * Time given to workers to drain after the registration is revoked, past the gateway's
+   * `drainTimeoutMs`, before the primary kills them, ms. Default 5000.
+   */
+  exitGraceMs?: number;
+}
+
+export const WORKERS_DEFAULTS = {
+  restartDelayMs: 100,
+  maxRestartDelayMs: 10_000,
+  stableAfterMs: 30_000,
+  metricsTimeoutMs: 2_000,
+  exitGraceMs: 5_000,
+} as const;
 
 export const GATEWAY_DEFAULTS = {
   host: '127.0.0.1',
@@ -159,8 +201,8 @@ export const GATEWAY_DEFAULTS = {
 } as const;
 
 /** Options with every default applied and every value checked. */
-export type ResolvedGatewayOptions = Required<Omit<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease' | 'clientAddressHeader' | 'etcd' | 'bundle'>> &
-  Pick<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease' | 'clientAddressHeader' | 'etcd' | 'bundle'>;
+export type ResolvedGatewayOptions = Required<Omit<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease' | 'clientAddressHeader' | 'etcd' | 'bundle' | 'worker'>> &
+  Pick<GatewayOptions, 'publicUrl' | 'snapshotFile' | 'watcher' | 'lease' | 'clientAddressHeader' | 'etcd' | 'bundle' | 'worker'>;
 
 /** Applies the defaults and validates; throws GatewayOptionsError naming the bad option. */
 export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayOptions {
@@ -239,6 +281,23 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
   }
   if (!Number.isInteger(out.leaseTtlSeconds)) {
     throw new GatewayOptionsError('leaseTtlSeconds', `must be a whole number of seconds, got ${out.leaseTtlSeconds}`);
+  }
+  if (out.worker !== undefined) {
+    const { index, count } = out.worker;
+    if (!Number.isInteger(count) || count < 1) throw new GatewayOptionsError('worker.count', `must be a positive whole number, got ${String(count)}`);
+    if (!Number.isInteger(index) || index < 0 || index >= count) throw new GatewayOptionsError('worker.index', `must be a whole number from 0 to ${count - 1}, got ${String(index)}`);
+    // Rounded up: a limit smaller than the worker count still lets every worker serve one.
+    for (const key of ['maxLongPolls', 'maxLongPollsPerClient', 'upstreamMaxSockets'] as const) out[key] = Math.ceil(out[key] / count);
+  }
+  return out;
+}
+
+/** Resolves the options of the primary of `--workers N`; throws GatewayOptionsError naming the bad one. */
+export function resolveWorkersOptions(options: WorkersOptions): Required<WorkersOptions> {
+  const out = { ...WORKERS_DEFAULTS, ...definedOnly(options), count: options.count };
+  if (!Number.isInteger(out.count) || out.count < 1) throw new GatewayOptionsError('workers', `must be a positive whole number (or auto), got ${String(out.count)}`);
+  for (const key of ['restartDelayMs', 'maxRestartDelayMs', 'stableAfterMs', 'metricsTimeoutMs', 'exitGraceMs'] as const) {
+    if (!(Number.isFinite(out[key]) && out[key] >= 0)) throw new GatewayOptionsError(`workers.${key}`, `must be a number ≥ 0, got ${String(out[key])}`);
   }
   return out;
 }

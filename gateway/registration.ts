@@ -51,6 +51,19 @@ export interface RegistrationEvents {
   reportInvalid: [error: InvalidOwnRecordError];
 }
 
+/**
+ * A gateway's presence in etcd as its Gateway drives it: its own Registration, or, in a worker of
+ * `waymark gateway --workers N`, the primary's (gateway/worker-link.ts).
+ */
+export interface Presence extends EventEmitter<RegistrationEvents> {
+  readonly state: RegistrationState;
+  readonly report: GatewayReport;
+  setInvalidRecords(records: readonly InvalidRecord[]): void;
+  start(): Promise<void>;
+  update(appliedRevision: number, staleSince: Date | undefined): void;
+  close(): Promise<void>;
+}
+
 export interface RegistrationInit {
   environment: string;
   region: string;
@@ -67,7 +80,7 @@ export interface RegistrationInit {
  * under one lease. If the gateway dies, both vanish within the TTL; if the lease is lost during
  * an outage, both are written again under a new one as soon as etcd answers.
  */
-export class Registration extends EventEmitter<RegistrationEvents> {
+export class Registration extends EventEmitter<RegistrationEvents> implements Presence {
   private readonly keys: LeasedKeys;
   private readonly registrationKey: string;
   private readonly reportKey: string;

@@ -16,6 +16,14 @@ export interface LineBufferOptions {
 const EXIT_FLUSH_WAIT_MS = 1000;
 
 /**
+ * POSIX PIPE_BUF on Linux: a pipe takes a write of at most this many bytes whole or not at all
+ * (EAGAIN), never interleaved with another process's. Batches go out in such pieces, cut after a
+ * line, so processes sharing one stderr (the workers of `waymark gateway --workers N`) never
+ * split each other's lines.
+ */
+const ATOMIC_WRITE_BYTES = 4096;
+
+/**
  * Log lines batched into few writes, like nginx's `access_log … buffer= flush=`: a line is
  * appended to memory, and the batch goes out in one synchronous write when it reaches
  * `bufferBytes`, on every flush interval, and when the process exits (so a graceful stop or
@@ -59,7 +67,7 @@ export class LineBuffer {
     while (this.unwritten) {
       let n: number;
       try {
-        n = writeSync(this.options.fd, this.unwritten);
+        n = writeSync(this.options.fd, atomicPiece(this.unwritten));
       } catch (err) {
         // A full pipe: kept for the next flush. Anything else (a closed fd): nothing can be logged.
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') this.unwritten = undefined;
@@ -87,4 +95,13 @@ export class LineBuffer {
     clearInterval(this.timer);
     process.off('exit', this.onExit);
   }
+}
+
+/** The first whole lines of `batch` that fit in one atomic write (a longer line alone: it cannot be atomic). */
+function atomicPiece(batch: Buffer): Buffer {
+  if (batch.length <= ATOMIC_WRITE_BYTES) return batch;
+  const cut = batch.lastIndexOf(0x0a, ATOMIC_WRITE_BYTES - 1);
+  if (cut >= 0) return batch.subarray(0, cut + 1);
+  const end = batch.indexOf(0x0a);
+  return end < 0 ? batch : batch.subarray(0, end + 1);
 }

@@ -15,11 +15,13 @@ export interface NginxOptions {
    * does by default and as the gateway does with its request log on. Default true.
    */
   accessLog?: boolean;
+  /** `worker_processes`. Default 1. */
+  workers?: number;
 }
 
-export const NGINX_DEFAULTS = { upstreamKeepalive: 64, startTimeoutMs: 10_000, accessLog: true } as const;
+export const NGINX_DEFAULTS = { upstreamKeepalive: 64, startTimeoutMs: 10_000, accessLog: true, workers: 1 } as const;
 
-/** One worker, keep-alive to the backend, the access log buffered. */
+/** `workers` workers (one by default), keep-alive to the backend, the access log buffered. */
 function config(dir: string, port: number, options: NginxOptions): string {
   const keepalive = options.upstreamKeepalive ?? NGINX_DEFAULTS.upstreamKeepalive;
   return nginxConfig(
@@ -41,10 +43,12 @@ function config(dir: string, port: number, options: NginxOptions): string {
       proxy_set_header Connection "";
     }
   }`,
+    undefined,
+    options.workers ?? NGINX_DEFAULTS.workers,
   );
 }
 
-/** Starts the baseline: nginx with one worker proxying to the backend over keep-alive connections. */
+/** Starts the baseline: nginx with `workers` workers (one by default) proxying to the backend over keep-alive connections. */
 export function startNginxBaseline(binary: string, version: string, options: NginxOptions): Promise<RunningNginx> {
   return startNginx(binary, version, {
     config: (dir, port) => config(dir, port, options),

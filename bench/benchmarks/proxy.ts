@@ -18,6 +18,10 @@ type Server = 'direct' | 'gateway' | 'nginx';
 /** The gateway as users start it, with its per-request log line (default) and without (`--quiet`). */
 type CliGateway = 'logging' | 'quiet';
 
+/** Workers of the multi-core comparison: `waymark gateway --workers N` vs nginx `worker_processes N`. */
+const WORKERS = 2;
+type MultiCore = 'gateway' | 'nginx';
+
 /**
  * A small GET through the gateway to a local backend, against the backend called directly and
  * nginx (Debian's package, one worker, keep-alive upstream) proxying to the same backend. The
@@ -100,6 +104,40 @@ export const proxy: Benchmark = {
     const logged = await alternate(cliVariants, ctx.rounds, (v) => ctx.load.run({ ...saturated, url: cli[v] }, ctx.signal), ctx.signal);
     for (const v of cliVariants) assertClean(`logging, ${v}`, logged[v]);
 
+    // Multi-core: the gateway as users start it with --workers (default flags otherwise) vs nginx with as many workers.
+    const multi: Partial<Record<MultiCore, string>> = {};
+    let multiRuns: Record<string, LoadResult[]> | undefined;
+    if (nginx.available) {
+      const spawned = await spawnReadyGateway(
+        {
+          etcd: endpoints,
+          environment: env,
+          region: 'eu-west',
+          id: 'gw-proxy-workers',
+          leaseTtlSeconds: 10,
+          build: 'dist',
+          logFile: join(logs, 'workers.log'),
+          extraArgs: ['--workers', String(WORKERS)],
+        },
+        ctx.signal,
+      );
+      ctx.defer(() => spawned.stop());
+      multi.gateway = `${spawned.url}${PATH}`;
+      const running = await startNginxBaseline(nginx.binary, nginx.version, { backend: backend.address, workers: WORKERS });
+      ctx.defer(() => running.close());
+      multi.nginx = `${running.url}${PATH}`;
+      const multiTargets = Object.keys(multi) as MultiCore[];
+      for (const t of multiTargets) {
+        const res = await fetch(multi[t]!);
+        if (res.status !== 200) throw new Error(`${t} with ${WORKERS} workers answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+        await res.arrayBuffer();
+      }
+      ctx.log(`${WORKERS} workers: ${ctx.rounds} rounds of waymark gateway --workers ${WORKERS} and nginx worker_processes ${WORKERS}, alternated`);
+      for (const t of warmUp > 0 ? multiTargets : []) await ctx.load.run({ ...saturated, durationSeconds: warmUp, url: multi[t]! }, ctx.signal);
+      multiRuns = await alternate(multiTargets, ctx.rounds, (t) => ctx.load.run({ ...saturated, url: multi[t]! }, ctx.signal), ctx.signal);
+      for (const t of multiTargets) assertClean(`${WORKERS} workers, ${t}`, multiRuns[t]);
+    }
+
     const rps = (t: Server) => sat[t].map((r: LoadResult) => r.rps);
     const metrics: Metric[] = targets.map((t) => roundsMetric(`saturated: ${t}`, 'req/s', rps(t)));
     metrics.push(roundsMetric('saturated: ratio gateway/direct', 'ratio', ratios(rps('gateway'), rps('direct'))));
@@ -115,6 +153,14 @@ export const proxy: Benchmark = {
       roundsMetric('saturated: CLI gateway, --quiet', 'req/s', cliRps('quiet')),
       roundsMetric('saturated: ratio request log on/off', 'ratio', ratios(cliRps('logging'), cliRps('quiet')), atLeast(0.85, '≥ 0.85×')),
     );
+    if (multiRuns) {
+      const multiRps = (t: MultiCore) => multiRuns[t].map((r: LoadResult) => r.rps);
+      metrics.push(
+        roundsMetric(`saturated, ${WORKERS} workers: CLI gateway --workers ${WORKERS}`, 'req/s', multiRps('gateway')),
+        roundsMetric(`saturated, ${WORKERS} workers: nginx`, 'req/s', multiRps('nginx')),
+        roundsMetric(`saturated, ${WORKERS} workers: ratio gateway/nginx`, 'ratio', ratios(multiRps('gateway'), multiRps('nginx')), atLeast(0.6, '≥ 0.6× nginx')),
+      );
+    }
     for (const t of targets) {
       metrics.push(roundsMetric(`saturated: ${t} p50`, 'ms', sat[t].map((r) => r.latencyMs.p50)), roundsMetric(`saturated: ${t} p99`, 'ms', sat[t].map((r) => r.latencyMs.p99)));
     }
@@ -131,11 +177,12 @@ export const proxy: Benchmark = {
         `GET ${PATH}, a ${bodyBytes}-byte JSON answer from a node:http backend in its own process; gateway: \`waymark gateway\` built (dist/), default flags, its own process, request log to a file; ` +
           (nginxVersion ? `nginx ${nginxVersion} (1 worker, upstream keepalive 64, access log buffered 64 KiB / 1 s to a file)` : 'no nginx'),
         'logging on/off: that gateway (default flags) vs another started with --quiet',
+        `${WORKERS} workers: \`waymark gateway --workers ${WORKERS}\` (default flags otherwise: request log on) vs nginx worker_processes ${WORKERS}, same backend`,
         `saturation: ${ctx.load.describe(saturated)}; moderate: ${ctx.load.describe(moderate)}; each from another process${warmUp > 0 ? `, after a ${warmUp} s warm-up of each target` : ''}`,
       ],
       metrics,
       notes,
-      details: { saturated: sat, moderate: mod, logging: logged },
+      details: { saturated: sat, moderate: mod, logging: logged, ...(multiRuns ? { workers: multiRuns } : {}) },
     };
   },
 };

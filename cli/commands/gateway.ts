@@ -1,8 +1,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Level } from 'pino';
 import { WaymarkError } from '../../topology/index.js';
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { createGateway, GatewayOptionsError, type BundleTrustedKey, type GatewayOptions } from '../../gateway/index.js';
+import { availableParallelism } from 'node:os';
+import { createGateway, GatewayOptionsError, GatewayWorkers, WORKER_ENV, type BundleTrustedKey, type GatewayOptions, type WorkerSlot } from '../../gateway/index.js';
 import { ETCD_DEFAULTS, TOPOLOGY_WATCHER_DEFAULTS } from '../../store/index.js';
 import { createLogger } from '../../telemetry/index.js';
 import { etcdOptionsFrom, withEtcdCredentials, type EtcdCredentialFlags } from '../etcd-credentials.js';
@@ -29,6 +31,7 @@ interface GatewayCliOptions extends EtcdCredentialFlags {
   logLevel: Level;
   logSample: number;
   quiet?: boolean;
+  workers: number;
 }
 
 /** `waymark gateway …`: runs a regional gateway until SIGTERM or SIGINT. */
@@ -57,6 +60,12 @@ export function registerGateway(program: Command): void {
     .option('--log-level <level>', LOG_LEVEL_HELP, parseLogLevel, 'info')
     .option('--log-sample <fraction>', LOG_SAMPLE_HELP, parseLogSample, 1)
     .option('--quiet', 'do not log a line per request (the request path then does no logging work at all)')
+    .option(
+      '--workers <n|auto>',
+      'worker processes sharing the port (auto: one per available core); the primary holds the registration, aggregates /metrics and drains them on SIGTERM; gateway-wide limits are divided among workers',
+      parseWorkers,
+      1,
+    )
     .action(async (opts: GatewayCliOptions) => {
       await runGateway(opts);
     });
@@ -93,7 +102,72 @@ async function runGateway(opts: GatewayCliOptions): Promise<void> {
     ...(opts.maxLongPollsPerClient !== undefined ? { maxLongPollsPerClient: opts.maxLongPollsPerClient } : {}),
     ...(opts.clientAddressHeader !== undefined ? { clientAddressHeader: opts.clientAddressHeader } : {}),
   };
-  await serve(opts, options);
+  const slot = workerSlot();
+  if (slot) await serve(opts, { ...options, worker: slot });
+  else if (opts.workers > 1) await supervise(opts, options);
+  else await serve(opts, options);
+}
+
+/** This process's slot when the primary of `--workers N` forked it. */
+function workerSlot(): WorkerSlot | undefined {
+  if (!cluster.isWorker) return undefined;
+  const index = Number(process.env[WORKER_ENV.index]);
+  const count = Number(process.env[WORKER_ENV.count]);
+  return Number.isInteger(index) && Number.isInteger(count) ? { index, count } : undefined;
+}
+
+/** The primary of `--workers N`: forks the workers and holds the registration until SIGTERM or SIGINT. */
+async function supervise(opts: GatewayCliOptions, options: GatewayOptions): Promise<void> {
+  const logger = createLogger({ name: 'gateway', level: opts.logLevel, base: { environment: opts.environment, region: opts.region, gateway: opts.id, worker: 'primary' } });
+  const log = (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown> = {}, message = event) => logger[level]({ event, ...fields }, message);
+  let workers: GatewayWorkers;
+  try {
+    workers = new GatewayWorkers(options, { count: opts.workers });
+  } catch (err) {
+    if (err instanceof GatewayOptionsError) {
+      log('error', 'error', { code: err.code }, err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  workers.on('listening', (url) => log('info', 'listening', { url, workers: opts.workers }, `listening on ${url} with ${opts.workers} workers`));
+  workers.on('workerStarted', (index, pid) => log('info', 'workerStarted', { index, pid }, `worker ${index} started (pid ${pid})`));
+  workers.on('workerExited', (err, restartInMs) => log('error', 'workerExited', { code: err.code, index: err.index, pid: err.pid, restartInMs }, `${err.message} in ${restartInMs} ms`));
+  workers.on('registered', (lease) => log('info', 'registered', { lease }));
+  workers.on('registrationFailed', (err) => log('error', 'registrationFailed', { code: err instanceof WaymarkError ? err.code : undefined }, err.message));
+  workers.on('registering', (err) => log('warn', 'registering', {}, `lease lost (${err.message}): registering again`));
+  workers.on('keepaliveFailed', (err) => log('warn', 'keepaliveFailed', {}, err.message));
+  workers.on('warning', (err) => log('warn', 'warning', {}, err.message));
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      // Workers exit as soon as their IPC channel closes.
+      log('warn', 'exit', { signal }, 'second signal: exiting without draining');
+      process.exit(1);
+    }
+    log('info', 'draining', { signal }, `${signal}: deregistering, then draining the workers`);
+    workers.close().then(
+      () => {
+        log('info', 'exit', { signal }, 'drained; exiting');
+        process.exit(0);
+      },
+      (err: Error) => {
+        log('error', 'error', {}, err.message);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  try {
+    await workers.start();
+  } catch (err) {
+    if (signals > 0) return; // stopped while starting: the signal handler exits
+    const e = err as NodeJS.ErrnoException;
+    log('error', 'error', { code: err instanceof WaymarkError ? err.code : e.code }, `${e.message}: see the worker's log above`);
+    process.exit(1);
+  }
 }
 
 /** The keys of a `waymark keys list -o json` file (or a plain array of JWKs). */
@@ -110,7 +184,12 @@ function readTrustedKeys(file: string, usage: (message: string) => never): Bundl
 }
 
 async function serve(opts: GatewayCliOptions, options: GatewayOptions): Promise<void> {
-  const logger = createLogger({ name: 'gateway', level: opts.logLevel, base: { environment: opts.environment, region: opts.region, gateway: opts.id } });
+  const worker = options.worker;
+  const logger = createLogger({
+    name: 'gateway',
+    level: opts.logLevel,
+    base: { environment: opts.environment, region: opts.region, gateway: opts.id, ...(worker ? { worker: String(worker.index) } : {}) },
+  });
   const log = (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown> = {}, message = event) => logger[level]({ event, ...fields }, message);
   let gateway;
   try {
@@ -153,8 +232,20 @@ async function serve(opts: GatewayCliOptions, options: GatewayOptions): Promise<
       },
     );
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  if (worker) {
+    // The primary deregisters before it tells workers to drain: a signal to the whole process
+    // group (Ctrl-C, systemd's stop) must not make a worker stop accepting while still registered.
+    const ignore = (signal: NodeJS.Signals) => log('info', 'signal', { signal }, `${signal}: the primary drains the workers`);
+    process.on('SIGTERM', ignore);
+    process.on('SIGINT', ignore);
+    gateway.on('closed', () => {
+      log('info', 'exit', {}, 'drained; exiting');
+      process.exit(0);
+    });
+  } else {
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  }
 
   try {
     await gateway.listen();
@@ -182,6 +273,13 @@ export function parseListen(value: string): { host: string; port: number } {
     throw new InvalidArgumentError(`${JSON.stringify(value)} is not HOST:PORT, such as 0.0.0.0:8081 or [::1]:8081`);
   }
   return { host, port };
+}
+
+function parseWorkers(value: string): number {
+  if (value === 'auto') return availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive whole number or auto`);
+  return n;
 }
 
 function parsePositiveInt(value: string): number {

@@ -1,10 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WaymarkError } from '../../topology/index.js';
 import { ensureDebianPackage, type ToolAvailability } from './debian-package.js';
 import { freePort } from './ports.js';
+import { childPids } from './processes.js';
 import { waitFor } from './wait.js';
 
 /** Where nginx is, or why it cannot be used. */
@@ -50,12 +51,13 @@ export function ensureNginx({ install, log }: { install: boolean; log: (line: st
 
 /**
  * An nginx configuration that keeps everything in the prefix directory `dir` (pid, logs, temp
- * files) and runs one worker in the foreground; `http` is the inside of the `http` block.
+ * files) and runs in the foreground with `workerProcesses` workers (one unless told);
+ * `http` is the inside of the `http` block.
  */
-export function nginxConfig(dir: string, http: string, workerConnections = 4096): string {
+export function nginxConfig(dir: string, http: string, workerConnections = 4096, workerProcesses = 1): string {
   return `daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${workerProcesses};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections ${workerConnections}; }
@@ -106,7 +108,7 @@ export async function startNginx(binary: string, version: string, options: Start
   const url = `http://127.0.0.1:${port}`;
   const close = async (): Promise<void> => {
     if (!exited) {
-      const workers = childrenOf(child.pid!);
+      const workers = childPids(child.pid!);
       child.kill('SIGTERM');
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -132,17 +134,6 @@ export async function startNginx(binary: string, version: string, options: Start
     throw err;
   }
   return { url, dir, pid: child.pid!, version, close };
-}
-
-/** Direct children of a process (nginx's worker), read from /proc. */
-function childrenOf(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
-    );
-  } catch {
-    return [];
-  }
 }
 
 function killQuietly(pid: number): void {

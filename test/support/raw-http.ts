@@ -1,4 +1,5 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
 
 /** What came back on a raw connection. */
 export interface RawReply {
@@ -206,4 +207,21 @@ export async function startRawBackend(answer: (socket: Socket, head: string) => 
         server.close(() => resolve());
       }),
   };
+}
+
+/** A GET on a connection of its own (no keep-alive pool): how a test reaches each worker of a gateway with workers in turn. */
+export function getOnNewConnection(
+  url: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 10_000,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { agent: false, headers, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.once('error', reject);
+    }).once('error', reject);
+  });
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { LongPolls } from '../../gateway/longpoll.js';
 import { ifNoneMatchMatches, negotiateEncoding, Representation } from '../../gateway/representation.js';
-import { GATEWAY_DEFAULTS, GatewayOptionsError, resolveGatewayOptions, type GatewayOptions } from '../../gateway/index.js';
+import { GATEWAY_DEFAULTS, GatewayOptionsError, resolveGatewayOptions, resolveWorkersOptions, WORKERS_DEFAULTS, type GatewayOptions } from '../../gateway/index.js';
 
 describe('gateway content negotiation and validators', () => {
   it('prefers br, then gzip, honouring q-values and *', () => {
@@ -112,5 +112,21 @@ describe('gateway options', () => {
         .to.throw(GatewayOptionsError)
         .with.property('option', option);
     }
+  });
+
+  it('gives a worker of --workers N its share of the gateway-wide limits, rounded up', () => {
+    const o = resolveGatewayOptions({ ...base, maxLongPolls: 9, maxLongPollsPerClient: 1, worker: { index: 1, count: 2 } });
+    expect([o.maxLongPolls, o.maxLongPollsPerClient, o.upstreamMaxSockets]).to.deep.equal([5, 1, GATEWAY_DEFAULTS.upstreamMaxSockets / 2]);
+    const alone = resolveGatewayOptions(base);
+    expect([alone.maxLongPolls, alone.maxLongPollsPerClient]).to.deep.equal([GATEWAY_DEFAULTS.maxLongPolls, GATEWAY_DEFAULTS.maxLongPollsPerClient]);
+    for (const [worker, option] of [
+      [{ index: 2, count: 2 }, 'worker.index'],
+      [{ index: 0, count: 0 }, 'worker.count'],
+    ] as const) {
+      expect(() => resolveGatewayOptions({ ...base, worker }), option).to.throw(GatewayOptionsError).with.property('option', option);
+    }
+    expect(resolveWorkersOptions({ count: 2 })).to.deep.equal({ ...WORKERS_DEFAULTS, count: 2 });
+    expect(() => resolveWorkersOptions({ count: 0 })).to.throw(GatewayOptionsError).with.property('option', 'workers');
+    expect(() => resolveWorkersOptions({ count: 2, restartDelayMs: -1 })).to.throw(GatewayOptionsError).with.property('option', 'workers.restartDelayMs');
   });
 });

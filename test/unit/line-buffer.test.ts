@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +62,34 @@ describe('LineBuffer: batched log writes', () => {
     expect(child.status, child.stderr).to.equal(0);
     const lines = child.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { i: number });
     expect(lines.map((l) => l.i)).to.deep.equal([0, 1, 2, 3, 4]);
+  });
+
+  it('keeps lines whole when processes share one pipe that fills (the workers of waymark gateway --workers N on one stderr)', async function () {
+    this.timeout(120_000);
+    // Two writers on one pipe, read slowly so it fills: a write past PIPE_BUF, or one the pipe
+    // takes in part, lets the other process's lines land inside a line.
+    const writer = (id: string) =>
+      `node --import tsx --input-type=module -e "import { LineBuffer } from './telemetry/line-buffer.ts'; const b = new LineBuffer({ fd: 2, bufferBytes: 8192, flushIntervalMs: 100, maxPendingBytes: 64 * 1024 * 1024 }); const pad = 'x'.repeat(300); for (let i = 0; i < 20000; i++) { b.write('{\\"w\\":\\"${id}\\",\\"i\\":' + i + ',\\"pad\\":\\"' + pad + '\\"}\\n'); if (i % 100 === 0) await new Promise((r) => setImmediate(r)); } b.close();"`;
+    const child = spawn('sh', ['-c', `{ ${writer('A')} & ${writer('B')} & wait; } 2>&1 >/dev/null | cat`], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() });
+    const chunks: Buffer[] = [];
+    const out = child.stdout;
+    out.on('data', (d: Buffer) => {
+      chunks.push(d);
+      out.pause();
+      setTimeout(() => out.resume(), 2);
+    });
+    await new Promise<void>((resolve) => out.once('end', () => resolve()));
+    const lines = Buffer.concat(chunks).toString().split('\n').filter(Boolean);
+    const broken = lines.filter((l) => {
+      try {
+        JSON.parse(l);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect(lines.length).to.be.at.least(1000);
+    expect(broken.length, `broken lines, such as ${broken[0]?.slice(0, 120)}`).to.equal(0);
   });
 
   it('calls back once flushed (pino logger.flush)', () => {
