@@ -55,7 +55,7 @@ class Arrivals {
 /** How long one change may take to reach everyone before the benchmark gives up, ms. */
 const CHANGE_TIMEOUT_MS = 10_000;
 /** Gateway processes starting at once: each start is a second or two of CPU. */
-const SPAWN_CONCURRENCY = 6;
+const SPAWN_CONCURRENCY = 4;
 
 /**
  * 50 gateways, each a `waymark gateway` process as deployed (default flags, its own etcd

@@ -70,6 +70,8 @@ export interface SpawnGatewayOptions {
   leaseTtlSeconds?: number;
   prefix?: string;
   extraArgs?: string[];
+  /** How long the process may take to answer /healthz, ms. Default 20 000 (a benchmark starting dozens at once needs more). */
+  startTimeoutMs?: number;
 }
 
 export interface SpawnedGateway {
@@ -137,7 +139,7 @@ export async function spawnGateway(options: SpawnGatewayOptions): Promise<Spawne
   });
   try {
     await waitFor(async () => exit !== undefined || (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok, {
-      timeoutMs: 20_000,
+      timeoutMs: options.startTimeoutMs ?? 20_000,
       intervalMs: 50,
       what: `gateway ${options.id} to answer /healthz`,
     });
