@@ -21,15 +21,46 @@ export function validTraceparent(value: string | string[] | undefined): string |
   return value;
 }
 
-/** A new random request id (a UUID). */
-export function newRequestId(): string {
-  return globalThis.crypto.randomUUID();
+/**
+ * Random bytes drawn at once, kept as hex and handed out by slices, never twice: three
+ * `randomUUID()` calls and two regex replaces per request cost a gateway 4–5 µs of CPU on a
+ * logged request (measured on the discovery 304, ~20 µs in all). getRandomValues also works
+ * outside secure contexts, where browsers lack randomUUID.
+ */
+const POOL_BYTES = 4096;
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** The RFC 9562 variant bits (10xx) as the hex digit they start. */
+const VARIANT = ['8', '9', 'a', 'b'];
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_PARENT_ID = '0'.repeat(16);
+let pool = '';
+let used = 0;
+
+/** `digits` random hex digits (even, at most 2 × POOL_BYTES), from the Web Crypto RNG. */
+function randomHex(digits: number): string {
+  if (used + digits > pool.length) {
+    let hex = '';
+    for (const b of globalThis.crypto.getRandomValues(new Uint8Array(POOL_BYTES))) hex += HEX[b];
+    pool = hex;
+    used = 0;
+  }
+  const out = pool.slice(used, used + digits);
+  used += digits;
+  return out;
 }
 
-/** A new sampled traceparent with random trace and parent ids. */
+/** A new random request id (a version 4 UUID). */
+export function newRequestId(): string {
+  const h = randomHex(32);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${VARIANT[parseInt(h[16]!, 16) & 3]}${h.slice(17, 20)}-${h.slice(20)}`;
+}
+
+/** A new sampled traceparent with random trace and parent ids (never the invalid all-zero ones). */
 export function newTraceparent(): string {
-  const traceId = newRequestId().replace(/-/g, '');
-  const parentId = newRequestId().replace(/-/g, '').slice(0, 16);
+  const h = randomHex(48);
+  const traceId = h.slice(0, 32);
+  const parentId = h.slice(32);
+  if (traceId === ZERO_TRACE_ID || parentId === ZERO_PARENT_ID) return newTraceparent();
   return `00-${traceId}-${parentId}-01`;
 }
 
