@@ -30,7 +30,8 @@ export class ClientConnections {
     }
     const exchange = { req, res };
     list.push(exchange);
-    res.once('close', () => list.splice(list.indexOf(exchange), 1));
+    // 'close' comes once: `on` spares every request once's bound wrapper.
+    res.on('close', () => list.splice(list.indexOf(exchange), 1));
     return true;
   }
 

@@ -72,7 +72,17 @@ export interface RegistrationInit {
   dispatch: boolean;
   ttlSeconds: number;
   lease?: Omit<LeasedKeysOptions, 'ttlSeconds'>;
+  /**
+   * A report of a new revision is written after a random delay between half this and this, ms
+   * (changes in between join it): a change wakes every gateway of the environment at once, and
+   * their reports would otherwise all reach etcd together and compete with answering the change's
+   * long-polls (staggered like Consul's anti-entropy syncs). The first report, written with the
+   * registration, is not delayed. Default REGISTRATION_DEFAULTS.reportMaxDelayMs.
+   */
+  reportMaxDelayMs?: number;
 }
+
+export const REGISTRATION_DEFAULTS = { reportMaxDelayMs: 300 } as const;
 
 /**
  * A gateway's presence in etcd: its GatewayRegistration in the environment (so it appears in
@@ -89,6 +99,8 @@ export class Registration extends EventEmitter<RegistrationEvents> implements Pr
   private latest: GatewayReport;
   private reporting: Promise<void> | undefined;
   private reportAgain = false;
+  /** The delayed report waiting to be written. */
+  private reportTimer: NodeJS.Timeout | undefined;
   private starting: Promise<void> | undefined;
   private invalid: Pick<GatewayReport, 'invalidRecordCount' | 'invalidRecords'> = {};
 
@@ -104,7 +116,7 @@ export class Registration extends EventEmitter<RegistrationEvents> implements Pr
     this.latest = { id: init.id, region: init.region, appliedRevision: 0, stale: true, reportedAt: this.startedAt, registration: 'registering' };
     this.keys.on('granted', (id) => {
       // Keys written by the grant carry the report as last set, which said 'registering'.
-      this.queueReport();
+      this.writeReport();
       this.emit('registered', id);
     });
     this.keys.on('keepaliveFailed', (err) => this.emit('keepaliveFailed', err));
@@ -181,13 +193,24 @@ export class Registration extends EventEmitter<RegistrationEvents> implements Pr
   /** Revokes the lease: the registration and the report leave etcd at once. */
   async close(): Promise<void> {
     this.draining = true;
+    clearTimeout(this.reportTimer);
     // A first grant still writing its keys would otherwise escape the revoke.
     await this.starting;
     await this.keys.close();
     await this.reporting?.catch(() => undefined);
   }
 
+  /** Writes the latest report after the stagger delay, unless one is already waiting (it will carry this one). */
   private queueReport(): void {
+    if (this.draining || this.reportTimer) return;
+    const max = this.init.reportMaxDelayMs ?? REGISTRATION_DEFAULTS.reportMaxDelayMs;
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = undefined;
+      this.writeReport();
+    }, max / 2 + Math.random() * (max / 2));
+  }
+
+  private writeReport(): void {
     if (this.draining) return;
     if (this.reporting) {
       this.reportAgain = true;

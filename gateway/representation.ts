@@ -115,6 +115,8 @@ export class Representation {
  */
 export function ifNoneMatchMatches(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
+  // What a client sends back is almost always the one tag it was given.
+  if (header === etag) return true;
   const value = header.trim();
   if (value === '*') return true;
   let rest = value;

@@ -76,7 +76,8 @@ export class GatewayRouter {
     const info: RequestInfo | undefined = deps.observed() ? { method: req.method ?? '', status: 0, durationMs: 0, ...traceContext(req.headers) } : undefined;
     if (info) {
       const started = performance.now();
-      res.once('close', () => {
+      // `on`, not `once`: 'close' comes once, and once's bound wrapper is a cost on every request.
+      res.on('close', () => {
         info.status = res.headersSent ? res.statusCode : 0;
         if (!res.writableFinished) info.aborted = true;
         info.durationMs = performance.now() - started;

@@ -1,14 +1,15 @@
 import { setMaxListeners } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WaymarkClient } from '../../client-sdk/index.js';
-import type { Gateway } from '../../gateway/index.js';
 import type { ServiceDefinition } from '../../openapi/index.js';
-import { connectEtcd, KeyLayout, type TopologySnapshot } from '../../store/index.js';
+import { connectEtcd, KeyLayout, readEnvironment } from '../../store/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { waitFor } from '../../test/support/wait.js';
 import { measureDocumentBuild } from '../fixtures/document-build.js';
-import { gatewayOptions, startInProcessGateway } from '../fixtures/gateways.js';
+import { cpuSecondsOf, spawnReadyGateways } from '../fixtures/gateways.js';
+import { RevisionProbe } from '../fixtures/revision-probe.js';
 import { makeRegions, makeServices } from '../fixtures/topology.js';
 import type { Benchmark, BenchContext, BenchmarkReport } from '../harness/benchmark.js';
 import { atMost, statMetric } from '../harness/rounds.js';
@@ -22,6 +23,11 @@ class Arrivals {
   note(revision: number): void {
     this.seen.push({ revision, at: performance.now() });
     for (const wake of this.waiters) wake();
+  }
+
+  /** The latest revision that arrived (0 before any). */
+  get latest(): number {
+    return this.seen.at(-1)?.revision ?? 0;
   }
 
   /** When a revision ≥ `revision` first arrived, if it has. */
@@ -48,12 +54,15 @@ class Arrivals {
 
 /** How long one change may take to reach everyone before the benchmark gives up, ms. */
 const CHANGE_TIMEOUT_MS = 10_000;
+/** Gateway processes starting at once: each start is a second or two of CPU. */
+const SPAWN_CONCURRENCY = 4;
 
 /**
- * 50 gateways (each with its own etcd connection and watch, in this process) and 20 SDK clients
- * on long-poll, spread over the gateways. A change is applied 50 times; each time, the delay from
- * the apply's commit to every gateway serving the new revision ('topology' event) and to every
- * client holding it ('topology' event).
+ * 50 gateways, each a `waymark gateway` process as deployed (default flags, its own etcd
+ * connection, watch and lease), and 20 SDK clients on long-poll in the runner, spread over the
+ * gateways. A change is applied 50 times; each time, the delay from the apply's commit to every
+ * gateway serving the new revision (a long-poll probe per gateway, answered) and to every client
+ * holding it (its 'topology' event).
  */
 export const propagation: Benchmark = {
   name: 'propagation',
@@ -71,25 +80,18 @@ export const propagation: Benchmark = {
     const services = makeServices(20, regions);
     await writeTopology(conn, layout, env, { regions, services });
 
-    ctx.log(`starting ${gatewayCount} gateways and ${clientCount} SDK clients`);
-    const gateways: Gateway[] = [];
-    const gatewayArrivals: Arrivals[] = [];
-    let sample: TopologySnapshot | undefined;
-    for (let start = 0; start < gatewayCount; start += 10) {
-      const batch = await Promise.all(
-        Array.from({ length: Math.min(10, gatewayCount - start) }, (_, k) =>
-          startInProcessGateway(gatewayOptions(endpoints, env, regions[(start + k) % regions.length]!.name, `gw-${start + k}`), ctx.signal),
-        ),
-      );
-      for (const g of batch) {
-        ctx.defer(() => g.close());
-        const arrivals = new Arrivals();
-        g.on('topology', (doc) => arrivals.note(doc.revision));
-        if (gateways.length === 0) g.on('topology', (_doc, snapshot) => (sample = snapshot));
-        gateways.push(g);
-        gatewayArrivals.push(arrivals);
-      }
-    }
+    ctx.log(`starting ${gatewayCount} gateway processes (${SPAWN_CONCURRENCY} at a time) and ${clientCount} SDK clients`);
+    const spawnStarted = performance.now();
+    const gateways = await spawnReadyGateways(
+      Array.from({ length: gatewayCount }, (_, k) => ({ etcd: endpoints, environment: env, region: regions[k % regions.length]!.name, id: `gw-${k}`, leaseTtlSeconds: 10 })),
+      SPAWN_CONCURRENCY,
+      ctx.signal,
+    );
+    ctx.defer(() => Promise.all(gateways.map((g) => g.stop())));
+    ctx.log(`${gatewayCount} gateways ready in ${((performance.now() - spawnStarted) / 1000).toFixed(1)} s`);
+    const gatewayArrivals = gateways.map(() => new Arrivals());
+    const probes = gateways.map((g, k) => new RevisionProbe(g.url, (revision) => gatewayArrivals[k]!.note(revision)));
+    ctx.defer(() => probes.forEach((p) => p.close()));
     const clients: WaymarkClient[] = [];
     const clientArrivals: Arrivals[] = [];
     for (let i = 0; i < clientCount; i++) {
@@ -107,13 +109,13 @@ export const propagation: Benchmark = {
       clientArrivals.push(arrivals);
     }
     await Promise.all(clients.map((c) => c.ready()));
-    // Settled: every gateway registered and seen by all, every client on the latest revision.
+    // Settled: every gateway and client on the latest revision, in which every gateway is registered.
     await waitFor(
       () => {
-        const top = Math.max(...gateways.map((g) => g.revision));
+        const top = Math.max(...gatewayArrivals.map((a) => a.latest));
         return (
-          gateways.every((g) => g.revision === top && g.document?.regions.reduce((n, r) => n + r.gateways.length, 0) === gatewayCount) &&
-          clients.every((c) => c.topology()?.revision === top)
+          gatewayArrivals.every((a) => a.latest === top) &&
+          clients.every((c) => c.topology()?.revision === top && c.topology()?.regions.reduce((n, r) => n + r.gateways.length, 0) === gatewayCount)
         );
       },
       { timeoutMs: 30_000, intervalMs: 50, what: 'every gateway and client on the same revision' },
@@ -128,6 +130,7 @@ export const propagation: Benchmark = {
     let timeouts = 0;
     const current = new Map(services.map((s) => [s.name, s]));
     ctx.log(`applying ${changes} changes, one at a time`);
+    const cpuBefore = { gateways: gateways.map((g) => cpuSecondsOf(g.pid) ?? 0), runner: process.cpuUsage() };
     for (let k = 0; k < changes; k++) {
       ctx.signal.throwIfAborted();
       const changed = flipFailover(current.get(services[k % services.length]!.name)!, regions.map((r) => r.name), k);
@@ -156,8 +159,14 @@ export const propagation: Benchmark = {
       await sleep(50, undefined, { signal: ctx.signal });
     }
 
+    // CPU over the changes (50 ms pauses included): all gateway processes together, and the runner (clients, probes).
+    const gatewayCpuMs = gateways.reduce((sum, g, i) => sum + ((cpuSecondsOf(g.pid) ?? 0) - cpuBefore.gateways[i]!) * 1000, 0);
+    const runnerCpu = process.cpuUsage(cpuBefore.runner);
+    const runnerCpuMs = (runnerCpu.user + runnerCpu.system) / 1000;
+    const probeErrors = probes.reduce((n, p) => n + p.errors, 0);
     // What one gateway spends on each change, and so what 50 of them cost this machine.
-    const build = summarize(sample ? measureDocumentBuild(sample, regions[0]!.name, 20).publication : []);
+    const sample = (await readEnvironment(conn, layout, env)).snapshot;
+    const build = summarize(measureDocumentBuild(sample, regions[0]!.name, 20).publication);
     const all = percentiles(toGateways);
     const allClients = percentiles(toClients);
     const one = percentiles(perGateway);
@@ -167,7 +176,8 @@ export const propagation: Benchmark = {
     return {
       rounds: 1,
       setup: [
-        `${gatewayCount} gateways in the runner process (each its own etcd connection, watch and lease), ${clientCount} SDK clients on long-poll spread over them`,
+        `${gatewayCount} \`waymark gateway\` processes (default flags: request log on; each its own etcd connection, watch and lease), ${clientCount} SDK clients on long-poll in the runner process, spread over them`,
+        'a gateway serves a revision when its long-poll probe (one per gateway, in the runner) is answered with it',
         `${regions.length} regions, ${services.length} services; each change moves one service's failover region (writeTopology → commitChanges); ${changes} changes, one at a time, 50 ms apart`,
         `delays are from the start of the commit call, so they include the etcd write itself (median ${percentiles(commitMs).p50.toFixed(2)} ms)`,
       ],
@@ -185,11 +195,14 @@ export const propagation: Benchmark = {
         statMetric('to one SDK client: p50', 'ms', oneClient.p50, perClient.length),
         statMetric('to one SDK client: p99', 'ms', oneClient.p99, perClient.length),
         statMetric('changes not everywhere within 10 s', 'count', timeouts, changes, atMost(0, '= 0')),
+        statMetric('probe long-polls failed and retried', 'count', probeErrors, changes, atMost(0, '= 0')),
         statMetric("one gateway's document build per change (median)", 'ms', build.median, build.n),
         statMetric(`  × ${gatewayCount} gateways: CPU per change on this machine`, 'ms', build.median * gatewayCount, build.n),
+        statMetric(`CPU per change, all ${gatewayCount} gateway processes`, 'ms', gatewayCpuMs / changes, changes),
+        statMetric('CPU per change, runner (SDK clients and probes)', 'ms', runnerCpuMs / changes, changes),
       ],
       notes: [
-        `all ${gatewayCount} gateways share this process's event loop and 2 cores: each rebuilds its document in turn, so the last one waits for the others (a gateway on its own machine does not); the build figures above say how much of the delay that is`,
+        `the ${gatewayCount} gateway processes share this machine's ${availableParallelism()} cores: a change wakes them all at once, so the last one serves it after the others' work; the CPU figures above say how much work that is`,
         'Eureka clients see a new instance after ~2 minutes; an API manager reconciling every minute, within 60 s',
       ],
       details: { toGateways, toFirstGateway, toClients, commitMs },

@@ -93,7 +93,7 @@ describe('logs: structured JSON lines from the gateway and registry CLIs', funct
         await waitFor(async () => (await fetch(`${drained.url}/readyz`)).ok, { what: 'the gateway to be ready' });
         const ids = Array.from({ length: 25 }, (_, i) => `req-drain-${i}`);
         for (const id of ids) expect((await fetch(`${drained.url}/hr/v1/people`, { headers: { 'x-request-id': id } })).status).to.equal(200);
-        // Right after the last answer: lines are still in the buffer (written every 8 KiB or 100 ms).
+        // Right after the last answer: lines are still in the buffer (written every 64 KiB or 100 ms).
         drained.kill('SIGTERM');
         expect(await drained.exited).to.deep.equal({ code: 0, signal: null });
         const logged = new Set(jsonLines(drained.output()).map((l) => l.requestId));

@@ -75,6 +75,8 @@ export interface SpawnGatewayOptions {
   build?: 'source' | 'dist';
   /** Append stderr (the log) to this file instead of piping it to this process (benchmarks: the reader costs no CPU here). */
   logFile?: string;
+  /** How long the process may take to answer /healthz, ms. Default 20 000 (a benchmark starting dozens at once needs more). */
+  startTimeoutMs?: number;
 }
 
 export interface SpawnedGateway {
@@ -146,7 +148,7 @@ export async function spawnGateway(options: SpawnGatewayOptions): Promise<Spawne
   });
   try {
     await waitFor(async () => exit !== undefined || (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok, {
-      timeoutMs: 20_000,
+      timeoutMs: options.startTimeoutMs ?? 20_000,
       intervalMs: 50,
       what: `gateway ${options.id} to answer /healthz`,
     });

@@ -1,7 +1,14 @@
 import { expect } from 'chai';
+import { createServer, get, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { Discovery, Publication } from '../../gateway/discovery.js';
 import { LongPolls } from '../../gateway/longpoll.js';
 import { ifNoneMatchMatches, negotiateEncoding, Representation } from '../../gateway/representation.js';
 import { GATEWAY_DEFAULTS, GatewayOptionsError, resolveGatewayOptions, resolveWorkersOptions, WORKERS_DEFAULTS, type GatewayOptions } from '../../gateway/index.js';
+import { TopologySnapshot } from '../../store/index.js';
+import { region, service } from '../support/store.js';
+import { waitFor } from '../support/wait.js';
 
 describe('gateway content negotiation and validators', () => {
   it('prefers br, then gzip, honouring q-values and *', () => {
@@ -77,6 +84,68 @@ describe('gateway long-polls', () => {
     expect(polls.size).to.equal(0);
     expect(polls.hold(1, 10_000, 'a', () => undefined)).to.be.a('function');
     polls.closeAll();
+  });
+});
+
+describe('gateway long-poll answers', () => {
+  // Every waiter comes from 127.0.0.1: the per-client bound must let them all in.
+  const settings = resolveGatewayOptions({ etcd: { endpoints: ['http://127.0.0.1:2379'] }, environment: 'prod', region: 'eu-west', id: 'gw-1', maxLongPollsPerClient: 100 });
+  const snapshot = (revision: number, basePath: string) =>
+    new TopologySnapshot('prod', revision, new Map([['eu-west', region('eu-west')]]), new Map([['catalog', service('catalog', ['eu-west'], { basePath })]]), new Map());
+  let server: Server | undefined;
+
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
+    server = undefined;
+  });
+
+  it('hands every waiter of a coding the one buffer serialized (and compressed) for the revision', async () => {
+    const discovery = new Discovery(settings, () => [], () => ({}));
+    const first = new Publication(snapshot(3, '/catalog/v1'), 'http://127.0.0.1:1', settings, undefined);
+    discovery.publish(first);
+    // What each answer's body was, as the object handed to node: a copy or a new serialization would be another one.
+    const bodies: Array<{ coding: string; body: unknown }> = [];
+    server = createServer((req, res) => {
+      const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse;
+      res.end = ((chunk?: unknown) => {
+        bodies.push({ coding: String(req.headers['accept-encoding'] ?? 'identity'), body: chunk });
+        return end(chunk);
+      }) as ServerResponse['end'];
+      discovery.topology(req, res, req.url!.slice(req.url!.indexOf('?')));
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const waiters = 12;
+    const answers = Array.from({ length: waiters }, (_, i) => {
+      const coding = i % 2 === 0 ? 'identity' : 'gzip';
+      return new Promise<{ coding: string; status: number; body: Buffer }>((resolve, reject) => {
+        const req = get({ host: '127.0.0.1', port, path: '/.well-known/topology?wait=3&timeout=30', headers: { 'accept-encoding': coding } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ coding, status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+      });
+    });
+    await waitFor(() => discovery.heldLongPolls === waiters, { what: `${waiters} long-polls to be held` });
+    const next = new Publication(snapshot(4, '/catalog/v2'), 'http://127.0.0.1:1', settings, undefined, first);
+    discovery.publish(next);
+    const got = await Promise.all(answers);
+
+    const expected = Buffer.from(JSON.stringify(next.doc));
+    for (const a of got) {
+      expect(a.status).to.equal(200);
+      expect(a.coding === 'gzip' ? gunzipSync(a.body) : a.body).to.deep.equal(expected);
+    }
+    expect(bodies).to.have.length(waiters);
+    const identity = bodies.filter((b) => b.coding === 'identity').map((b) => b.body);
+    const gzip = bodies.filter((b) => b.coding === 'gzip').map((b) => b.body);
+    expect(identity[0]).to.equal(next.topology.bytes);
+    expect(new Set(identity).size, 'identity bodies').to.equal(1);
+    expect(new Set(gzip).size, 'gzip bodies').to.equal(1);
+    discovery.close();
   });
 });
 
