@@ -61,7 +61,7 @@ type AttemptResult =
 
 /** Route lookup and the current revision, given by the client. */
 export interface TransportContext {
-  /** A Route at once once a topology is in use; a promise only while the first one loads. */
+  /** The route itself once a topology is in use; a promise only while the first one loads. */
   route(service: string): Route | Promise<Route>;
   revision(): number | undefined;
 }
