@@ -203,18 +203,25 @@ export class ClientCore extends TypedEmitter<WaymarkClientEvents> {
     }
   }
 
-  private async route(service: string): Promise<Route> {
+  /** The service's route; a promise only while the first topology loads (the common call awaits nothing). */
+  private route(service: string): Route | Promise<Route> {
     if (this.closed) throw new ClientClosedError();
-    if (!this.resolver) {
-      await this.started.catch(() => undefined);
-      if (!this.resolver) throw this.startError ?? new TopologyUnavailableError([]);
-    }
+    return this.resolver ? this.routeNow(this.resolver, service) : this.routeWhenStarted(service);
+  }
+
+  private async routeWhenStarted(service: string): Promise<Route> {
+    await this.started.catch(() => undefined);
+    if (!this.resolver) throw this.startError ?? new TopologyUnavailableError([]);
+    return this.routeNow(this.resolver, service);
+  }
+
+  private routeNow(resolver: Resolver, service: string): Route {
     const expired = this.expiry();
     if (expired) {
       this.announceExpired(expired);
       throw expired;
     }
-    return this.resolver.resolve(service);
+    return resolver.resolve(service);
   }
 
   private adopt(doc: TopologyDocument, previous: TopologyDocument | undefined): void {

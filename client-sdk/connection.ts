@@ -27,6 +27,11 @@ export function tracingTransport(connectTimeoutMs: number, trace: ConnectionTrac
   return {
     request(options, callback) {
       const req = (options.protocol === 'https:' ? https : http).request(options, callback);
+      // An agent hands a kept-alive socket over at once: connected, and no listener needed.
+      if (req.reusedSocket) {
+        trace.connected = true;
+        return req;
+      }
       req.once('socket', (socket: Socket) => {
         if (!socket.connecting) {
           trace.connected = true; // a kept-alive socket

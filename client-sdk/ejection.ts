@@ -48,11 +48,13 @@ export class Ejector {
   }
 
   /**
-   * `items` with the ejected ones moved to the end (soonest back first), order otherwise kept.
+   * `items` with the ejected ones moved to the end (soonest back first), order otherwise kept
+   * (`items` itself when nothing is ejected).
    * An item is ejected while any of its keys is (a gateway, or a gateway for one service).
    */
-  order<T>(items: readonly T[], keysOf: (item: T) => readonly string[]): T[] {
-    if (this.outliers.size === 0) return items.slice();
+  order<T>(items: readonly T[], keysOf: (item: T) => readonly string[]): readonly T[] {
+    // The common case, on every call: nothing ejected, the precomputed order as it is.
+    if (this.outliers.size === 0) return items;
     const now = this.now();
     const healthy: T[] = [];
     const ejected: { item: T; until: number }[] = [];

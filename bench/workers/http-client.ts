@@ -10,7 +10,12 @@ import type { WorkerJob, WorkerReply } from '../harness/ipc-worker.js';
 import { percentiles } from '../harness/stats.js';
 
 export interface HttpClientJob {
-  mode: 'sdk' | 'axios';
+  /**
+   * `axios`: axios.get(url) as an app calls it (axios's default maxRedirects 5 sends every
+   * request through follow-redirects); `axios-no-redirects`: the same with maxRedirects 0, the
+   * exchange the SDK makes (it follows no redirect), so its own cost per call shows.
+   */
+  mode: 'sdk' | 'axios' | 'axios-no-redirects';
   /** Gateway base URL: the SDK bootstraps from it, axios calls it directly. */
   gatewayUrl: string;
   environment: string;
@@ -71,7 +76,8 @@ async function loop(call: () => Promise<unknown>, concurrency: number, ms: numbe
 
 async function run(job: HttpClientJob): Promise<HttpClientResult> {
   const url = `${job.gatewayUrl}${job.basePath}${job.path}`;
-  const call = job.mode === 'sdk' ? await sdkCall(job) : () => axios.get(url);
+  const noRedirects = { maxRedirects: 0 };
+  const call = job.mode === 'sdk' ? await sdkCall(job) : job.mode === 'axios' ? () => axios.get(url) : () => axios.get(url, noRedirects);
   if (job.warmUpMs > 0) await loop(call, job.concurrency, job.warmUpMs);
   const latencies: number[] = [];
   const cpu = process.cpuUsage();

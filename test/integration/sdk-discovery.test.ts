@@ -43,6 +43,14 @@ describe('SDK discovery and routing against crafted servers (loopback)', functio
     const seen = servers[0]!.requests.find((r) => r.url.startsWith('/catalog'))!;
     expect(seen.headers['x-request-id']).to.match(/^[0-9a-f-]{36}$/);
     expect(seen.headers['traceparent']).to.match(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    // The caller's config is left as it was; the response's config shows what was sent.
+    const config = { url: '/items/43', headers: { 'X-Request-Id': 'caller-id' } };
+    const own = await c.request('catalog', config);
+    expect(config).to.deep.equal({ url: '/items/43', headers: { 'X-Request-Id': 'caller-id' } });
+    expect(own.config.headers['X-Request-Id']).to.equal('caller-id');
+    expect(own.config.headers['traceparent']).to.match(/^00-/);
+    expect(own.config.baseURL).to.equal(undefined);
+    expect(servers[0]!.requests.at(-1)!.headers['x-request-id']).to.equal('caller-id');
   });
 
   it('fails ready() with TopologyUnavailableError naming each gateway when none answers and there is no cache', async () => {

@@ -78,6 +78,28 @@ describe('SDK over fetch (the browser and edge runtime build)', function () {
     expect(ok.data.served).to.equal('eu-central');
   });
 
+  it('abandons a black-holed gateway at the attempt timeout and fails the GET over; a caller abort cancels without failover', async () => {
+    const [west, central] = await scene();
+    const c = client({ bootstrap: [central!.url], region: 'eu-west', attemptTimeoutMs: 300 });
+    await c.ready();
+    west!.behaviour = 'blackhole';
+    const failovers: string[] = [];
+    c.on('failover', (e) => failovers.push(`${e.from.region}->${e.to.region}: ${e.error}`));
+    const res = await c.request<{ served: string }>('catalog', { url: '/slow-or-dead' });
+    expect(res.data.served).to.equal('eu-central');
+    expect(failovers).to.deep.equal(['eu-west->eu-central: ATTEMPT_TIMEOUT']);
+
+    const held = client({ bootstrap: [central!.url], region: 'eu-west', attemptTimeoutMs: 30_000 });
+    await held.ready();
+    held.on('failover', (e) => failovers.push(`held: ${e.error}`));
+    const controller = new AbortController();
+    const call = held.request('catalog', { url: '/held', signal: controller.signal }).catch((e: unknown) => e);
+    await waitFor(() => west!.requests.some((r) => r.url === '/catalog/v1/held'), { what: 'the call to reach the black hole' });
+    controller.abort();
+    expect(((await call) as { code?: string }).code).to.equal('ERR_CANCELED');
+    expect(failovers).to.have.length(1);
+  });
+
   it('keeps the last good topology in localStorage (cacheKey) and starts from it when no gateway answers', async () => {
     const [west, central] = await scene();
     const c = client({ bootstrap: [west!.url], region: 'eu-west', cacheKey: 'waymark:test' });
