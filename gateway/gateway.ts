@@ -14,7 +14,7 @@ import { GatewayMetrics, type FailureBoundary } from './metrics.js';
 import { resolveGatewayOptions, type BundleOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
 import { PolicyWatch } from './policy-watch.js';
-import { Registration, type Presence, type RegistrationState } from './registration.js';
+import { Registration, type Presence, type PresenceEvents, type RegistrationState } from './registration.js';
 import { sendError } from './reply.js';
 import { GatewayRouter, type RequestInfo } from './router.js';
 import type { RouteProblem } from './routes.js';
@@ -24,24 +24,13 @@ import { WorkerLink } from './worker-link.js';
 
 export type GatewayState = 'created' | 'starting' | 'listening' | 'draining' | 'closed';
 
-export interface GatewayEvents {
+export interface GatewayEvents extends PresenceEvents {
   /** A new document is served (a new snapshot, or the same one turning stale or fresh). */
   topology: [document: TopologyDocument, snapshot: TopologySnapshot];
   /** etcd stopped answering; the last snapshot is served with `stale: true`. */
   stale: [since: Date, error: Error];
   /** etcd answers again and the document is current. */
   fresh: [revision: number];
-  /** The registration is in etcd under a (new) lease. */
-  registered: [leaseId: string];
-  /** The lease was lost; registering again in the background. */
-  registering: [error: Error];
-  /**
-   * Registering failed and is retried (the gateway serves meanwhile). Emitted when the reason
-   * changes, not on every retry: a RegistrationRefusedError when etcd's role denies the keys.
-   */
-  registrationFailed: [error: Error];
-  /** A keepalive of the registration lease failed (the lease may still be alive). */
-  keepaliveFailed: [error: Error];
   /** The etcd watch re-reads the whole environment (start, reconnect, compaction, multi-transaction apply). */
   resync: [reason: string];
   /** A request was answered (only computed while someone listens). */

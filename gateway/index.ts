@@ -15,7 +15,7 @@ export { BundleRejectedError, GatewayHttpError, GatewayOptionsError, GatewayWork
 export { CATALOG_PATH, SERVICES_PATH, TOPOLOGY_PATH } from './discovery.js';
 export { DISPATCH_HEADER } from './proxy.js';
 export type { RequestInfo } from './router.js';
-export { RegistrationRefusedError, type RegistrationState } from './registration.js';
+export { RegistrationRefusedError, type PresenceEvents, type RegistrationState } from './registration.js';
 export { GatewayMetrics, METRICS_PATH, PROXY_DURATION_BUCKETS, type RouteKind, type UpstreamErrorReason } from './metrics.js';
 export { BUNDLE_DEFAULTS, BundleSource, type BundleSourceEvents, type BundleTrustedKey, type LoadedBundle } from './bundle.js';
 export { GatewayWorkers, type GatewayWorkersEvents } from './workers.js';

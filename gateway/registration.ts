@@ -51,6 +51,21 @@ export interface RegistrationEvents {
   reportInvalid: [error: InvalidOwnRecordError];
 }
 
+/** What a gateway (or the primary of `--workers N`) tells its listeners of its registration. */
+export interface PresenceEvents {
+  /** The registration is in etcd under a (new) lease. */
+  registered: [leaseId: string];
+  /** The lease was lost; registering again in the background. */
+  registering: [error: Error];
+  /**
+   * Registering failed and is retried (the gateway serves meanwhile). Emitted when the reason
+   * changes, not on every retry: a RegistrationRefusedError when etcd's role denies the keys.
+   */
+  registrationFailed: [error: Error];
+  /** A keepalive of the registration lease failed (the lease may still be alive). */
+  keepaliveFailed: [error: Error];
+}
+
 /**
  * A gateway's presence in etcd as its Gateway drives it: its own Registration, or, in a worker of
  * `waymark gateway --workers N`, the primary's (gateway/worker-link.ts).

@@ -4,23 +4,16 @@ import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } f
 import { connectEtcd, KeyLayout, type EtcdConnection } from '../store/index.js';
 import { GatewayOptionsError, GatewayWorkerExitedError } from './errors.js';
 import { resolveGatewayOptions, resolveWorkersOptions, type GatewayOptions, type ResolvedGatewayOptions, type WorkersOptions } from './options.js';
-import { Registration, type RegistrationState } from './registration.js';
+import { Registration, type PresenceEvents, type RegistrationState } from './registration.js';
 import { isLinkMessage, WORKER_ENV, type MetricsJson, type PrimaryMessage, type WorkerMessage } from './worker-messages.js';
 
-export interface GatewayWorkersEvents {
+export interface GatewayWorkersEvents extends PresenceEvents {
   /** Every worker serves on this base URL (the first time all of them listen). */
   listening: [url: string];
   /** A worker process was forked into slot `index`. */
   workerStarted: [index: number, pid: number];
   /** A worker died while the gateway was not draining; it is replaced after `restartInMs`. */
   workerExited: [error: GatewayWorkerExitedError, restartInMs: number];
-  /** The registration is in etcd under a (new) lease. */
-  registered: [leaseId: string];
-  /** The lease was lost; registering again in the background. */
-  registering: [error: Error];
-  /** A registration attempt failed; retried with backoff (emitted when the reason changes). */
-  registrationFailed: [error: Error];
-  keepaliveFailed: [error: Error];
   /** Something failed without stopping the gateway (a report, a worker's metrics). */
   warning: [error: Error];
   closed: [];

@@ -119,7 +119,7 @@ function workerSlot(): WorkerSlot | undefined {
 /** The primary of `--workers N`: forks the workers and holds the registration until SIGTERM or SIGINT. */
 async function supervise(opts: GatewayCliOptions, options: GatewayOptions): Promise<void> {
   const logger = createLogger({ name: 'gateway', level: opts.logLevel, base: { environment: opts.environment, region: opts.region, gateway: opts.id, worker: 'primary' } });
-  const log = (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown> = {}, message = event) => logger[level]({ event, ...fields }, message);
+  const log: LogLine = (level, event, fields = {}, message = event) => logger[level]({ event, ...fields }, message);
   let workers: GatewayWorkers;
   try {
     workers = new GatewayWorkers(options, { count: opts.workers });
@@ -138,32 +138,12 @@ async function supervise(opts: GatewayCliOptions, options: GatewayOptions): Prom
   workers.on('registering', (err) => log('warn', 'registering', {}, `lease lost (${err.message}): registering again`));
   workers.on('keepaliveFailed', (err) => log('warn', 'keepaliveFailed', {}, err.message));
   workers.on('warning', (err) => log('warn', 'warning', {}, err.message));
-  let signals = 0;
-  const stop = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      // Workers exit as soon as their IPC channel closes.
-      log('warn', 'exit', { signal }, 'second signal: exiting without draining');
-      process.exit(1);
-    }
-    log('info', 'draining', { signal }, `${signal}: deregistering, then draining the workers`);
-    workers.close().then(
-      () => {
-        log('info', 'exit', { signal }, 'drained; exiting');
-        process.exit(0);
-      },
-      (err: Error) => {
-        log('error', 'error', {}, err.message);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  // Workers exit as soon as their IPC channel closes, so a second signal can exit at once.
+  const signals = drainOnSignals(log, 'deregistering, then draining the workers', () => workers.close());
   try {
     await workers.start();
   } catch (err) {
-    if (signals > 0) return; // stopped while starting: the signal handler exits
+    if (signals.received > 0) return; // stopped while starting: the signal handler exits
     const e = err as NodeJS.ErrnoException;
     log('error', 'error', { code: err instanceof WaymarkError ? err.code : e.code }, `${e.message}: see the worker's log above`);
     process.exit(1);
@@ -190,7 +170,7 @@ async function serve(opts: GatewayCliOptions, options: GatewayOptions): Promise<
     level: opts.logLevel,
     base: { environment: opts.environment, region: opts.region, gateway: opts.id, ...(worker ? { worker: String(worker.index) } : {}) },
   });
-  const log = (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown> = {}, message = event) => logger[level]({ event, ...fields }, message);
+  const log: LogLine = (level, event, fields = {}, message = event) => logger[level]({ event, ...fields }, message);
   let gateway;
   try {
     gateway = createGateway(options);
@@ -213,25 +193,6 @@ async function serve(opts: GatewayCliOptions, options: GatewayOptions): Promise<
   const requestLine = opts.quiet ? undefined : requestLogger(logger, opts.logSample);
   if (requestLine) gateway.on('request', requestLine);
 
-  let signals = 0;
-  const stop = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      log('warn', 'exit', { signal }, 'second signal: exiting without draining');
-      process.exit(1);
-    }
-    log('info', 'draining', { signal }, `${signal}: draining`);
-    gateway.close().then(
-      () => {
-        log('info', 'exit', { signal }, 'drained; exiting');
-        process.exit(0);
-      },
-      (err: Error) => {
-        log('error', 'error', {}, err.message);
-        process.exit(1);
-      },
-    );
-  };
   if (worker) {
     // The primary deregisters before it tells workers to drain: a signal to the whole process
     // group (Ctrl-C, systemd's stop) must not make a worker stop accepting while still registered.
@@ -243,8 +204,7 @@ async function serve(opts: GatewayCliOptions, options: GatewayOptions): Promise<
       process.exit(0);
     });
   } else {
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    drainOnSignals(log, 'draining', () => gateway.close());
   }
 
   try {
@@ -254,6 +214,37 @@ async function serve(opts: GatewayCliOptions, options: GatewayOptions): Promise<
     log('error', 'error', { code: err instanceof WaymarkError ? err.code : e.code }, e.message);
     process.exit(1);
   }
+}
+
+type LogLine = (level: 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>, message?: string) => void;
+
+/**
+ * On SIGTERM or SIGINT: `close` (drain), then exit 0, or 1 if it failed; a second signal exits 1
+ * at once, without draining. `received` counts the signals so far.
+ */
+function drainOnSignals(log: LogLine, what: string, close: () => Promise<void>): { received: number } {
+  const signals = { received: 0 };
+  const stop = (signal: NodeJS.Signals) => {
+    signals.received++;
+    if (signals.received > 1) {
+      log('warn', 'exit', { signal }, 'second signal: exiting without draining');
+      process.exit(1);
+    }
+    log('info', 'draining', { signal }, `${signal}: ${what}`);
+    close().then(
+      () => {
+        log('info', 'exit', { signal }, 'drained; exiting');
+        process.exit(0);
+      },
+      (err: Error) => {
+        log('error', 'error', {}, err.message);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  return signals;
 }
 
 function parseUrls(value: string): string[] {
