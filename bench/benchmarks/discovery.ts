@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connectEtcd, KeyLayout } from '../../store/index.js';
 import { writeTopology } from '../../test/support/gateway.js';
 import { captureResponse, headerValue, startBareServer } from '../baselines/bare-server.js';
@@ -51,7 +54,12 @@ export const discovery: Benchmark = {
     ctx.defer(() => gateway.close());
     const gatewayUrl = `${gateway.url}${TOPOLOGY_PATH}`;
     const cliId = 'gw-under-test-cli';
-    const cli = await spawnReadyGateway({ etcd: endpoints, environment: env, region: regions[0]!.name, id: cliId, leaseTtlSeconds: 10 }, ctx.signal);
+    const logs = mkdtempSync(join(tmpdir(), 'waymark-bench-discovery-'));
+    ctx.defer(() => rmSync(logs, { recursive: true, force: true }));
+    const cli = await spawnReadyGateway(
+      { etcd: endpoints, environment: env, region: regions[0]!.name, id: cliId, leaseTtlSeconds: 10, build: 'dist', logFile: join(logs, 'gateway.log') },
+      ctx.signal,
+    );
     ctx.defer(() => cli.stop());
     const cliUrl = `${cli.url}${TOPOLOGY_PATH}`;
     // The bare server sends what the in-process gateway sends once both gateways are listed.

@@ -1,5 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WaymarkClient } from '../../client-sdk/index.js';
@@ -80,10 +82,21 @@ export const propagation: Benchmark = {
     const services = makeServices(20, regions);
     await writeTopology(conn, layout, env, { regions, services });
 
+    const logs = mkdtempSync(join(tmpdir(), 'waymark-bench-propagation-'));
+    ctx.defer(() => rmSync(logs, { recursive: true, force: true }));
     ctx.log(`starting ${gatewayCount} gateway processes (${SPAWN_CONCURRENCY} at a time) and ${clientCount} SDK clients`);
     const spawnStarted = performance.now();
     const gateways = await spawnReadyGateways(
-      Array.from({ length: gatewayCount }, (_, k) => ({ etcd: endpoints, environment: env, region: regions[k % regions.length]!.name, id: `gw-${k}`, leaseTtlSeconds: 10 })),
+      Array.from({ length: gatewayCount }, (_, k) => ({
+        etcd: endpoints,
+        environment: env,
+        region: regions[k % regions.length]!.name,
+        id: `gw-${k}`,
+        leaseTtlSeconds: 10,
+        // As deployed: the built CLI, its log to a file (not to a pipe the runner, which runs the clients, must read).
+        build: 'dist' as const,
+        logFile: join(logs, `gw-${k}.log`),
+      })),
       SPAWN_CONCURRENCY,
       ctx.signal,
     );
@@ -176,7 +189,7 @@ export const propagation: Benchmark = {
     return {
       rounds: 1,
       setup: [
-        `${gatewayCount} \`waymark gateway\` processes (default flags: request log on; each its own etcd connection, watch and lease), ${clientCount} SDK clients on long-poll in the runner process, spread over them`,
+        `${gatewayCount} \`waymark gateway\` processes as deployed (built CLI, default flags: request log on, to a file; each its own etcd connection, watch and lease), ${clientCount} SDK clients on long-poll in the runner process, spread over them`,
         'a gateway serves a revision when its long-poll probe (one per gateway, in the runner) is answered with it',
         `${regions.length} regions, ${services.length} services; each change moves one service's failover region (writeTopology → commitChanges); ${changes} changes, one at a time, 50 ms apart`,
         `delays are from the start of the commit call, so they include the etcd write itself (median ${percentiles(commitMs).p50.toFixed(2)} ms)`,
