@@ -10,6 +10,12 @@ export interface LineBufferOptions {
   flushIntervalMs: number;
   /** While the fd does not take them (a full pipe), lines beyond this many pending bytes are dropped. */
   maxPendingBytes: number;
+  /**
+   * Other processes write to the same fd: batches go out in pieces of at most PIPE_BUF bytes cut
+   * after a line, so no line is split by another process's write. Otherwise one write per batch
+   * (each pipe write costs far more than its bytes).
+   */
+  sharedFd: boolean;
 }
 
 /** How long, at most, the exit flush waits for a full pipe to take the last lines, ms. */
@@ -17,9 +23,9 @@ const EXIT_FLUSH_WAIT_MS = 1000;
 
 /**
  * POSIX PIPE_BUF on Linux: a pipe takes a write of at most this many bytes whole or not at all
- * (EAGAIN), never interleaved with another process's. Batches go out in such pieces, cut after a
- * line, so processes sharing one stderr (the workers of `waymark gateway --workers N`) never
- * split each other's lines.
+ * (EAGAIN), never interleaved with another process's. With `sharedFd`, batches go out in such
+ * pieces, cut after a line, so processes sharing one stderr (the workers of `waymark gateway
+ * --workers N`) never split each other's lines.
  */
 const ATOMIC_WRITE_BYTES = 4096;
 
@@ -67,7 +73,7 @@ export class LineBuffer {
     while (this.unwritten) {
       let n: number;
       try {
-        n = writeSync(this.options.fd, atomicPiece(this.unwritten));
+        n = writeSync(this.options.fd, this.options.sharedFd ? atomicPiece(this.unwritten) : this.unwritten);
       } catch (err) {
         // A full pipe: kept for the next flush. Anything else (a closed fd): nothing can be logged.
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') this.unwritten = undefined;

@@ -24,9 +24,15 @@ export interface LoggerOptions {
   flushIntervalMs?: number;
   /** Fields put on every line (environment, region, gateway id…). */
   base?: Record<string, string>;
+  /**
+   * Other processes write to the same stderr (the workers of `waymark gateway --workers N`):
+   * batches then go out in whole-line pieces a pipe never interleaves (see LineBuffer's
+   * `sharedFd`). Default false: one write per batch.
+   */
+  shared?: boolean;
 }
 
-export const LOGGER_DEFAULTS = { level: 'info' as Level, bufferBytes: 65536, flushIntervalMs: 100 } as const;
+export const LOGGER_DEFAULTS = { level: 'info' as Level, bufferBytes: 65536, flushIntervalMs: 100, shared: false } as const;
 
 /**
  * While stderr does not drain (a stuck log collector), lines beyond this many pending bytes are
@@ -78,6 +84,7 @@ export function createLogger(options: LoggerOptions): Logger {
             bufferBytes,
             flushIntervalMs: options.flushIntervalMs ?? LOGGER_DEFAULTS.flushIntervalMs,
             maxPendingBytes: MAX_PENDING_LOG_BYTES,
+            sharedFd: options.shared ?? LOGGER_DEFAULTS.shared,
           })
         : pino.destination({ fd: 2, sync: true })),
   );

@@ -118,7 +118,8 @@ function workerSlot(): WorkerSlot | undefined {
 
 /** The primary of `--workers N`: forks the workers and holds the registration until SIGTERM or SIGINT. */
 async function supervise(opts: GatewayCliOptions, options: GatewayOptions): Promise<void> {
-  const logger = createLogger({ name: 'gateway', level: opts.logLevel, base: { environment: opts.environment, region: opts.region, gateway: opts.id, worker: 'primary' } });
+  // The workers write to the same stderr.
+  const logger = createLogger({ name: 'gateway', level: opts.logLevel, shared: true, base: { environment: opts.environment, region: opts.region, gateway: opts.id, worker: 'primary' } });
   const log: LogLine = (level, event, fields = {}, message = event) => logger[level]({ event, ...fields }, message);
   let workers: GatewayWorkers;
   try {
@@ -168,6 +169,8 @@ async function serve(opts: GatewayCliOptions, options: GatewayOptions): Promise<
   const logger = createLogger({
     name: 'gateway',
     level: opts.logLevel,
+    // A worker shares its stderr with the primary and the other workers.
+    shared: worker !== undefined,
     base: { environment: opts.environment, region: opts.region, gateway: opts.id, ...(worker ? { worker: String(worker.index) } : {}) },
   });
   const log: LogLine = (level, event, fields = {}, message = event) => logger[level]({ event, ...fields }, message);

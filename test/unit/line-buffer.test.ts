@@ -12,7 +12,7 @@ describe('LineBuffer: batched log writes', () => {
   let fd: number;
   const buffers: LineBuffer[] = [];
   const open = (options: { bufferBytes?: number; flushIntervalMs?: number; maxPendingBytes?: number } = {}) => {
-    const b = new LineBuffer({ fd, bufferBytes: 100, flushIntervalMs: 60_000, maxPendingBytes: 1000, ...options });
+    const b = new LineBuffer({ fd, bufferBytes: 100, flushIntervalMs: 60_000, maxPendingBytes: 1000, sharedFd: false, ...options });
     buffers.push(b);
     return b;
   };
@@ -69,7 +69,7 @@ describe('LineBuffer: batched log writes', () => {
     // Two writers on one pipe, read slowly so it fills: a write past PIPE_BUF, or one the pipe
     // takes in part, lets the other process's lines land inside a line.
     const writer = (id: string) =>
-      `node --import tsx --input-type=module -e "import { LineBuffer } from './telemetry/line-buffer.ts'; const b = new LineBuffer({ fd: 2, bufferBytes: 8192, flushIntervalMs: 100, maxPendingBytes: 64 * 1024 * 1024 }); const pad = 'x'.repeat(300); for (let i = 0; i < 20000; i++) { b.write('{\\"w\\":\\"${id}\\",\\"i\\":' + i + ',\\"pad\\":\\"' + pad + '\\"}\\n'); if (i % 100 === 0) await new Promise((r) => setImmediate(r)); } b.close();"`;
+      `node --import tsx --input-type=module -e "import { LineBuffer } from './telemetry/line-buffer.ts'; const b = new LineBuffer({ fd: 2, bufferBytes: 8192, flushIntervalMs: 100, maxPendingBytes: 64 * 1024 * 1024, sharedFd: true }); const pad = 'x'.repeat(300); for (let i = 0; i < 20000; i++) { b.write('{\\"w\\":\\"${id}\\",\\"i\\":' + i + ',\\"pad\\":\\"' + pad + '\\"}\\n'); if (i % 100 === 0) await new Promise((r) => setImmediate(r)); } b.close();"`;
     const child = spawn('sh', ['-c', `{ ${writer('A')} & ${writer('B')} & wait; } 2>&1 >/dev/null | cat`], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() });
     const chunks: Buffer[] = [];
     const out = child.stdout;
