@@ -144,7 +144,12 @@ describe('metrics: /metrics of the gateway and the registry (real etcd)', functi
     expect((await post('apiVersion: waymark/v1\nkind: Region\nmetadata: { name: Bad_Name }\nspec: {}\n')).status).to.equal(422);
     expect((await fetch(`${reg.url}/v1/environments`)).status).to.equal(401);
 
-    const { text, samples } = await scrape(reg.url);
+    // A gateway reports a new revision 150-300 ms after serving it (reports are staggered), so
+    // right after the previous test's apply the registry may still count it as lagging.
+    const { text, samples } = await waitFor(async () => {
+      const scraped = await scrape(reg.url);
+      return value(scraped.samples, 'waymark_registry_gateways', { environment: env, region: 'eu-west', health: 'healthy' }) === 1 ? scraped : undefined;
+    });
     const applies = (result: string) =>
       value(samples, 'waymark_registry_applies_total', { environment: env, result }) - value(before, 'waymark_registry_applies_total', { environment: env, result });
     expect(applies('dry_run')).to.equal(1);
