@@ -94,7 +94,15 @@ describe('gateway crash (SIGKILL) under SDK load', function () {
       timeoutMs: 15_000,
     });
     const backMs = Date.now() - restartAt;
-    const ready = (await (await fetch(`${child.url}/readyz`)).json()) as { registration: string; stale: boolean };
+    // Peers list it once its registration key is written; it says `registered` once its report,
+    // the next write under the lease, is in too (an etcd round trip later, more under load).
+    const ready = await waitFor(
+      async () => {
+        const body = (await (await fetch(`${child!.url}/readyz`)).json()) as { registration: string; stale: boolean };
+        return body.registration === 'registered' ? body : undefined;
+      },
+      { what: 'the restarted gateway to say it is registered', timeoutMs: 5_000 },
+    );
     expect(ready).to.include({ registration: 'registered', stale: false });
     // Its own registration moved the revision; it catches up through its watch, like its peers.
     await waitFor(
