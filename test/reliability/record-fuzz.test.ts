@@ -90,6 +90,13 @@ describe('record fuzz: random and mutated records straight to etcd (real etcd, g
     client.on('rejected', (e) => rejected.push(JSON.stringify(e).slice(0, 500)));
     await client.ready();
 
+    // The client needed one gateway; the other may not have read etcd yet (503 NO_SNAPSHOT until it has).
+    for (const g of gateways) {
+      await waitFor(async () => (await fetch(`${g.url}/.well-known/topology`, { signal: AbortSignal.timeout(5000) })).status === 200, {
+        what: `${g.url} to serve its first document`,
+        timeoutMs: 20_000,
+      });
+    }
     // Every document any gateway publishes, checked as the SDK checks it, as fast as it can poll.
     const published = new Map<string, number>();
     let polling = true;
@@ -101,7 +108,7 @@ describe('record fuzz: random and mutated records straight to etcd (real etcd, g
         try {
           const res = await fetch(`${g.url}/.well-known/topology`, { signal: AbortSignal.timeout(5000) });
           const body = await res.text();
-          if (res.status !== 200) problems.push(`${g.url} answered ${res.status}`);
+          if (res.status !== 200) problems.push(`${g.url} answered ${res.status}: ${body.slice(0, 300)}`);
           else {
             const doc = checkDocument(JSON.parse(body), g.url);
             published.set(`${g.url} ${doc.revision}`, doc.revision);
