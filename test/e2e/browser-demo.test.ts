@@ -8,6 +8,7 @@ import { demoUrl } from '../../stack/guide.js';
 import { buildBrowserBundle, BROWSER_BUNDLE } from '../../scripts/build-browser.js';
 import { startStackProcess, type RunningStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
+import { skipBecause } from '../support/skip.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -32,8 +33,7 @@ describe('e2e: the browser demo of the stack (Chromium)', function () {
     this.timeout(600_000);
     const ensure = spawnSync('bash', ['scripts/ensure-chromium.sh'], { encoding: 'utf8', timeout: 540_000 });
     if (ensure.status !== 0) {
-      console.log(`    skipping the browser test: Chromium cannot be installed here (${(ensure.stderr || ensure.error?.message || '').trim()})`);
-      this.skip();
+      skipBecause(this, `the browser test: Chromium cannot be installed here (${(ensure.stderr || ensure.error?.message || '').trim()})`);
     }
     // The registry serves the bundle `npm run build` makes; built here too when run on its own.
     const bundle = await buildBrowserBundle();

@@ -8,6 +8,7 @@ import { spawnGateway, startBackend, type SpawnedGateway, type TestBackend } fro
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
+import { skipBecause } from '../support/skip.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -51,8 +52,7 @@ describe('dashboard in a real browser (Chromium through playwright-core)', funct
     this.timeout(600_000);
     const ensure = spawnSync('bash', ['scripts/ensure-chromium.sh'], { encoding: 'utf8', timeout: 540_000 });
     if (ensure.status !== 0) {
-      console.log(`    skipping the browser test: Chromium cannot be installed here (${(ensure.stderr || ensure.error?.message || '').trim()})`);
-      this.skip();
+      skipBecause(this, `the browser test: Chromium cannot be installed here (${(ensure.stderr || ensure.error?.message || '').trim()})`);
     }
     reg = await startRegistry({
       endpoints: ctx.etcd.endpoints,

@@ -4,6 +4,7 @@ import { startGateway, writeTopology, type StartedGateway } from '../support/gat
 import { ensureNginx, nginxConfig, startNginx, type RunningNginx } from '../support/nginx.js';
 import { region, service, useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
+import { skipBecause } from '../support/skip.js';
 
 /**
  * The discovery surface behind a real shared cache (nginx proxy_cache, which honours
@@ -22,8 +23,7 @@ describe('discovery through a shared cache (nginx proxy_cache in front of a gate
     // Installs Debian's nginx when missing and root (as CI is); elsewhere the suite says why it skips.
     const found = ensureNginx({ install: true, log: (line) => console.log(`      ${line}`) });
     if (!found.available) {
-      console.log(`      skipped: ${found.reason}`);
-      this.skip();
+      skipBecause(this, found.reason);
     }
     nginxBinary = found.available ? found.binary : '';
     nginxVersion = found.available ? found.version : '';

@@ -11,6 +11,7 @@ import { freePort } from '../support/ports.js';
 import { startRegistry, useRegistry } from '../support/registry.js';
 import { useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
+import { skipBecause } from '../support/skip.js';
 
 /** YAML manifests: regions, then one regional service per name (upstream from `${<name>Up}` when `vars`). */
 function manifests(options: {
@@ -442,8 +443,7 @@ describe('registry admin API (real etcd)', function () {
         '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
       ]);
       if (gen.status !== 0) {
-        console.log(`      skipping: openssl could not make a test certificate (${(gen.stderr?.toString() || gen.error?.message || '').trim()})`);
-        this.skip();
+        skipBecause(this, `openssl could not make a test certificate (${(gen.stderr?.toString() || gen.error?.message || '').trim()})`);
       }
       const tls = await startRegistry({ endpoints: ctx.etcd.endpoints, tls: { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') } });
       try {

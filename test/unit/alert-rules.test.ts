@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { skipBecause } from '../support/skip.js';
 
 const RULES = 'deploy/prometheus/waymark-rules.yaml';
 const RULES_TEST = 'deploy/prometheus/waymark-rules.test.yaml';
@@ -24,8 +25,7 @@ describe('alert rules: deploy/prometheus/waymark-rules.yaml (promtool)', functio
     const ensured = spawnSync('bash', ['scripts/ensure-promtool.sh'], { encoding: 'utf8' });
     if (ensured.status !== 0) {
       // Say why, once, where the run's output shows it; both promtool tests are then skipped.
-      console.log(`      skipping the promtool tests: promtool is not available (${ensured.stderr.trim()})`);
-      this.skip();
+      skipBecause(this, `the promtool tests: promtool is not available (${ensured.stderr.trim()})`);
     }
   });
 
