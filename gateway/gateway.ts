@@ -14,7 +14,7 @@ import { GatewayMetrics, type FailureBoundary } from './metrics.js';
 import { resolveGatewayOptions, type BundleOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { Proxy } from './proxy.js';
 import { PolicyWatch } from './policy-watch.js';
-import { Registration, type Presence, type PresenceEvents, type RegistrationState } from './registration.js';
+import { forwardPresence, Registration, type Presence, type PresenceEvents, type RegistrationState } from './registration.js';
 import { sendError } from './reply.js';
 import { GatewayRouter, type RequestInfo } from './router.js';
 import type { RouteProblem } from './routes.js';
@@ -292,24 +292,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       });
       this.registration = registration;
       registration.setInvalidRecords(this.invalid);
-      let lastFailure: string | undefined;
-      registration.on('registered', (id) => {
-        lastFailure = undefined;
-        this.emit('registered', id);
-      });
-      registration.on('failed', (err) => {
-        if (err.message === lastFailure) return;
-        lastFailure = err.message;
-        this.emit('registrationFailed', err);
-      });
-      registration.on('lost', (err) => {
-        this.metrics.leaseLost();
-        this.emit('registering', err);
-      });
-      registration.on('keepaliveFailed', (err) => {
-        this.metrics.keepaliveFailed();
-        this.emit('keepaliveFailed', err);
-      });
+      forwardPresence(registration, this, { lost: () => this.metrics.leaseLost(), keepaliveFailed: () => this.metrics.keepaliveFailed() });
       registration.on('reportFailed', (err) => this.warn(err));
       registration.on('reportInvalid', (err) => this.failure('report', err));
       this.stateValue = 'listening';

@@ -66,6 +66,39 @@ export interface PresenceEvents {
   keepaliveFailed: [error: Error];
 }
 
+/** What an owner does on top of passing a registration's events on (metrics, telling workers). */
+export interface PresenceHooks {
+  registered?: () => void;
+  lost?: () => void;
+  keepaliveFailed?: () => void;
+}
+
+/**
+ * Passes a Registration's events on as the owner's PresenceEvents: `lost` as `registering`, and
+ * `failed` as `registrationFailed` only when its reason changes (not on every retry).
+ */
+export function forwardPresence(registration: Presence, owner: Pick<EventEmitter<PresenceEvents>, 'emit'>, hooks: PresenceHooks = {}): void {
+  let lastFailure: string | undefined;
+  registration.on('registered', (id) => {
+    lastFailure = undefined;
+    hooks.registered?.();
+    owner.emit('registered', id);
+  });
+  registration.on('failed', (err) => {
+    if (err.message === lastFailure) return;
+    lastFailure = err.message;
+    owner.emit('registrationFailed', err);
+  });
+  registration.on('lost', (err) => {
+    hooks.lost?.();
+    owner.emit('registering', err);
+  });
+  registration.on('keepaliveFailed', (err) => {
+    hooks.keepaliveFailed?.();
+    owner.emit('keepaliveFailed', err);
+  });
+}
+
 /**
  * A gateway's presence in etcd as its Gateway drives it: its own Registration, or, in a worker of
  * `waymark gateway --workers N`, the primary's (gateway/worker-link.ts).

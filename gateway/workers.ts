@@ -4,7 +4,7 @@ import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } f
 import { connectEtcd, KeyLayout, type EtcdConnection } from '../store/index.js';
 import { GatewayOptionsError, GatewayWorkerExitedError } from './errors.js';
 import { resolveGatewayOptions, resolveWorkersOptions, type GatewayOptions, type ResolvedGatewayOptions, type WorkersOptions } from './options.js';
-import { Registration, type PresenceEvents, type RegistrationState } from './registration.js';
+import { forwardPresence, Registration, type PresenceEvents, type RegistrationState } from './registration.js';
 import { isLinkMessage, WORKER_ENV, type MetricsJson, type PrimaryMessage, type WorkerMessage } from './worker-messages.js';
 
 export interface GatewayWorkersEvents extends PresenceEvents {
@@ -250,26 +250,14 @@ export class GatewayWorkers extends EventEmitter<GatewayWorkersEvents> {
       ...(o.lease ? { lease: o.lease } : {}),
     });
     this.registration = registration;
-    let lastFailure: string | undefined;
     const announce = () => this.broadcast({ waymark: 'registration', state: this.registrationState });
-    registration.on('registered', (id) => {
-      lastFailure = undefined;
-      announce();
-      this.emit('registered', id);
-    });
-    registration.on('failed', (err) => {
-      if (err.message === lastFailure) return;
-      lastFailure = err.message;
-      this.emit('registrationFailed', err);
-    });
-    registration.on('lost', (err) => {
-      this.leaseLosses.inc();
-      announce();
-      this.emit('registering', err);
-    });
-    registration.on('keepaliveFailed', (err) => {
-      this.keepaliveFailures.inc();
-      this.emit('keepaliveFailed', err);
+    forwardPresence(registration, this, {
+      registered: announce,
+      lost: () => {
+        this.leaseLosses.inc();
+        announce();
+      },
+      keepaliveFailed: () => this.keepaliveFailures.inc(),
     });
     registration.on('reportFailed', (err) => this.warn(err));
     registration.on('reportInvalid', (err) => this.warn(err));
