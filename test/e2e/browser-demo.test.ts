@@ -1,17 +1,14 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import type { BrowserContext, ConsoleMessage, Page } from 'playwright-core';
 import { demoUrl } from '../../stack/guide.js';
 import { buildBrowserBundle, BROWSER_BUNDLE } from '../../scripts/build-browser.js';
 import { startStackProcess, type RunningStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
-import { skipBecause } from '../support/skip.js';
+import { ensureChromium, launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 /**
  * The browser demo of `npm start` in Debian's Chromium (playwright-core): the registry's /demo
@@ -31,17 +28,14 @@ describe('e2e: the browser demo of the stack (Chromium)', function () {
 
   before(async function () {
     this.timeout(600_000);
-    const ensure = spawnSync('bash', ['scripts/ensure-chromium.sh'], { encoding: 'utf8', timeout: 540_000 });
-    if (ensure.status !== 0) {
-      skipBecause(this, `the browser test: Chromium cannot be installed here (${(ensure.stderr || ensure.error?.message || '').trim()})`);
-    }
+    ensureChromium(this);
     // The registry serves the bundle `npm run build` makes; built here too when run on its own.
     const bundle = await buildBrowserBundle();
     mkdirSync('dist/browser', { recursive: true });
     writeFileSync(BROWSER_BUNDLE, bundle.code);
     stack = await startStackProcess();
     profile = mkdtempSync(join(tmpdir(), 'waymark-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 900 } });
+    browser = await launchChromium(profile, 1280);
     page = browser.pages()[0] ?? (await browser.newPage());
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m);

@@ -1,17 +1,14 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { spawnGateway, startBackend, type SpawnedGateway, type TestBackend } from '../support/gateway.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { useEtcd } from '../support/store.js';
 import { uniqueEnv, waitFor } from '../support/wait.js';
-import { skipBecause } from '../support/skip.js';
+import { ensureChromium, launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 /** Where the screenshot goes (git-ignored); docs/dashboard.png is a committed copy for the README. */
 const SCREENSHOT = join('test', 'artifacts', 'dashboard.png');
 
@@ -50,10 +47,7 @@ describe('dashboard in a real browser (Chromium through playwright-core)', funct
 
   before(async function () {
     this.timeout(600_000);
-    const ensure = spawnSync('bash', ['scripts/ensure-chromium.sh'], { encoding: 'utf8', timeout: 540_000 });
-    if (ensure.status !== 0) {
-      skipBecause(this, `the browser test: Chromium cannot be installed here (${(ensure.stderr || ensure.error?.message || '').trim()})`);
-    }
+    ensureChromium(this);
     reg = await startRegistry({
       endpoints: ctx.etcd.endpoints,
       monitor: { statusIntervalMs: 300, scrapeIntervalMs: 500, scrapeTimeoutMs: 400, viewThrottleMs: 100 },
@@ -75,12 +69,7 @@ describe('dashboard in a real browser (Chromium through playwright-core)', funct
       }
     }, 50);
     profile = mkdtempSync(join(tmpdir(), 'waymark-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_FLAGS,
-      viewport: { width: 1440, height: 900 },
-    });
+    browser = await launchChromium(profile, 1440);
     page = browser.pages()[0] ?? (await browser.newPage());
   });
 
